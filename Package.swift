@@ -1,0 +1,37 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "lordba",
+    products: [
+        .library(name: "LoRDBA", targets: ["LoRDBA"]),
+        .executable(name: "lordba-convert", targets: ["lordba-convert"]),
+        .executable(name: "lordba-bench", targets: ["lordba-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // MARK: - C libraries (system packages, found with pkg-config)
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(
+            name: "CJSONC", pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+
+        // MARK: - The pipeline
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC"]),
+
+        // MARK: - Command-line tools (thin: parse, call the library, print)
+        .executableTarget(
+            name: "lordba-convert",
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "lordba-bench",
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // MARK: - Tests
+        .testTarget(name: "LoRDBATests", dependencies: ["LoRDBA"]),
+    ]
+)

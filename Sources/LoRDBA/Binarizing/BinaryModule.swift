@@ -1,0 +1,89 @@
+/// One module in LoRDBA form: two sign matrices and three scale vectors.
+///
+/// The effective factors are `Â = S_A·diag(a)` (`[k, in]`) and `B̂ = diag(b)·S_Bᵀ·diag(m)`
+/// (`[out, k]`), so `ΔŴ = B̂·Â` approximates `s·B·A` with the LoRA scale folded into `m`.
+/// `signB` is stored rank-major, `[k, out]`, like `signA`, so both are long bit rows.
+public struct BinaryModule: Sendable {
+    /// The module path, as in the input.
+    public var name: String
+    /// The kind of layer adapted.
+    public var kind: ModuleKind
+    /// The original LoRA rank `r`.
+    public var rank: Int
+    /// The original LoRA scale `s` (informational: it is already folded into `scales.middle`).
+    public var loraScale: Double
+    /// `S_A`, `[k, in]`.
+    public var signA: SignMatrix
+    /// `S_B` transposed, `[k, out]`.
+    public var signB: SignMatrix
+    /// `a`, `m`, `b`.
+    public var scales: ChannelScales
+    /// Where the module came from in the input file.
+    public var source: LoRAModule.Source
+
+    public init(name: String, kind: ModuleKind, rank: Int, loraScale: Double,
+                signA: SignMatrix, signB: SignMatrix, scales: ChannelScales, source: LoRAModule.Source) {
+        precondition(signA.rows == signB.rows, "sign matrices disagree on the binary rank")
+        precondition(scales.middle.count == signA.rows, "middle scales do not match the binary rank")
+        precondition(scales.output.count == signB.cols, "output scales do not match out")
+        precondition(scales.input.map { $0.count == signA.cols } ?? true, "input scales do not match in")
+        self.name = name
+        self.kind = kind
+        self.rank = rank
+        self.loraScale = loraScale
+        self.signA = signA
+        self.signB = signB
+        self.scales = scales
+        self.source = source
+    }
+
+    /// The binary rank `k` (number of sign channels).
+    public var binaryRank: Int { signA.rows }
+    /// Input features.
+    public var inFeatures: Int { signA.cols }
+    /// Output features.
+    public var outFeatures: Int { signB.cols }
+
+    /// `Â = S_A·diag(a)`, `[k, in]`, expanded to floats (reporting, tests, dense reference).
+    public func effectiveA() -> Matrix {
+        var m = signA.dense()
+        if let a = scales.input {
+            for r in 0..<m.rows { for c in 0..<m.cols { m[r, c] *= a[c] } }
+        }
+        return m
+    }
+
+    /// `B̂ = diag(b)·S_Bᵀ·diag(m)`, `[out, k]`, expanded to floats.
+    public func effectiveB() -> Matrix {
+        var out = Matrix(rows: outFeatures, cols: binaryRank)
+        for o in 0..<outFeatures {
+            for j in 0..<binaryRank {
+                out[o, j] = scales.output[o] * signB[j, o] * scales.middle[j]
+            }
+        }
+        return out
+    }
+}
+
+/// A whole adapter in LoRDBA form, ready for the writer.
+public struct BinaryAdapter: Sendable {
+    /// The layout the source adapter was written in.
+    public var layout: AdapterLayout
+    /// Binary modules, in the reader's order (sorted by name).
+    public var modules: [BinaryModule]
+    /// Tensors carried through unchanged.
+    public var carried: [CarriedTensor]
+    /// Free-form string metadata (source metadata and conversion options).
+    public var metadata: [String: String]
+    /// The dtype the outer scales are stored in.
+    public var scaleDType: ScaleDType
+
+    public init(layout: AdapterLayout, modules: [BinaryModule], carried: [CarriedTensor],
+                metadata: [String: String], scaleDType: ScaleDType = .f16) {
+        self.layout = layout
+        self.modules = modules
+        self.carried = carried
+        self.metadata = metadata
+        self.scaleDType = scaleDType
+    }
+}
