@@ -1,0 +1,122 @@
+/// Reconstruction errors of one binarized module, all computed in low-rank form.
+///
+/// Every norm and inner product of `s·B·A` and `B̂·Â` is reduced to `r × r` (or `r × k`)
+/// Gram matrices of the factors' rows, so the cost is `O((in + out)·r·k)`, never `O(in·out)`.
+public struct ModuleErrors: Sendable, Equatable {
+    /// `ρ_A`, the residual-to-magnitude ratio of `|A|` under its rank-1 fit (nil when not applicable).
+    public var rhoA: Double?
+    /// `ρ_B`, likewise for `|B|`.
+    public var rhoB: Double?
+    /// `‖A − Â‖_F/‖A‖_F` for the stored `Â`, when the module keeps one sign channel per LoRA rank.
+    public var errorA: Double?
+    /// `‖B − B̂‖_F/‖B‖_F`, likewise.
+    public var errorB: Double?
+    /// `‖BA − B̂Â‖_F/‖BA‖_F` with the scale folded in (exact, measured from the stored values).
+    public var productError: Double
+    /// `(‖B − B̂‖_F·‖A‖₂ + ‖B̂‖₂·‖A − Â‖_F)/‖BA‖_F`, an upper bound on `productError`.
+    public var productErrorBound: Double?
+    /// Cosine between `BA` and `B̂Â` as vectors.
+    public var cosine: Double
+    /// `‖s·B·A‖_F`.
+    public var productNorm: Double
+    /// Whether `errorA`/`errorB` equal `ρ/√(1+ρ²)` (signs are the factors' own and magnitudes are the rank-1 fits).
+    public var identityApplies: Bool
+
+    public init(rhoA: Double?, rhoB: Double?, errorA: Double?, errorB: Double?, productError: Double,
+                productErrorBound: Double?, cosine: Double, productNorm: Double, identityApplies: Bool) {
+        self.rhoA = rhoA
+        self.rhoB = rhoB
+        self.errorA = errorA
+        self.errorB = errorB
+        self.productError = productError
+        self.productErrorBound = productErrorBound
+        self.cosine = cosine
+        self.productNorm = productNorm
+        self.identityApplies = identityApplies
+    }
+}
+
+/// Computes `ModuleErrors` for a module and its binary form.
+public enum ErrorAnalysis {
+    /// Product error and cosine of `binary` against `original`, plus the factor-wise figures
+    /// and the bound when `fits` (the binarizer's rank-1 fits) are given and `k == r`.
+    public static func analyze(original: LoRAModule, binary: BinaryModule,
+                               fits: (a: MagnitudeFit, b: MagnitudeFit)? = nil) -> ModuleErrors {
+        let s = original.scale
+        let aRows = original.a                      // [r, in]
+        let bRows = original.b.transposed()         // [r, out]
+        let aHat = binary.effectiveA()              // [k, in]
+        let bHat = effectiveBRankMajor(binary)      // [k, out]
+        let gramA = SmallLinearAlgebra.gram(aRows)
+        let gramB = SmallLinearAlgebra.gram(bRows)
+        let normBA2 = s * s * SmallLinearAlgebra.frobeniusInner(gramB, gramA)
+        let normHat2 = SmallLinearAlgebra.frobeniusInner(SmallLinearAlgebra.gram(bHat), SmallLinearAlgebra.gram(aHat))
+        let cross = s * SmallLinearAlgebra.frobeniusInner(
+            SmallLinearAlgebra.rowDots(bRows, bHat), SmallLinearAlgebra.rowDots(aRows, aHat))
+        let productNorm = Swift.max(normBA2, 0).squareRoot()
+        let hatNorm = Swift.max(normHat2, 0).squareRoot()
+        let difference = Swift.max(normBA2 - 2 * cross + normHat2, 0).squareRoot()
+        let productError = relative(difference, productNorm, other: hatNorm)
+        let cosine = productNorm > 0 && hatNorm > 0 ? Swift.min(1, Swift.max(-1, cross / (productNorm * hatNorm)))
+            : (productNorm == 0 && hatNorm == 0 ? 1 : 0)
+
+        var result = ModuleErrors(
+            rhoA: fits?.a.residualRatio, rhoB: fits?.b.residualRatio, errorA: nil, errorB: nil,
+            productError: productError, productErrorBound: nil, cosine: cosine,
+            productNorm: productNorm, identityApplies: false)
+        guard let fits, binary.binaryRank == original.rank, s != 0 else { return result }
+
+        // Split B̂Â back into factors matching A and B: Ã = diag(g)·S_A·diag(a) with g the
+        // fitted row scale of |A| times a's normaliser, and B̃ = B̂·diag(1/g)/s, so B̃Ã = B̂Â/s.
+        let r = original.rank
+        let aPeak = Double(fits.a.columnScale.max() ?? 0)
+        let g = fits.a.rowScale.map { Double($0) * aPeak }
+        var aTilde = aHat
+        var bTilde = bHat
+        for j in 0..<r {
+            let gj = g[j]
+            for c in 0..<aTilde.cols { aTilde[j, c] = Float(Double(aTilde[j, c]) * gj) }
+            let inverse = gj > 0 ? 1 / (gj * s) : 0
+            for c in 0..<bTilde.cols { bTilde[j, c] = Float(Double(bTilde[j, c]) * inverse) }
+        }
+        let aDiff = differenceNorm(aRows, aTilde)
+        let bDiff = differenceNorm(bRows, bTilde)
+        let aNorm = aRows.frobeniusNormSquared.squareRoot()
+        let bNorm = bRows.frobeniusNormSquared.squareRoot()
+        let aSpectral = SmallLinearAlgebra.largestEigenvalue(gramA, n: r).squareRoot()
+        let bTildeSpectral = SmallLinearAlgebra.largestEigenvalue(SmallLinearAlgebra.gram(bTilde), n: r).squareRoot()
+        let baNorm = productNorm / abs(s)
+        result.errorA = relative(aDiff, aNorm, other: 0)
+        result.errorB = relative(bDiff, bNorm, other: 0)
+        result.productErrorBound = relative(bDiff * aSpectral + bTildeSpectral * aDiff, baNorm, other: hatNorm)
+        result.identityApplies = true
+        return result
+    }
+
+    /// `B̂ᵀ = diag(m)·S_B·diag(b)` as a `[k, out]` matrix (rank-major, like `S_B` is stored).
+    static func effectiveBRankMajor(_ binary: BinaryModule) -> Matrix {
+        var out = binary.signB.dense()
+        let m = binary.scales.middle
+        let b = binary.scales.output
+        for j in 0..<out.rows {
+            for o in 0..<out.cols { out[j, o] *= m[j] * b[o] }
+        }
+        return out
+    }
+
+    /// `‖X − Y‖_F` for two matrices of one shape.
+    static func differenceNorm(_ x: Matrix, _ y: Matrix) -> Double {
+        var sum = 0.0
+        for i in 0..<x.values.count {
+            let d = Double(x.values[i]) - Double(y.values[i])
+            sum += d * d
+        }
+        return sum.squareRoot()
+    }
+
+    /// `value / reference`, with 0/0 = 0 and x/0 = 1 (everything lost) for a zero reference.
+    private static func relative(_ value: Double, _ reference: Double, other: Double) -> Double {
+        if reference > 0 { return value / reference }
+        return value == 0 && other == 0 ? 0 : 1
+    }
+}

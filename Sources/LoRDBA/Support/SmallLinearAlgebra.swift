@@ -1,0 +1,139 @@
+/// Dense kernels for the small side of low-rank work: Gram matrices of a few long rows,
+/// and eigen-decompositions of the resulting `r × r` symmetric matrices.
+///
+/// Every quantity about a product `B·A` is reduced to these, so nothing `out × in` is formed.
+public enum SmallLinearAlgebra {
+    /// `X·Yᵀ` for row-major `X` (`p × n`) and `Y` (`q × n`): the `p × q` matrix of row dot products,
+    /// accumulated in blocks of `Float` SIMD lanes and summed in `Double`.
+    public static func rowDots(_ x: Matrix, _ y: Matrix) -> [Double] {
+        precondition(x.cols == y.cols, "rowDots needs rows of one length")
+        let n = x.cols
+        var out = [Double](repeating: 0, count: x.rows * y.rows)
+        x.values.withUnsafeBufferPointer { xp in
+            y.values.withUnsafeBufferPointer { yp in
+                for i in 0..<x.rows {
+                    for j in 0..<y.rows {
+                        out[i * y.rows + j] = dot(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `X·Xᵀ`, symmetric, computing each pair once.
+    public static func gram(_ x: Matrix) -> [Double] {
+        let n = x.cols
+        let p = x.rows
+        var out = [Double](repeating: 0, count: p * p)
+        x.values.withUnsafeBufferPointer { xp in
+            for i in 0..<p {
+                for j in i..<p {
+                    let d = dot(xp.baseAddress! + i * n, xp.baseAddress! + j * n, n)
+                    out[i * p + j] = d
+                    out[j * p + i] = d
+                }
+            }
+        }
+        return out
+    }
+
+    /// Dot product of two `Float` vectors of length `n`, accumulated in `Double` SIMD lanes so
+    /// that differences of large Gram sums (errors near zero) keep their precision.
+    @inlinable
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Double {
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
+        var acc0 = SIMD8<Double>()
+        var acc1 = SIMD8<Double>()
+        var i = 0
+        while i + 16 <= n {
+            let a0 = SIMD8<Double>(ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            let b0 = SIMD8<Double>(rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
+            let a1 = SIMD8<Double>(ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            let b1 = SIMD8<Double>(rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
+            acc0 = acc0.addingProduct(a0, b0)
+            acc1 = acc1.addingProduct(a1, b1)
+            i += 16
+        }
+        var total = (acc0 + acc1).sum()
+        while i < n {
+            total += Double(a[i]) * Double(b[i])
+            i += 1
+        }
+        return total
+    }
+
+    /// `⟨X, Y⟩ = Σ X_ij Y_ij` for two matrices stored as flat arrays of equal length.
+    public static func frobeniusInner(_ x: [Double], _ y: [Double]) -> Double {
+        precondition(x.count == y.count)
+        var s = 0.0
+        for i in 0..<x.count { s += x[i] * y[i] }
+        return s
+    }
+
+    /// Eigen-decomposition of a symmetric `n × n` matrix by cyclic Jacobi rotations.
+    ///
+    /// Returns eigenvalues in descending order and the matching unit eigenvectors as the
+    /// columns of a row-major `n × n` array. Accurate to working precision; `n` is a rank (≤ a few hundred).
+    public static func symmetricEigen(_ matrix: [Double], n: Int) -> (values: [Double], vectors: [Double]) {
+        precondition(matrix.count == n * n)
+        var a = matrix
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        if n > 1 {
+            for _ in 0..<100 {
+                var off = 0.0
+                var diag = 0.0
+                for i in 0..<n {
+                    diag += a[i * n + i] * a[i * n + i]
+                    for j in (i + 1)..<n { off += a[i * n + j] * a[i * n + j] }
+                }
+                if off <= 1e-30 * Swift.max(diag, 1e-300) { break }
+                for p in 0..<(n - 1) {
+                    for q in (p + 1)..<n {
+                        let apq = a[p * n + q]
+                        if apq == 0 { continue }
+                        let app = a[p * n + p]
+                        let aqq = a[q * n + q]
+                        let theta = (aqq - app) / (2 * apq)
+                        let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                        let c = 1 / (t * t + 1).squareRoot()
+                        let s = t * c
+                        for k in 0..<n {
+                            let akp = a[k * n + p]
+                            let akq = a[k * n + q]
+                            a[k * n + p] = c * akp - s * akq
+                            a[k * n + q] = s * akp + c * akq
+                        }
+                        for k in 0..<n {
+                            let apk = a[p * n + k]
+                            let aqk = a[q * n + k]
+                            a[p * n + k] = c * apk - s * aqk
+                            a[q * n + k] = s * apk + c * aqk
+                        }
+                        for k in 0..<n {
+                            let vkp = v[k * n + p]
+                            let vkq = v[k * n + q]
+                            v[k * n + p] = c * vkp - s * vkq
+                            v[k * n + q] = s * vkp + c * vkq
+                        }
+                    }
+                }
+            }
+        }
+        let order = (0..<n).sorted { a[$0 * n + $0] > a[$1 * n + $1] }
+        let values = order.map { a[$0 * n + $0] }
+        var vectors = [Double](repeating: 0, count: n * n)
+        for (newCol, oldCol) in order.enumerated() {
+            for k in 0..<n { vectors[k * n + newCol] = v[k * n + oldCol] }
+        }
+        return (values, vectors)
+    }
+
+    /// The largest eigenvalue of a symmetric positive semi-definite matrix (0 for an empty one).
+    public static func largestEigenvalue(_ matrix: [Double], n: Int) -> Double {
+        guard n > 0 else { return 0 }
+        return Swift.max(0, symmetricEigen(matrix, n: n).values[0])
+    }
+}

@@ -1,0 +1,56 @@
+import Testing
+@testable import LoRDBA
+
+@Suite struct ErrorAnalysisTests {
+    /// Dense `‖sBA − B̂Â‖/‖sBA‖` and cosine, forming the full product (small shapes only).
+    static func dense(_ m: LoRAModule, _ binary: BinaryModule) -> (error: Double, cosine: Double) {
+        let hatA = binary.effectiveA(), hatB = binary.effectiveB()
+        var diff = 0.0, ref = 0.0, dot = 0.0, hat = 0.0
+        for o in 0..<m.outFeatures {
+            for i in 0..<m.inFeatures {
+                var x = 0.0, y = 0.0
+                for j in 0..<m.rank { x += m.scale * Double(m.b[o, j]) * Double(m.a[j, i]) }
+                for j in 0..<binary.binaryRank { y += Double(hatB[o, j]) * Double(hatA[j, i]) }
+                diff += (x - y) * (x - y); ref += x * x; dot += x * y; hat += y * y
+            }
+        }
+        return ((diff / ref).squareRoot(), dot / (ref * hat).squareRoot())
+    }
+
+    static let shapes: [(r: Int, inF: Int, outF: Int)] = [(1, 5, 3), (3, 17, 29), (8, 64, 64), (16, 100, 37), (4, 200, 1)]
+
+    @Test(arguments: shapes.indices)
+    func lowRankErrorMatchesDenseAndBoundHolds(index: Int) {
+        let (r, inF, outF) = Self.shapes[index]
+        for dtype in ScaleDType.allCases {
+            var rng = SeededGenerator(seed: UInt64(index * 31 + dtype.byteWidth))
+            let m = LoRAModule(name: "m", a: rng.gaussianMatrix(rows: r, cols: inF, scale: 0.02),
+                               b: rng.gaussianMatrix(rows: outF, cols: r, scale: 0.005), scale: 1.5,
+                               source: .init(aTensor: "a", bTensor: "b", dtype: .f32))
+            let result = Binarizer(scaleDType: dtype).binarize(m)
+            let e = ErrorAnalysis.analyze(original: m, binary: result.module, fits: (result.fitA, result.fitB))
+            let d = Self.dense(m, result.module)
+            // Relative agreement to 1e-6; below ~1e-8 of ‖BA‖ the Gram form hits double cancellation.
+            #expect(abs(e.productError - d.error) <= 1e-6 * max(d.error, 1e-2))
+            #expect(abs(e.cosine - d.cosine) <= 1e-6)
+            let bound = try! #require(e.productErrorBound)
+            #expect(bound >= e.productError)
+            #expect(e.identityApplies)
+            if dtype == .f32 {
+                // With lossless scales the stored factors are the optimal fits: ε = ρ/√(1+ρ²).
+                for (rho, eps) in [(e.rhoA!, e.errorA!), (e.rhoB!, e.errorB!)] {
+                    #expect(abs(eps - rho / (1 + rho * rho).squareRoot()) < 1e-5)
+                }
+            }
+        }
+    }
+
+    @Test func zeroAdapterHasZeroError() {
+        let m = LoRAModule(name: "m", a: Matrix(rows: 2, cols: 3, repeating: 0.1), b: Matrix(rows: 4, cols: 2),
+                           scale: 1, source: .init(aTensor: "a", bTensor: "b", dtype: .f32))
+        let result = Binarizer().binarize(m)
+        let e = ErrorAnalysis.analyze(original: m, binary: result.module, fits: (result.fitA, result.fitB))
+        #expect(e.productError == 0)
+        #expect(e.productNorm == 0)
+    }
+}
