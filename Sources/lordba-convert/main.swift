@@ -1,1 +1,188 @@
-print("placeholder")
+import ArgumentParser
+import LoRDBA
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct LordbaConvert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lordba-convert",
+        abstract: "Convert LoRA adapters (PEFT, MLX-LM, kohya) into compact LoRDBA .lba files.",
+        subcommands: [Convert.self, Inspect.self],
+        defaultSubcommand: Convert.self)
+}
+
+/// Exit codes of `lordba-convert`, documented in README.md.
+enum ExitStatus {
+    /// At least one input failed to convert.
+    static let failed: Int32 = 1
+    /// Everything converted, but some module's product error exceeds `--max-error`.
+    static let errorAboveThreshold: Int32 = 3
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert one adapter (IN OUT.lba) or many (IN... --out-dir DIR).")
+
+    @Argument(help: "Adapter files or folders, then the output file when converting one adapter without --out-dir.")
+    var paths: [String]
+
+    @Option(name: .long, help: "Folder for the .lba files of a batch (one per input).")
+    var outDir: String?
+
+    @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.")
+    var config: String?
+
+    @Flag(name: .long, help: "Replace existing output files.")
+    var force = false
+
+    @Flag(name: .long, help: "Leave out tensors that are not LoRA pairs (DoRA magnitudes, modules_to_save, biases).")
+    var dropExtra = false
+
+    @Option(name: .long, help: "Worker threads (output is identical for any value).")
+    var jobs: Int = ProcessInfoCores.count
+
+    @Option(name: .long, help: "Storage dtype of the outer scales: f16, bf16 or f32.")
+    var scaleDtype: String = "f16"
+
+    @Flag(name: .long, help: "Print the full per-module table after each conversion.")
+    var report = false
+
+    @Option(name: .long, help: "Write the run's report as JSON to this path.")
+    var reportJson: String?
+
+    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path.")
+    var reportHtml: String?
+
+    @Option(name: .long, help: "Exit with status 3 when any module's product error exceeds this (files are still written).")
+    var maxError: Double?
+
+    @Flag(name: .shortAndLong, help: "Print nothing but errors.")
+    var quiet = false
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("Give an adapter to convert.") }
+        if outDir == nil && paths.count != 2 {
+            throw ValidationError("Give IN OUT.lba, or several inputs with --out-dir DIR.")
+        }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
+        if ScaleDType(rawValue: scaleDtype) == nil {
+            throw ValidationError("--scale-dtype must be one of \(ScaleDType.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if let maxError, !(maxError >= 0) { throw ValidationError("--max-error must be a non-negative number.") }
+    }
+
+    func run() throws {
+        let jobsList: [BatchConversion.Job]
+        if let outDir {
+            jobsList = paths.map { .init(input: $0, output: BatchConversion.output(for: $0, in: outDir)) }
+            let outputs = jobsList.map(\.output)
+            if let clash = outputs.first(where: { o in outputs.filter { $0 == o }.count > 1 }) {
+                throw ValidationError("Two inputs would both be written to \(clash); convert them separately.")
+            }
+            try ensureDirectory(outDir)
+        } else {
+            jobsList = [.init(input: paths[0], output: paths[1])]
+        }
+        var options = ConversionOptions()
+        options.configPath = config
+        options.dropExtra = dropExtra
+        options.overwrite = force
+        options.scaleDType = ScaleDType(rawValue: scaleDtype)!
+        let terminal = TerminalReport(colour: isatty(STDOUT_FILENO) != 0)
+        let results = BatchConversion(options: options, jobs: jobs).run(jobsList)
+
+        var entries: [ReportJSON.Entry] = []
+        var failures = 0
+        var exceeded: [String] = []
+        for (job, result) in zip(jobsList, results) {
+            switch result {
+            case .success(let converted):
+                entries.append(.converted(converted))
+                if !quiet {
+                    print(terminal.summary(converted))
+                    if report { print(terminal.table(converted)) }
+                }
+                if let maxError {
+                    exceeded += converted.modules.filter { $0.errors.productError > maxError }
+                        .map { "\(job.input): \($0.name) (\(Format.fixed($0.errors.productError, 3)))" }
+                }
+            case .failure(let error):
+                failures += 1
+                entries.append(.failed(input: job.input, output: job.output, reason: error.description))
+                printError("error: \(error.description)")
+            }
+        }
+        if let reportJson {
+            let text = ReportJSON.document(entries, maxError: maxError).serialized(indent: 2) + "\n"
+            do {
+                try AtomicFile.write(Array(text.utf8), to: reportJson, overwrite: true)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
+        if let reportHtml {
+            let converted = entries.compactMap { entry -> ConversionReport? in
+                if case .converted(let r) = entry { return r } else { return nil }
+            }
+            let failed = entries.compactMap { entry -> (input: String, reason: String)? in
+                if case .failed(let input, _, let reason) = entry { return (input, reason) } else { return nil }
+            }
+            do {
+                try AtomicFile.write(Array(HTMLReport.page(converted, failures: failed).utf8), to: reportHtml, overwrite: true)
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(ExitStatus.failed)
+            }
+        }
+        if failures > 0 {
+            if jobsList.count > 1 { printError("\(failures) of \(jobsList.count) inputs failed") }
+            throw ExitCode(ExitStatus.failed)
+        }
+        if !exceeded.isEmpty, let maxError {
+            printError("product error above --max-error \(maxError): " + exceeded.joined(separator: ", "))
+            throw ExitCode(ExitStatus.errorAboveThreshold)
+        }
+    }
+
+    private func ensureDirectory(_ path: String) throws {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) != S_IFDIR { throw ValidationError("--out-dir \(path) is not a folder.") }
+            return
+        }
+        if mkdir(path, 0o755) != 0 {
+            throw ValidationError("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a .lba or safetensors adapter holds, and check its integrity.")
+
+    @Argument(help: "A .lba file, a safetensors file or an adapter folder.")
+    var path: String
+
+    func run() throws {
+        do {
+            print(try Inspector.describe(path))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(ExitStatus.failed)
+        }
+    }
+}
+
+func printError(_ message: String) {
+    var stderr = StandardError()
+    print(message, to: &stderr)
+}
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        fputs(string, Glibc.stderr)
+    }
+}

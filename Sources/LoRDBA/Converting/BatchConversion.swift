@@ -1,0 +1,63 @@
+import Dispatch
+
+/// Converts many adapters, in parallel, and reports each one's outcome in input order.
+///
+/// One bad input never stops the others. With a single input all threads work on its
+/// modules; with several, each worker takes whole files.
+public struct BatchConversion: Sendable {
+    /// One input and where its `.lba` goes.
+    public struct Job: Sendable, Equatable {
+        public var input: String
+        public var output: String
+
+        public init(input: String, output: String) {
+            self.input = input
+            self.output = output
+        }
+    }
+
+    public var options: ConversionOptions
+    /// Total worker threads.
+    public var jobs: Int
+
+    public init(options: ConversionOptions, jobs: Int) {
+        self.options = options
+        self.jobs = Swift.max(1, jobs)
+    }
+
+    /// The `.lba` name for `input` inside `directory`: a folder's name, or a file's name without
+    /// `.safetensors` (files named like the training libraries' defaults take their folder's name).
+    public static func output(for input: String, in directory: String) -> String {
+        var parts = input.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        var stem = parts.popLast() ?? "adapter"
+        if stem.hasSuffix(".safetensors") {
+            stem.removeLast(".safetensors".count)
+            let generic: Set<String> = ["adapter_model", "adapters", "pytorch_lora_weights", "model"]
+            if generic.contains(stem), let folder = parts.last, folder != "." { stem = folder }
+        }
+        if stem.isEmpty || stem == "." || stem == ".." { stem = "adapter" }
+        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        return "\(dir)/\(stem).lba"
+    }
+
+    /// Runs every job; the results are in job order.
+    public func run(_ jobs: [Job], progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil)
+        -> [Result<ConversionReport, ConversionError>]
+    {
+        var options = self.options
+        options.threads = jobs.count == 1 ? self.jobs : 1
+        let converter = Converter(options: options)
+        var results = [Result<ConversionReport, ConversionError>?](repeating: nil, count: jobs.count)
+        results.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let out = buffer
+            ParallelLoop.run(count: jobs.count, threads: jobs.count == 1 ? 1 : self.jobs) { i in
+                let result = Result { () throws(ConversionError) -> ConversionReport in
+                    try converter.convert(input: jobs[i].input, output: jobs[i].output)
+                }
+                out[i] = result
+                progress?(i, result)
+            }
+        }
+        return results.map { $0! }
+    }
+}

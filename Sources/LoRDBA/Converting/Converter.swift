@@ -1,0 +1,174 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options of one conversion; the defaults are what `lordba-convert` does with no flags.
+public struct ConversionOptions: Sendable {
+    /// `adapter_config.json` to use instead of the one beside the weights.
+    public var configPath: String?
+    /// Leave tensors that are not LoRA pairs out of the `.lba`.
+    public var dropExtra = false
+    /// Storage dtype of the outer scales.
+    public var scaleDType: ScaleDType = .f16
+    /// Replace an existing output file.
+    public var overwrite = false
+    /// Worker threads for the modules of one adapter (the output does not depend on it).
+    public var threads = ProcessInfoCores.count
+
+    public init() {}
+}
+
+/// Runs the pipeline on one adapter: read → binarize → measure → write.
+///
+/// Modules are read, binarized and measured in parallel, one at a time per worker, and each
+/// module's input pages are released after use, so memory stays near the size of the output.
+/// Results are placed by module index, so the file is byte-identical for any thread count.
+public struct Converter: Sendable {
+    public var options: ConversionOptions
+
+    public init(options: ConversionOptions = ConversionOptions()) {
+        self.options = options
+    }
+
+    /// Converts `input` (a safetensors file or an adapter folder) into the `.lba` at `output`.
+    /// Nothing is written unless every module converts.
+    public func convert(input: String, output: String) throws(ConversionError) -> ConversionReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        if !options.overwrite, fileExists(output) {
+            throw .outputExists(output)
+        }
+        let source: AdapterSource
+        do {
+            source = try AdapterSource.open(input, configPath: options.configPath, dropExtra: options.dropExtra)
+        } catch {
+            throw .input(error)
+        }
+        let (modules, analyses) = try binarizeAll(source)
+        let carried = source.carried.map { source.loadCarried($0) }
+        var metadata = source.metadata
+        metadata["lordba.source_layout"] = source.layout.rawValue
+        let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: carried,
+                                    metadata: metadata, scaleDType: options.scaleDType)
+        let encoded: LBAEncoded
+        do {
+            encoded = try LBAWriter().write(adapter, to: output, overwrite: options.overwrite)
+        } catch {
+            throw .output(error)
+        }
+        let reports = modules.indices.map { i in
+            let m = modules[i]
+            let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
+            return ConversionReport.Module(
+                name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
+                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: analyses[i],
+                bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
+                scaleBytes: scaleCount * options.scaleDType.byteWidth + m.binaryRank * 4)
+        }
+        var notes = source.notes
+        if !carried.isEmpty {
+            notes.append("carried \(carried.count) non-LoRA tensor\(carried.count == 1 ? "" : "s") unchanged (\(carried.map(\.name).prefix(3).joined(separator: ", "))\(carried.count > 3 ? ", …" : ""))")
+        }
+        let carriedFP16 = carried.reduce(0) { total, t in
+            let elements = t.shape.reduce(1, *)
+            return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
+        }
+        return ConversionReport(
+            input: input, weightsPath: source.weightsPath, output: output, layout: source.layout,
+            modules: reports, carriedTensors: carried.count, carriedBytes: encoded.carriedBytes,
+            carriedFP16Bytes: carriedFP16, bytesIn: source.inputBytes, bytesOut: encoded.bytes.count,
+            notes: notes, seconds: (clock.now - start).seconds)
+    }
+
+    /// Binarizes and measures every module of `source`, in parallel, in module order.
+    private func binarizeAll(_ source: AdapterSource) throws(ConversionError) -> ([BinaryModule], [ModuleErrors]) {
+        let specs = source.modules
+        let binarizer = Binarizer(scaleDType: options.scaleDType)
+        var slots = [Result<(BinaryModule, ModuleErrors), AdapterError>?](repeating: nil, count: specs.count)
+        slots.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let out = buffer
+            ParallelLoop.run(count: specs.count, threads: options.threads) { i in
+                out[i] = Result { () throws(AdapterError) -> (BinaryModule, ModuleErrors) in
+                    let module = try source.load(specs[i])
+                    let result = binarizer.binarize(module)
+                    let errors = ErrorAnalysis.analyze(original: module, binary: result.module,
+                                                       fits: (result.fitA, result.fitB))
+                    return (result.module, errors)
+                }
+            }
+        }
+        var modules: [BinaryModule] = []
+        var analyses: [ModuleErrors] = []
+        modules.reserveCapacity(specs.count)
+        analyses.reserveCapacity(specs.count)
+        for slot in slots {
+            switch slot! {
+            case .success(let (module, errors)):
+                modules.append(module)
+                analyses.append(errors)
+            case .failure(let error):
+                throw .input(error)
+            }
+        }
+        return (modules, analyses)
+    }
+
+    private func fileExists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+}
+
+/// Why a conversion failed; the description is one line naming the file and the problem.
+public enum ConversionError: Error, CustomStringConvertible {
+    /// The input could not be read or is not a LoRA adapter we can take.
+    case input(AdapterError)
+    /// The output could not be written.
+    case output(LBAError)
+    /// The output exists and `--force` was not given.
+    case outputExists(String)
+
+    public var description: String {
+        switch self {
+        case .input(let e): e.description
+        case .output(let e): e.description
+        case .outputExists(let path): "\(path): output exists (use --force to replace it)"
+        }
+    }
+}
+
+/// Number of CPUs this process may use.
+public enum ProcessInfoCores {
+    public static var count: Int {
+        Swift.max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+/// Runs `body(i)` for `i` in `0..<count` on up to `threads` threads, handing out indices in order.
+public enum ParallelLoop {
+    public static func run(count: Int, threads: Int, _ body: @Sendable (Int) -> Void) {
+        let workers = Swift.max(1, Swift.min(threads, count))
+        if workers == 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if i >= count { break }
+                body(i)
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a `Double`.
+    public var seconds: Double {
+        let (s, attoseconds) = components
+        return Double(s) + Double(attoseconds) * 1e-18
+    }
+}

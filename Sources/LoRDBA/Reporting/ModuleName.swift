@@ -1,0 +1,40 @@
+/// Splits a module path into the layer it belongs to and its type, for grouping in reports.
+///
+/// `base_model.model.model.layers.3.self_attn.q_proj` → layer 3, type `q_proj`;
+/// `bert.encoder.layer.0.attention.self.query` → layer 0, type `query`; kohya's underscored
+/// `lora_unet_…_blocks_1_…_to_q` → layer 1, type `to_q`. Names without a layer index get `nil`.
+public struct ModuleName: Sendable, Equatable {
+    public var layer: Int?
+    public var type: String
+
+    public init(_ path: String) {
+        let parts = path.split(whereSeparator: { $0 == "." }).map(String.init)
+        var layer: Int?
+        for (i, part) in parts.enumerated() where i + 1 < parts.count {
+            if Self.layerWords.contains(part), let n = Int(parts[i + 1]) {
+                layer = n
+                break
+            }
+        }
+        var type = parts.last ?? path
+        if parts.count <= 1 {
+            // kohya: one underscored identifier; the layer is the first number after a block word.
+            let pieces = path.split(separator: "_").map(String.init)
+            for (i, piece) in pieces.enumerated() where i + 1 < pieces.count {
+                if Self.layerWords.contains(piece), let n = Int(pieces[i + 1]) {
+                    layer = n
+                    break
+                }
+            }
+            if pieces.count >= 2, pieces[pieces.count - 2].count <= 4, Int(pieces[pieces.count - 2]) == nil {
+                type = pieces.suffix(2).joined(separator: "_")
+            } else {
+                type = pieces.last ?? path
+            }
+        }
+        self.layer = layer
+        self.type = type
+    }
+
+    static let layerWords: Set<String> = ["layers", "layer", "h", "blocks", "block", "encoder_layers", "decoder_layers"]
+}

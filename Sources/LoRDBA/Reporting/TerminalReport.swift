@@ -1,0 +1,107 @@
+/// Plain-text renderings of a conversion report for the terminal.
+public struct TerminalReport: Sendable {
+    /// Use ANSI colour (only when writing to a terminal).
+    public var colour: Bool
+
+    public init(colour: Bool) {
+        self.colour = colour
+    }
+
+    /// The summary after a conversion: one line with sizes and errors, one with the worst modules.
+    public func summary(_ report: ConversionReport) -> String {
+        let s = report.summary
+        var line = "\(paint("ok", .green)) \(report.input) → \(report.output): \(s.modules) module\(s.modules == 1 ? "" : "s"), "
+        line += "\(Format.bytes(s.bytesIn)) → \(Format.bytes(s.bytesOut)) (\(Format.ratio(s.ratioVsInput)) smaller, "
+        line += "\(Format.ratio(s.ratioVsFP16)) vs fp16), product error median \(Format.fixed(s.productErrorMedian, 3)), "
+        line += "worst \(paint(Format.fixed(s.productErrorMax, 3), s.productErrorMax > 0.9 ? .red : .plain))"
+        if !s.worst.isEmpty {
+            let worst = s.worst.map { m in
+                "\(m.name) \(Format.fixed(m.errors.productError, 3)) (ρ_A \(Format.optional(m.errors.rhoA)), ρ_B \(Format.optional(m.errors.rhoB)))"
+            }
+            line += "\n   worst: " + worst.joined(separator: "; ")
+        }
+        for note in report.notes { line += "\n   note: \(note)" }
+        return line
+    }
+
+    /// The full per-module table, grouped by layer, columns aligned.
+    public func table(_ report: ConversionReport) -> String {
+        let header = ["layer", "module", "in", "out", "r", "k", "ρ_A", "ρ_B", "ε_A", "ε_B", "error", "bound", "cosine", "bytes"]
+        var rows: [[String]] = []
+        let named = report.modules.map { (ModuleName($0.name), $0) }
+        let ordered = named.enumerated().sorted { lhs, rhs in
+            let l = lhs.element.0.layer ?? Int.max, r = rhs.element.0.layer ?? Int.max
+            return (l, lhs.offset) < (r, rhs.offset)
+        }
+        var lastLayer: Int?? = .none
+        for (_, (name, m)) in ordered {
+            let layerText: String
+            if lastLayer == .some(name.layer) { layerText = "" } else { layerText = name.layer.map(String.init) ?? "-" }
+            lastLayer = .some(name.layer)
+            let e = m.errors
+            rows.append([
+                layerText, name.layer == nil ? m.name : name.type, String(m.inFeatures), String(m.outFeatures),
+                String(m.rank), String(m.binaryRank), Format.optional(e.rhoA), Format.optional(e.rhoB),
+                Format.optional(e.errorA), Format.optional(e.errorB), Format.fixed(e.productError, 3),
+                Format.optional(e.productErrorBound), Format.fixed(e.cosine, 3), String(m.bytes),
+            ])
+        }
+        let widths = header.indices.map { c in max(header[c].count, rows.map { $0[c].count }.max() ?? 0) }
+        let leftAligned: Set<Int> = [0, 1]
+        func render(_ cells: [String]) -> String {
+            cells.indices.map { c in
+                let pad = String(repeating: " ", count: widths[c] - cells[c].count)
+                return leftAligned.contains(c) ? cells[c] + pad : pad + cells[c]
+            }.joined(separator: "  ")
+        }
+        var out = [paint(render(header), .bold)]
+        out += rows.map(render)
+        return out.joined(separator: "\n")
+    }
+
+    enum Style { case plain, green, red, bold }
+
+    func paint(_ text: String, _ style: Style) -> String {
+        guard colour else { return text }
+        switch style {
+        case .plain: return text
+        case .green: return "\u{1B}[32m\(text)\u{1B}[0m"
+        case .red: return "\u{1B}[31m\(text)\u{1B}[0m"
+        case .bold: return "\u{1B}[1m\(text)\u{1B}[0m"
+        }
+    }
+}
+
+/// Number formatting shared by the text and HTML reports (no Foundation needed).
+public enum Format {
+    /// `value` with `digits` decimals.
+    public static func fixed(_ value: Double, _ digits: Int) -> String {
+        guard value.isFinite else { return "\(value)" }
+        let scale = (0..<digits).reduce(1.0) { v, _ in v * 10 }
+        let rounded = (abs(value) * scale).rounded()
+        let whole = Int64(rounded / scale)
+        var fraction = String(Int64(rounded - Double(whole) * scale))
+        fraction = String(repeating: "0", count: max(0, digits - fraction.count)) + fraction
+        let sign = value < 0 && rounded != 0 ? "-" : ""
+        return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
+    }
+
+    /// A figure with 3 decimals, or `-` when not applicable.
+    public static func optional(_ value: Double?) -> String {
+        value.map { fixed($0, 3) } ?? "-"
+    }
+
+    /// `12.3×`.
+    public static func ratio(_ value: Double) -> String {
+        fixed(value, value >= 100 ? 0 : 1) + "×"
+    }
+
+    /// Decimal byte sizes: `812 B`, `27.1 kB`, `80.2 MB`.
+    public static func bytes(_ count: Int) -> String {
+        let v = Double(count)
+        if count < 1000 { return "\(count) B" }
+        if v < 1e6 { return fixed(v / 1e3, 1) + " kB" }
+        if v < 1e9 { return fixed(v / 1e6, 1) + " MB" }
+        return fixed(v / 1e9, 2) + " GB"
+    }
+}
