@@ -64,6 +64,7 @@ import Testing
 
     @Test func configPathOverridesTheOneBesideTheWeights() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let weights = dir.write("w.safetensors", Array(try Data(contentsOf: URL(fileURLWithPath: F.sample("minilm-cls-r8/adapter_model.safetensors")))))
         let config = dir.write("other.json", text: Self.peftConfig(r: 8, alpha: "4"))
         let source = try AdapterSource.open(weights, configPath: config)
@@ -80,6 +81,7 @@ import Testing
 
     @Test func resolvesRankAndAlphaPatternsLikePEFT() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         dir.writeTensors("adapter_model.safetensors",
                          peftPair("model.layers.0.self_attn.q_proj", rank: 4)
                          + peftPair("model.layers.1.self_attn.q_proj", rank: 2, seed: 2)
@@ -116,12 +118,15 @@ import Testing
 
     @Test func appliesRSLoRAAndFloatAlpha() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         dir.writeTensors("adapter_model.safetensors", peftPair("m.a", rank: 4) + peftPair("m.b", rank: 16, seed: 9))
         dir.write("adapter_config.json", text: Self.peftConfig(r: 4, alpha: "16", extra: #""use_rslora": true, "rank_pattern": {"b": 16}"#))
         let source = try AdapterSource.open(dir.path)
         #expect(source.modules.map(\.scale) == [8, 4])
 
         let dir2 = TempDir()
+
+        defer { dir2.remove() }
         dir2.writeTensors("adapter_model.safetensors", peftPair("m.a", rank: 4))
         dir2.write("adapter_config.json", text: Self.peftConfig(r: 4, alpha: "12.5", extra: #""use_rslora": false, "rank_pattern": null"#))
         #expect(try AdapterSource.open(dir2.path).modules.map(\.scale) == [3.125])
@@ -129,6 +134,7 @@ import Testing
 
     @Test func readsPEFTEmbeddingsAndConvolutions() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let convA = F.values(4 * 3 * 3 * 3, seed: 7)
         let convB = F.values(6 * 4, seed: 8)
         dir.writeTensors("adapter_model.safetensors", [
@@ -157,6 +163,7 @@ import Testing
 
     @Test func carriesDoRAMagnitudesBiasesAndModulesToSave() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         dir.writeTensors("adapter_model.safetensors", peftPair("model.q_proj", rank: 2) + [
             F.tensor("base_model.model.model.q_proj.lora_magnitude_vector", [5], seed: 3),
             F.tensor("base_model.model.model.q_proj.lora_B.bias", [5], seed: 4, .f16),
@@ -208,9 +215,11 @@ import Testing
         }
         mlx.append(F.tensor("model.layers.0.self_attn.q_proj.m", [out], seed: 5, .f16))
         let peftDir = TempDir()
+        defer { peftDir.remove() }
         peftDir.writeTensors("adapter_model.safetensors", peft)
         peftDir.write("adapter_config.json", text: Self.peftConfig(r: r, alpha: "40"))
         let mlxDir = TempDir()
+        defer { mlxDir.remove() }
         let mlxFile = mlxDir.write("adapters.safetensors", mlxBytes(mlx))
         mlxDir.write("adapter_config.json", text: #"{"fine_tune_type": "lora", "num_layers": -1, "lora_parameters": {"rank": 4, "scale": 10.0, "dropout": 0.0}}"#)
 
@@ -235,6 +244,7 @@ import Testing
 
     @Test func mlxWithoutConfigUsesDefaultScaleAndSaysSo() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let file = dir.write("adapters.safetensors", mlxBytes([
             F.tensor("model.layers.0.self_attn.v_proj.lora_a", [6, 2], seed: 1),
             F.tensor("model.layers.0.self_attn.v_proj.lora_b", [2, 3], seed: 2),
@@ -258,6 +268,7 @@ import Testing
 
     @Test func readsKohyaAlphaVariants() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         func pair(_ m: String, rank: Int, seed: UInt64) -> [F.Tensor] {
             [F.tensor("\(m).lora_down.weight", [rank, 6], seed: seed, .f16), F.tensor("\(m).lora_up.weight", [5, rank], seed: seed + 1, .f16)]
         }
@@ -285,6 +296,7 @@ import Testing
 
     @Test func flattensKohyaConvolutionsElementWise() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let (r, cin, out) = (3, 2, 4)
         let down = F.values(r * cin * 3 * 3, seed: 1)
         let up = F.values(out * r, seed: 2)
@@ -320,6 +332,7 @@ import Testing
 
     @Test func resolvesWeightsFileInDirectories() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let tensors = [F.tensor("x.lora_down.weight", [1, 2], [1, 2]), F.tensor("x.lora_up.weight", [2, 1], [3, 4])]
         let single = dir.mkdir("single")
         dir.writeTensors("single/my_lora.safetensors", tensors)

@@ -53,7 +53,8 @@ enum ReadingFixtures {
     }
 }
 
-/// A fresh directory under the system temp directory, removed when the value goes away.
+/// A fresh directory under the system temp directory; a test removes it with `defer { dir.remove() }`
+/// (an explicit call, so the directory cannot vanish before the test's last use of a path in it).
 final class TempDir {
     let path: String
 
@@ -62,7 +63,7 @@ final class TempDir {
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: path) }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     @discardableResult
     func write(_ name: String, _ bytes: [UInt8]) -> String {

@@ -37,6 +37,7 @@ import Testing
 
     @Test func acceptsLeadingAndTrailingWhitespaceAroundHeader() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let header = "\t\n\r {\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\r\n \t"
         let file = try open(F.raw(header: header, data: SafeTensorsWriter.encode([1.5] as [Float], as: .f32)), dir)
         #expect(file.tensors.map(\.name) == ["x"])
@@ -45,6 +46,7 @@ import Testing
 
     @Test func acceptsUnpaddedHeaderNullMetadataScalarsEmptyTensorsAndExtraFields() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         // 8 + N is deliberately not a multiple of 8, as MLX writes it.
         let header = #"{"__metadata__":null,"s":{"dtype":"F64","shape":[],"data_offsets":[0,8]},"e":{"dtype":"F16","shape":[3,0],"data_offsets":[8,8]},"q":{"dtype":"F4","shape":[2,3],"data_offsets":[8,11],"extra":{"ignored":[1]}}}"#
         #expect(header.utf8.count % 8 != 0)
@@ -63,6 +65,7 @@ import Testing
 
     @Test func acceptsEmptyFileOfTensors() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let file = try open(F.raw(header: "{}"), dir)
         #expect(file.tensors.isEmpty && file.metadata.isEmpty)
     }
@@ -71,6 +74,7 @@ import Testing
 
     @Test func decodesFloatDTypesExactlyFromKnownBitPatterns() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         func le16(_ v: [UInt16]) -> [UInt8] { v.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] } }
         func le32(_ v: [UInt32]) -> [UInt8] { v.flatMap { x in (0..<4).map { UInt8((x >> (8 * $0)) & 0xFF) } } }
         func le64(_ v: [UInt64]) -> [UInt8] { v.flatMap { x in (0..<8).map { UInt8((x >> (8 * $0)) & 0xFF) } } }
@@ -105,6 +109,7 @@ import Testing
 
     @Test func notFloatDTypeCannotBeDecoded() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let file = try open(SafeTensorsWriter.serialize([("i", .i32, [2], [1, 0, 0, 0, 2, 0, 0, 0])], metadata: nil), dir)
         let info = try #require(file.tensor(named: "i"))
         let error = caught { () throws(SafeTensorsError) in try file.floats(info) }
@@ -126,6 +131,7 @@ import Testing
 
     @Test func writerOutputReReadsIdentically() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let tensors: [F.Tensor] = [
             F.tensor("b.f16", [3, 5], seed: 1, .f16),
             F.tensor("a.f16", [2], seed: 2, .f16),
@@ -165,6 +171,7 @@ import Testing
 
     @Test func writerWritesFiles() throws {
         let dir = TempDir()
+        defer { dir.remove() }
         let bytes = SafeTensorsWriter.serialize([F.tensor("x", [2], [1, 2])], metadata: nil)
         let path = dir.path + "/written.safetensors"
         try SafeTensorsWriter.write(bytes, to: path)
@@ -177,6 +184,7 @@ import Testing
 
     @Test func rejectsMissingFileAndDirectory() {
         let dir = TempDir()
+        defer { dir.remove() }
         let missing = dir.path + "/missing.safetensors"
         let e1 = caught { () throws(SafeTensorsError) in try SafeTensorsFile(path: missing) }
         guard case .cannotOpen(missing, _)? = e1 else { Issue.record("\(String(describing: e1))"); return }
@@ -187,6 +195,7 @@ import Testing
 
     @Test func rejectsFileShorterThanLengthPrefix() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (error, path) = openError([1, 0, 0, 0, 0], dir)
         #expect(error == .fileTooSmall(path: path, fileSize: 5))
         expectOneLine(error!.description, file: path, subject: nil, mentions: "5 bytes")
@@ -196,6 +205,7 @@ import Testing
 
     @Test func rejectsTruncatedData() {
         let dir = TempDir()
+        defer { dir.remove() }
         let full = SafeTensorsWriter.serialize([F.tensor("a", [4], seed: 1), F.tensor("b", [4], seed: 2)], metadata: nil)
         let (error, path) = openError(Array(full.dropLast(3)), dir)
         guard case .truncated(path, "b", let end, let size)? = error else { Issue.record("\(String(describing: error))"); return }
@@ -205,6 +215,7 @@ import Testing
 
     @Test func rejectsHeaderLengthBeyondFile() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (error, path) = openError(F.raw(header: "{}", declaredLength: 100), dir)
         #expect(error == .invalidHeaderLength(path: path, headerLength: 100, fileSize: 10))
         expectOneLine(error!.description, file: path, subject: nil, mentions: "header length 100")
@@ -214,6 +225,7 @@ import Testing
 
     @Test func rejectsHeaderTooLarge() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (error, path) = openError(F.raw(header: "{}", declaredLength: 100_000_001), dir)
         #expect(error == .headerTooLarge(path: path, headerLength: 100_000_001))
         expectOneLine(error!.description, file: path, subject: nil, mentions: "100000000")
@@ -221,6 +233,7 @@ import Testing
 
     @Test func rejectsBadJSON() {
         let dir = TempDir()
+        defer { dir.remove() }
         for (i, header) in [#"{"a":"#, #"{"a":1,}"#, "{} x", #"{"x":{"dtype":"F32","shape":[NaN],"data_offsets":[0,0]}}"#,
                             String(repeating: "[", count: 100) + String(repeating: "]", count: 100)].enumerated() {
             let (error, path) = openError(F.raw(header: header), dir, name: "j\(i).safetensors")
@@ -234,6 +247,7 @@ import Testing
 
     @Test func rejectsNonObjectHeader() {
         let dir = TempDir()
+        defer { dir.remove() }
         for (i, (header, type)) in [("[1, 2]", "array"), ("\"x\"", "string"), ("  42 ", "number"), ("null", "null")].enumerated() {
             let (error, path) = openError(F.raw(header: header), dir, name: "n\(i).safetensors")
             #expect(error == .headerNotObject(path: path, found: type))
@@ -243,6 +257,7 @@ import Testing
 
     @Test func rejectsBadMetadata() {
         let dir = TempDir()
+        defer { dir.remove() }
         let cases = [#"{"__metadata__":{"k":1}}"#, #"{"__metadata__":["a"]}"#, #"{"__metadata__":"pt"}"#,
                      #"{"__metadata__":{"k":null}}"#, #"{"__metadata__":{"k":{"n":"v"}}}"#]
         for (i, header) in cases.enumerated() {
@@ -254,6 +269,7 @@ import Testing
 
     @Test func rejectsDuplicateKeys() {
         let dir = TempDir()
+        defer { dir.remove() }
         let entry = #"{"dtype":"F32","shape":[1],"data_offsets":[0,4]}"#
         let (e1, p1) = openError(F.raw(header: "{\"w\":\(entry),\"w\":\(entry)}", data: [0, 0, 0, 0]), dir)
         #expect(e1 == .duplicateKey(path: p1, key: "w"))
@@ -266,6 +282,7 @@ import Testing
 
     @Test func rejectsHoles() {
         let dir = TempDir()
+        defer { dir.remove() }
         let header = #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
         let (error, path) = openError(F.raw(header: header, data: [UInt8](repeating: 0, count: 12)), dir)
         #expect(error == .hole(path: path, tensor: "b", gap: 4..<8))
@@ -277,6 +294,7 @@ import Testing
 
     @Test func rejectsOverlaps() {
         let dir = TempDir()
+        defer { dir.remove() }
         let header = #"{"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let (error, path) = openError(F.raw(header: header, data: [UInt8](repeating: 0, count: 12)), dir)
         #expect(error == .overlap(path: path, tensor: "b", other: "a"))
@@ -289,6 +307,7 @@ import Testing
 
     @Test func rejectsTrailingBytes() {
         let dir = TempDir()
+        defer { dir.remove() }
         let bytes = SafeTensorsWriter.serialize([F.tensor("only", [1], [1])], metadata: nil) + [0, 0]
         let (error, path) = openError(bytes, dir)
         #expect(error == .trailingBytes(path: path, after: "only", count: 2))
@@ -300,6 +319,7 @@ import Testing
 
     @Test func rejectsReversedOffsets() {
         let dir = TempDir()
+        defer { dir.remove() }
         let header = #"{"r":{"dtype":"U8","shape":[4],"data_offsets":[4,0]}}"#
         let (error, path) = openError(F.raw(header: header, data: [0, 0, 0, 0]), dir)
         #expect(error == .reversedOffsets(path: path, tensor: "r", begin: 4, end: 0))
@@ -308,6 +328,7 @@ import Testing
 
     @Test func rejectsOverflowingShapes() {
         let dir = TempDir()
+        defer { dir.remove() }
         let h1 = #"{"big":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,4]}}"#
         let (e1, p1) = openError(F.raw(header: h1, data: [0, 0, 0, 0]), dir)
         #expect(e1 == .sizeOverflow(path: p1, tensor: "big", shape: [4_294_967_296, 4_294_967_296, 16], dtype: .f32))
@@ -324,6 +345,7 @@ import Testing
 
     @Test func rejectsSizeMismatchAndMisalignedSubByteTensors() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (e1, p1) = openError(F.raw(header: #"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), dir)
         #expect(e1 == .sizeMismatch(path: p1, tensor: "w", expectedBytes: 8, actualBytes: 4))
         expectOneLine(e1!.description, file: p1, subject: "w", mentions: "need 8")
@@ -335,6 +357,7 @@ import Testing
 
     @Test func rejectsUnknownDType() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (error, path) = openError(F.raw(header: #"{"w":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), dir)
         #expect(error == .unknownDType(path: path, tensor: "w", dtype: "F17"))
         expectOneLine(error!.description, file: path, subject: "w", mentions: "\"F17\"")
@@ -344,6 +367,7 @@ import Testing
 
     @Test func rejectsMalformedTensorEntries() {
         let dir = TempDir()
+        defer { dir.remove() }
         let cases = [
             #"{"w":[1]}"#,
             #"{"w":{"shape":[1],"data_offsets":[0,1]}}"#,
@@ -368,6 +392,7 @@ import Testing
 
     @Test func hostileNamesStayOnOneLine() {
         let dir = TempDir()
+        defer { dir.remove() }
         let (error, path) = openError(F.raw(header: #"{"a\nb\u0007":{"dtype":"F17","shape":[1],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), dir)
         #expect(error == .unknownDType(path: path, tensor: "a\nb\u{7}", dtype: "F17"))
         expectOneLine(error!.description, file: path, subject: "a\\nb\\u{7}")
