@@ -233,8 +233,11 @@ struct SafeTensorsHeaderParser {
         }
 
         guard let offsetsValue = value["data_offsets"] else { throw bad("entry has no \"data_offsets\"") }
-        guard let offsets = offsetsValue.arrayValue, offsets.count == 2 else {
-            throw bad("\"data_offsets\" must be an array [begin, end], found \(offsetsValue.typeName == "array" ? "\(offsetsValue.arrayValue!.count) elements" : offsetsValue.typeName)")
+        guard let offsets = offsetsValue.arrayValue else {
+            throw bad("\"data_offsets\" must be an array [begin, end], found \(offsetsValue.typeName)")
+        }
+        guard offsets.count == 2 else {
+            throw bad("\"data_offsets\" must hold two numbers [begin, end], found \(offsets.count)")
         }
         guard let begin = nonNegativeInteger(offsets[0]), let end = nonNegativeInteger(offsets[1]) else {
             throw bad("\"data_offsets\" must hold non-negative integers, found \(offsetsValue.serialized())")
