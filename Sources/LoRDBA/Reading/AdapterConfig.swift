@@ -1,0 +1,168 @@
+/// Reading `adapter_config.json` and turning it into per-module scales.
+enum AdapterConfigFile {
+    /// The members of the JSON object in the config file at `path`.
+    static func read(_ path: String) throws(AdapterError) -> JSONValue {
+        let file: MappedFile
+        do {
+            file = try MappedFile(path: path)
+        } catch {
+            let text = error.description
+            let prefix = path + ": "
+            throw .unreadableConfig(path: path, reason: text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text)
+        }
+        let parsed = file.withBytes { bytes in
+            Result { () throws(JSONError) -> JSONValue in try JSONParser.parse(bytes) }
+        }
+        switch parsed {
+        case .success(let root):
+            guard root.objectValue != nil else {
+                throw .unreadableConfig(path: path, reason: "config must be a JSON object, found \(root.typeName)")
+            }
+            return root
+        case .failure(.duplicateKey(let key)):
+            throw .invalidConfig(path: path, field: key, problem: "key appears more than once in one object")
+        case .failure(let error):
+            throw .unreadableConfig(path: path, reason: error.description)
+        }
+    }
+}
+
+/// The LoraConfig fields of a PEFT adapter that decide each module's rank and scale, resolved
+/// the way PEFT resolves them when it builds the model.
+struct PEFTScaleRules {
+    struct PatternEntry<Value> {
+        var key: String
+        var regex: Regex<AnyRegexOutput>
+        var value: Value
+    }
+
+    let configPath: String
+    let loraAlpha: Double
+    let r: Int?
+    let useRSLoRA: Bool
+    let rankPattern: [PatternEntry<Int>]
+    let alphaPattern: [PatternEntry<Double>]
+
+    /// The prefix `PeftModel` puts before module paths in saved keys; pattern keys match the path without it.
+    static let modelPrefix = "base_model.model."
+
+    init(config: JSONValue, path: String) throws(AdapterError) {
+        configPath = path
+        if let type = config["peft_type"], type != .null {
+            guard let name = type.stringValue else {
+                throw .invalidConfig(path: path, field: "peft_type", problem: "must be a string, found \(type.typeName)")
+            }
+            guard name.uppercased() == "LORA" else {
+                throw .invalidConfig(path: path, field: "peft_type", problem: "\(name) adapters are not plain LoRA; only LORA can be converted")
+            }
+        }
+        guard let alpha = config["lora_alpha"], alpha != .null else {
+            throw .missingConfigField(path: path, field: "lora_alpha", problem: "missing from the config; the LoRA scale cannot be known without it")
+        }
+        guard let alphaValue = alpha.doubleValue else {
+            throw .invalidConfig(path: path, field: "lora_alpha", problem: "must be a number, found \(alpha.typeName)")
+        }
+        loraAlpha = alphaValue
+
+        if let rValue = config["r"], rValue != .null {
+            guard let rank = rValue.integerValue, rank > 0, let r = Int(exactly: rank) else {
+                throw .invalidConfig(path: path, field: "r", problem: "must be a positive integer, found \(rValue.serialized())")
+            }
+            self.r = r
+        } else {
+            r = nil
+        }
+
+        switch config["use_rslora"] {
+        case nil, .null?: useRSLoRA = false
+        case .bool(let flag)?: useRSLoRA = flag
+        case let other?:
+            throw .invalidConfig(path: path, field: "use_rslora", problem: "must be true or false, found \(other.typeName)")
+        }
+
+        rankPattern = try Self.patterns(config, field: "rank_pattern", path: path) { value throws(AdapterError) -> Int? in
+            guard let rank = value.integerValue, rank > 0 else { return nil }
+            return Int(exactly: rank)
+        }
+        alphaPattern = try Self.patterns(config, field: "alpha_pattern", path: path) { value throws(AdapterError) -> Double? in
+            value.doubleValue
+        }
+    }
+
+    private static func patterns<V>(_ config: JSONValue, field: String, path: String,
+                                    value convert: (JSONValue) throws(AdapterError) -> V?) throws(AdapterError) -> [PatternEntry<V>] {
+        guard let raw = config[field], raw != .null else { return [] }
+        guard let members = raw.objectValue else {
+            throw .invalidConfig(path: path, field: field, problem: "must be an object, found \(raw.typeName)")
+        }
+        var entries: [PatternEntry<V>] = []
+        for (key, item) in members {
+            let subject = "\(field)[\"\(key)\"]"
+            guard let value = try convert(item) else {
+                let wanted = V.self == Int.self ? "a positive integer" : "a number"
+                throw .invalidConfig(path: path, field: subject, problem: "must be \(wanted), found \(item.serialized())")
+            }
+            let regex: Regex<AnyRegexOutput>
+            do {
+                regex = try Regex("(.*\\.)?(\(key))").matchingSemantics(.unicodeScalar)
+            } catch {
+                throw .invalidConfig(path: path, field: subject, problem: "key is not a valid regular expression")
+            }
+            entries.append(PatternEntry(key: key, regex: regex, value: value))
+        }
+        return entries
+    }
+
+    /// The module path pattern keys are matched against: the saved name without `base_model.model.`.
+    static func patternTarget(_ moduleName: String) -> String {
+        moduleName.hasPrefix(modelPrefix) ? String(moduleName.dropFirst(modelPrefix.count)) : moduleName
+    }
+
+    /// The first entry, in config order, whose key matches the whole of `target` as `(.*\.)?(key)`.
+    static func firstMatch<V>(_ entries: [PatternEntry<V>], _ target: String) -> PatternEntry<V>? {
+        entries.first { (try? $0.regex.wholeMatch(in: target)) != nil }
+    }
+
+    /// The effective scale of `module` whose tensors have rank `tensorRank`.
+    /// - Throws: when the config's rank for the module disagrees with the tensors.
+    func scale(module: String, tensorRank: Int, tensor: String, weightsPath: String) throws(AdapterError) -> Double {
+        let target = Self.patternTarget(module)
+        if let entry = Self.firstMatch(rankPattern, target) {
+            guard entry.value == tensorRank else {
+                throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: entry.value, tensorRank: tensorRank,
+                                          source: "rank_pattern[\"\(entry.key)\"]")
+            }
+        } else if let r, r != tensorRank {
+            throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: r, tensorRank: tensorRank, source: "r")
+        }
+        let alpha = Self.firstMatch(alphaPattern, target)?.value ?? loraAlpha
+        let rank = Double(tensorRank)
+        return useRSLoRA ? alpha / rank.squareRoot() : alpha / rank
+    }
+}
+
+/// The MLX-LM scale: `lora_parameters.scale`, used as is.
+enum MLXScaleRule {
+    /// MLX-LM's default `scale` when the config does not give one.
+    static let defaultScale = 20.0
+
+    /// The scale and, when the default was used, a note saying why.
+    static func scale(config: JSONValue?, path: String?) throws(AdapterError) -> (Double, String?) {
+        guard let config, let path else {
+            return (defaultScale, "no adapter_config.json found; using the MLX-LM default scale \(defaultScale)")
+        }
+        guard let parameters = config["lora_parameters"], parameters != .null else {
+            return (defaultScale, "\(path) has no lora_parameters; using the MLX-LM default scale \(defaultScale)")
+        }
+        guard parameters.objectValue != nil else {
+            throw .invalidConfig(path: path, field: "lora_parameters", problem: "must be an object, found \(parameters.typeName)")
+        }
+        guard let scale = parameters["scale"], scale != .null else {
+            return (defaultScale, "\(path) has no lora_parameters.scale; using the MLX-LM default scale \(defaultScale)")
+        }
+        guard let value = scale.doubleValue else {
+            throw .invalidConfig(path: path, field: "lora_parameters.scale", problem: "must be a number, found \(scale.typeName)")
+        }
+        return (value, nil)
+    }
+}

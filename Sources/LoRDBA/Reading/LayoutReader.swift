@@ -1,0 +1,309 @@
+/// Finds the LoRA factors of a safetensors file, pairs them, checks their shapes and resolves
+/// every module's scale; used by `AdapterSource.open`.
+struct LayoutReader {
+    let file: SafeTensorsFile
+    let configPath: String?
+    /// Assumptions made while reading, for `AdapterSource.notes`.
+    private(set) var notes: [String] = []
+
+    init(file: SafeTensorsFile, configPath: String?) {
+        self.file = file
+        self.configPath = configPath
+    }
+
+    private var path: String { file.path }
+
+    enum Role { case a, b }
+
+    /// A tensor-name suffix that marks a LoRA factor.
+    struct NamePattern {
+        var suffix: String
+        var layout: AdapterLayout
+        var role: Role
+        var embedding: Bool
+        /// The suffix of the partner factor.
+        var partner: String
+    }
+
+    static let namePatterns: [NamePattern] = [
+        NamePattern(suffix: ".lora_A.weight", layout: .peft, role: .a, embedding: false, partner: ".lora_B.weight"),
+        NamePattern(suffix: ".lora_B.weight", layout: .peft, role: .b, embedding: false, partner: ".lora_A.weight"),
+        NamePattern(suffix: ".lora_embedding_A", layout: .peft, role: .a, embedding: true, partner: ".lora_embedding_B"),
+        NamePattern(suffix: ".lora_embedding_B", layout: .peft, role: .b, embedding: true, partner: ".lora_embedding_A"),
+        NamePattern(suffix: ".lora_a", layout: .mlx, role: .a, embedding: false, partner: ".lora_b"),
+        NamePattern(suffix: ".lora_b", layout: .mlx, role: .b, embedding: false, partner: ".lora_a"),
+        NamePattern(suffix: ".lora_down.weight", layout: .kohya, role: .a, embedding: false, partner: ".lora_up.weight"),
+        NamePattern(suffix: ".lora_up.weight", layout: .kohya, role: .b, embedding: false, partner: ".lora_down.weight"),
+    ]
+
+    /// kohya's per-module alpha: `<module>.alpha`.
+    static let kohyaAlphaSuffix = ".alpha"
+
+    /// Last path components MLX-LM gives embedding layers; MLX files do not otherwise say
+    /// whether a factor pair adapts an embedding.
+    static let mlxEmbeddingNames: Set<String> = ["embed_tokens", "tok_embeddings", "wte", "word_embeddings", "embedding", "embeddings"]
+
+    /// The module name and pattern of a factor tensor, or `nil` for any other tensor.
+    static func classify(_ name: String) -> (module: String, pattern: NamePattern)? {
+        for pattern in namePatterns where name.hasSuffix(pattern.suffix) && name.count > pattern.suffix.count {
+            return (String(name.dropLast(pattern.suffix.count)), pattern)
+        }
+        return nil
+    }
+
+    private struct Slot {
+        var module: String
+        var embedding: Bool
+        var a: (SafeTensorInfo, NamePattern)?
+        var b: (SafeTensorInfo, NamePattern)?
+    }
+
+    private struct SlotKey: Hashable {
+        var module: String
+        var embedding: Bool
+    }
+
+    /// The layout, the module specs sorted by name, and the names of every tensor they use.
+    mutating func read() throws(AdapterError) -> (AdapterLayout, [ModuleSpec], Set<String>) {
+        var found: [(SafeTensorInfo, String, NamePattern)] = []
+        for info in file.tensors {
+            if let (module, pattern) = Self.classify(info.name) { found.append((info, module, pattern)) }
+        }
+        guard !found.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
+
+        // One layout per file: the most common one wins and any other is an error.
+        var counts: [AdapterLayout: Int] = [:]
+        for (_, _, pattern) in found { counts[pattern.layout, default: 0] += 1 }
+        let present = AdapterLayout.allCases.filter { counts[$0] != nil }
+        let layout = present.max { counts[$0]! < counts[$1]! }!
+        if present.count > 1 {
+            let stray = found.first { $0.2.layout != layout }!
+            throw .mixedLayouts(path: path, tensor: stray.0.name, layouts: present)
+        }
+
+        var slots: [SlotKey: Slot] = [:]
+        for (info, module, pattern) in found {
+            let key = SlotKey(module: module, embedding: pattern.embedding)
+            var slot = slots[key] ?? Slot(module: module, embedding: pattern.embedding)
+            switch pattern.role {
+            case .a:
+                if let other = slot.a { throw .conflictingTensors(path: path, tensor: info.name, other: other.0.name) }
+                slot.a = (info, pattern)
+            case .b:
+                if let other = slot.b { throw .conflictingTensors(path: path, tensor: info.name, other: other.0.name) }
+                slot.b = (info, pattern)
+            }
+            slots[key] = slot
+        }
+
+        let ordered = slots.values.sorted { ($0.module, $0.embedding ? 1 : 0) < ($1.module, $1.embedding ? 1 : 0) }
+        var specs: [ModuleSpec] = []
+        specs.reserveCapacity(ordered.count)
+        var used = Set<String>()
+        var scaleSource = ScaleSource(layout: layout)
+        var embeddingGuesses = 0
+        for slot in ordered {
+            guard let (a, aPattern) = slot.a else {
+                let (b, bPattern) = slot.b!
+                throw .unpaired(path: path, tensor: b.name, missing: slot.module + bPattern.partner)
+            }
+            guard let (b, _) = slot.b else {
+                throw .unpaired(path: path, tensor: a.name, missing: slot.module + aPattern.partner)
+            }
+            if let previous = specs.last, previous.name == slot.module {
+                throw .conflictingTensors(path: path, tensor: a.name, other: previous.aTensor.name)
+            }
+            var spec = try shapeSpec(module: slot.module, a: a, b: b, layout: layout, embedding: slot.embedding)
+            if layout == .mlx, Self.mlxEmbeddingNames.contains(Self.lastComponent(slot.module)) {
+                spec.kind = .embedding
+                embeddingGuesses += 1
+            }
+            spec.scale = try scale(for: &spec, source: &scaleSource)
+            used.insert(a.name)
+            used.insert(b.name)
+            if let alpha = spec.alphaTensor { used.insert(alpha.name) }
+            specs.append(spec)
+        }
+        notes.append(contentsOf: scaleSource.notes(moduleCount: specs.count))
+        if embeddingGuesses > 0 {
+            notes.append("\(embeddingGuesses) MLX module(s) named like embedding layers (\(Self.mlxEmbeddingNames.sorted().joined(separator: ", "))) are treated as embeddings")
+        }
+        return (layout, specs, used)
+    }
+
+    private static func lastComponent(_ module: String) -> String {
+        module.split(separator: ".").last.map(String.init) ?? module
+    }
+
+    // MARK: - Shapes
+
+    private func checkDType(_ info: SafeTensorInfo) throws(AdapterError) {
+        guard info.dtype.isConvertibleFloat else {
+            throw .unsupportedDType(path: path, tensor: info.name, dtype: info.dtype)
+        }
+    }
+
+    /// Checks dimensions, ranks and dtypes and fills in everything but the scale.
+    private func shapeSpec(module: String, a: SafeTensorInfo, b: SafeTensorInfo, layout: AdapterLayout,
+                           embedding: Bool) throws(AdapterError) -> ModuleSpec {
+        try checkDType(a)
+        try checkDType(b)
+        let dtype = b.dtype.bitWidth > a.dtype.bitWidth ? b.dtype : a.dtype
+        let rank: Int
+        let inFeatures: Int
+        let outFeatures: Int
+        var kind = ModuleKind.linear
+        let transposed = layout == .mlx
+
+        if transposed {
+            // MLX-LM: lora_a [in, r], lora_b [r, out].
+            guard a.shape.count == 2 else {
+                throw .wrongShape(path: path, tensor: a.name, shape: a.shape,
+                                  expected: a.shape.count == 3 ? "[in, r]; a 3-D lora_a comes from an MoE SwitchLinear, which is not supported"
+                                                               : "[in, r] (2 dimensions)")
+            }
+            guard b.shape.count == 2 else {
+                throw .wrongShape(path: path, tensor: b.name, shape: b.shape, expected: "[r, out] (2 dimensions)")
+            }
+            rank = a.shape[1]
+            guard rank > 0 else { throw .zeroRank(path: path, tensor: a.name, shape: a.shape) }
+            guard b.shape[0] > 0 else { throw .zeroRank(path: path, tensor: b.name, shape: b.shape) }
+            guard b.shape[0] == rank else {
+                throw .rankMismatch(path: path, tensor: b.name, rank: b.shape[0], other: a.name, otherRank: rank)
+            }
+            inFeatures = a.shape[0]
+            outFeatures = b.shape[1]
+        } else {
+            // PEFT and kohya: A [r, in] (conv: [r, in, k…]), B [out, r] (conv: [out, r, 1…]).
+            if embedding {
+                guard a.shape.count == 2 else {
+                    throw .wrongShape(path: path, tensor: a.name, shape: a.shape, expected: "[r, num_embeddings] (2 dimensions)")
+                }
+                guard b.shape.count == 2 else {
+                    throw .wrongShape(path: path, tensor: b.name, shape: b.shape, expected: "[embedding_dim, r] (2 dimensions)")
+                }
+            } else {
+                guard (2...5).contains(a.shape.count) else {
+                    throw .wrongShape(path: path, tensor: a.name, shape: a.shape,
+                                      expected: "[r, in] for a linear layer or [r, in, k…] (3 to 5 dimensions) for a convolution")
+                }
+                guard b.shape.count == a.shape.count else {
+                    let form = a.shape.count == 2 ? "[out, r]" : "[out, r" + String(repeating: ", 1", count: a.shape.count - 2) + "]"
+                    throw .wrongShape(path: path, tensor: b.name, shape: b.shape,
+                                      expected: "\(form) (\(a.shape.count) dimensions, like \"\(a.name)\")")
+                }
+            }
+            rank = a.shape[0]
+            guard rank > 0 else { throw .zeroRank(path: path, tensor: a.name, shape: a.shape) }
+            guard b.shape[1] > 0 else { throw .zeroRank(path: path, tensor: b.name, shape: b.shape) }
+            guard b.shape[1] == rank else {
+                throw .rankMismatch(path: path, tensor: b.name, rank: b.shape[1], other: a.name, otherRank: rank)
+            }
+            if a.shape.count > 2 {
+                guard b.shape.dropFirst(2).allSatisfy({ $0 == 1 }) else {
+                    let form = "[out, r" + String(repeating: ", 1", count: a.shape.count - 2) + "]"
+                    throw .wrongShape(path: path, tensor: b.name, shape: b.shape,
+                                      expected: "\(form); the up-projection of a conv LoRA must be a 1×1 kernel")
+                }
+                kind = .conv(kernel: Array(a.shape.dropFirst(2)))
+            } else if embedding {
+                kind = .embedding
+            }
+            inFeatures = a.shape.dropFirst().reduce(1, *)
+            outFeatures = b.shape[0]
+        }
+        guard inFeatures > 0 else {
+            throw .wrongShape(path: path, tensor: a.name, shape: a.shape, expected: "a non-zero input size")
+        }
+        guard outFeatures > 0 else {
+            throw .wrongShape(path: path, tensor: b.name, shape: b.shape, expected: "a non-zero output size")
+        }
+        return ModuleSpec(name: module, kind: kind, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures,
+                          scale: 1, aTensor: a, bTensor: b, alphaTensor: nil, dtype: dtype, transposed: transposed)
+    }
+
+    // MARK: - Scales
+
+    /// Config-derived state shared by all modules, read once on first use.
+    private struct ScaleSource {
+        let layout: AdapterLayout
+        var peft: PEFTScaleRules?
+        var mlx: Double?
+        var mlxNote: String?
+        var kohyaMissingAlpha = 0
+        var kohyaZeroAlpha = 0
+
+        init(layout: AdapterLayout) { self.layout = layout }
+
+        func notes(moduleCount: Int) -> [String] {
+            var out: [String] = []
+            if let mlxNote { out.append(mlxNote) }
+            if kohyaMissingAlpha > 0 {
+                out.append("\(kohyaMissingAlpha) of \(moduleCount) kohya module(s) have no alpha tensor; alpha = rank (scale 1) for them")
+            }
+            if kohyaZeroAlpha > 0 {
+                out.append("\(kohyaZeroAlpha) kohya module(s) have alpha 0; alpha = rank (scale 1) for them, as kohya does")
+            }
+            return out
+        }
+    }
+
+    private func scale(for spec: inout ModuleSpec, source: inout ScaleSource) throws(AdapterError) -> Double {
+        switch source.layout {
+        case .peft:
+            if source.peft == nil {
+                guard let configPath else {
+                    throw .missingConfigField(path: path, field: "lora_alpha",
+                                              problem: "PEFT adapters keep lora_alpha in \(AdapterSource.standardConfigName), and none was found beside the weights; give the config path")
+                }
+                source.peft = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
+            }
+            return try source.peft!.scale(module: spec.name, tensorRank: spec.rank, tensor: spec.aTensor.name, weightsPath: path)
+        case .mlx:
+            if source.mlx == nil {
+                let config = try configPath.map { (p: String) throws(AdapterError) -> JSONValue in try AdapterConfigFile.read(p) }
+                let (value, note) = try MLXScaleRule.scale(config: config, path: configPath)
+                source.mlx = value
+                source.mlxNote = note
+            }
+            return source.mlx!
+        case .kohya:
+            let rank = Double(spec.rank)
+            guard let alphaInfo = file.tensor(named: spec.name + Self.kohyaAlphaSuffix) else {
+                source.kohyaMissingAlpha += 1
+                return 1
+            }
+            spec.alphaTensor = alphaInfo
+            let alpha = try kohyaAlpha(alphaInfo)
+            if alpha == 0 {
+                source.kohyaZeroAlpha += 1
+                return 1
+            }
+            return alpha / rank
+        }
+    }
+
+    private func kohyaAlpha(_ info: SafeTensorInfo) throws(AdapterError) -> Double {
+        guard info.dtype.isConvertibleFloat else {
+            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha must be a float scalar, found \(info.dtype.rawValue)")
+        }
+        guard info.elementCount == 1 else {
+            throw .invalidAlpha(path: path, tensor: info.name,
+                                problem: "alpha must hold exactly one value, found shape \(ReadingText.shape(info.shape))")
+        }
+        let value: Double = file.withBytes(info) { bytes in
+            if info.dtype == .f64 {
+                return Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
+            }
+            var one: Float = 0
+            withUnsafeMutablePointer(to: &one) { pointer in
+                info.dtype.decodeFloats(bytes, count: 1, into: UnsafeMutableBufferPointer(start: pointer, count: 1))
+            }
+            return Double(one)
+        }
+        guard value.isFinite else {
+            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha is \(value), not a finite number")
+        }
+        return value
+    }
+}
