@@ -155,8 +155,6 @@ struct SafeTensorsHeaderParser {
             root = try JSONParser.parse(header)
         } catch {
             if case .duplicateKey(let key) = error { throw .duplicateKey(path: path, key: key) }
-            // JSONParser reports a bare `null` document as a failure; it is valid JSON, just not an object.
-            if Self.isBareNull(header) { throw .headerNotObject(path: path, found: "null") }
             throw .invalidHeaderJSON(path: path, reason: Self.reason(error))
         }
         guard let members = root.objectValue else { throw .headerNotObject(path: path, found: root.typeName) }
@@ -174,11 +172,6 @@ struct SafeTensorsHeaderParser {
 
         let tensors = try validateLayout(entries, dataStart: 8 + n, fileSize: fileSize)
         return Result(headerLength: n, metadata: metadata, tensors: tensors)
-    }
-
-    private static func isBareNull(_ header: UnsafeRawBufferPointer) -> Bool {
-        let trimmed = header.drop { JSONParser.isJSONWhitespace($0) }.reversed().drop { JSONParser.isJSONWhitespace($0) }
-        return trimmed.reversed().elementsEqual("null".utf8)
     }
 
     private static func reason(_ error: JSONError) -> String {

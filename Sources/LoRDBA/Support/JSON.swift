@@ -127,10 +127,11 @@ public enum JSONParser {
             object = json_tokener_parse_ex(tok, "", 1)
             err = json_tokener_get_error(tok)
         }
-        guard err == json_tokener_success, let root = object else {
+        guard err == json_tokener_success else {
             throw .syntax(String(cString: json_tokener_error_desc(err)))
         }
-        defer { json_object_put(root) }
+        // json-c represents a top-level `null` as a nil object with success.
+        defer { if let object { json_object_put(object) } }
         let end = Int(json_tokener_get_parse_end(tok))
         if end < length {
             for offset in end..<length where !isJSONWhitespace(bytes[offset]) {
@@ -138,7 +139,7 @@ public enum JSONParser {
             }
         }
         try DuplicateKeyScanner.check(bytes)
-        return try convert(root)
+        return try convert(object)
     }
 
     /// Parses a Swift string (for tests and small documents).

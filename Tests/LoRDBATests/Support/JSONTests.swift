@@ -15,6 +15,11 @@ import Testing
         #expect((try? JSONParser.parse(#"{"o": {"x": 1}, "p": {"x": 1}}"#)) != nil)
     }
 
+    @Test func topLevelScalarsParse() throws {
+        #expect(try JSONParser.parse(" null ") == .null)
+        #expect(try JSONParser.parse("7") == .integer(7))
+    }
+
     @Test func enforcesDepthLimit() {
         let deep = String(repeating: "[", count: 40) + String(repeating: "]", count: 40)
         #expect(throws: JSONError.self) { try JSONParser.parse(deep) }
