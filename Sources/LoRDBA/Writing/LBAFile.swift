@@ -288,7 +288,7 @@ private struct TableReader {
         var metadata: [String: String] = [:]
         for (key, value) in try root.object("metadata") {
             guard let text = value.stringValue else {
-                throw fail("table", "metadata \(LBAError.quote(key)) is a \(value.typeName), expected a string")
+                throw fail("table", "metadata \(LBAError.quote(key)) is \(article(value.typeName)), expected a string")
             }
             guard metadata.updateValue(text, forKey: key) == nil else {
                 throw fail("table", "metadata key \(LBAError.quote(key)) appears twice")
@@ -340,12 +340,19 @@ private struct TableReader {
             owners.append(owner)
         }
         var claimed = [Bool](repeating: false, count: sections.count)
+        func ownerName(_ index: Int) -> String {
+            let isTensor = sections[index].content == .carried
+            let list = isTensor ? carriedValues : moduleValues
+            let owner = owners[index]
+            let name = owner < list.count ? list[owner]["name"]?.stringValue.map { " " + LBAError.quote($0) } : nil
+            return "\(isTensor ? "carried tensor" : "module") \(owner)\(name ?? "")"
+        }
         func claim(_ index: Int, content: LBASectionContent, owner: Int, context: String) throws(LBAError) {
             guard index < sections.count else {
                 throw fail(context, "\(content.name) refers to section \(index), but there are \(sections.count)")
             }
             guard sections[index].content == content, owners[index] == owner else {
-                throw fail(context, "\(content.name) refers to section \(index), which holds \(sections[index].content.name) of \(sections[index].content == .carried ? "tensor" : "module") \(owners[index])")
+                throw fail(context, "\(content.name) refers to section \(index), which holds \(sections[index].content.name) of \(ownerName(index))")
             }
             guard !claimed[index] else { throw fail(context, "section \(index) is used twice") }
             claimed[index] = true
@@ -419,7 +426,7 @@ private struct TableReader {
                 let actual = sections[reference].decodedLength
                 guard let expected, expected == actual else {
                     throw .shape(path: path, context: sections[reference].label,
-                                 problem: "holds \(actual) bytes, but in = \(inFeatures), out = \(outFeatures), binary_rank = \(binaryRank) need \(expected.map(String.init) ?? "an impossible number of")")
+                                 problem: "holds \(actual) bytes, but in = \(inFeatures), out = \(outFeatures), binary_rank = \(binaryRank) need \(expected.map(String.init) ?? "more than can be addressed")")
                 }
             }
             modules.append(Module(name: name, kind: kind, inFeatures: inFeatures, outFeatures: outFeatures,
@@ -455,14 +462,14 @@ private struct TableReader {
             let actual = sections[section].decodedLength
             guard let expected = LBALayoutMath.tensorBytes(dtype: dtype, shape: shape), expected == actual else {
                 throw .shape(path: path, context: sections[section].label,
-                             problem: "holds \(actual) bytes, but \(dtypeName) shape \(shape) needs \(LBALayoutMath.tensorBytes(dtype: dtype, shape: shape).map(String.init) ?? "an impossible number of")")
+                             problem: "holds \(actual) bytes, but \(dtypeName) shape \(shape) needs \(LBALayoutMath.tensorBytes(dtype: dtype, shape: shape).map(String.init) ?? "more than can be addressed")")
             }
             carried.append(Carried(name: name, dtype: dtype, shape: shape, section: section))
         }
 
         for index in sections.indices where !claimed[index] {
             if case .unknown = sections[index].content { continue }
-            throw fail(sections[index].label, "\(sections[index].content.name) section is not used by its \(sections[index].content == .carried ? "tensor" : "module") \(owners[index])")
+            throw fail(sections[index].label, "not referenced by its owner, \(ownerName(index))")
         }
         return Table(path: path, layout: layout, scaleDType: scaleDType, metadata: metadata, modules: modules,
                      carried: carried, sections: sections)
@@ -478,7 +485,7 @@ private struct ObjectReader {
 
     init(_ value: JSONValue, context: String, reader: TableReader) throws(LBAError) {
         guard let members = value.objectValue else {
-            throw reader.fail(context, "expected an object, found a \(value.typeName)")
+            throw reader.fail(context, "expected an object, found \(article(value.typeName))")
         }
         self.members = members
         self.context = context
@@ -496,7 +503,7 @@ private struct ObjectReader {
     }
 
     private func wrongType(_ key: String, _ value: JSONValue, _ expected: String) -> LBAError {
-        reader.fail(context, "member \"\(key)\" is a \(value.typeName), expected \(expected)")
+        reader.fail(context, "member \"\(key)\" is \(article(value.typeName)), expected \(expected)")
     }
 
     mutating func string(_ key: String) throws(LBAError) -> String {
@@ -550,4 +557,9 @@ private struct ObjectReader {
             throw reader.fail(context, "unknown member \(LBAError.quote(key))")
         }
     }
+}
+
+/// "a number", "an object", …
+private func article(_ noun: String) -> String {
+    (noun.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + noun
 }
