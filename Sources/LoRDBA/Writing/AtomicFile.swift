@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes whole files atomically: readers see either the old state or the complete new file.
+///
+/// The bytes go to a temporary file in the destination's folder (`<path>.tmp-<random>`), which
+/// is flushed to disk with `fsync` and only then moved into place; the folder is synced after.
+/// An existing destination is never replaced unless `overwrite` is true (without it the move is a
+/// `link`, which fails atomically if the name was taken meanwhile). On any failure the
+/// temporary file is removed and the destination is left as it was.
+public enum AtomicFile {
+    /// Writes `bytes` to `path`.
+    /// - Throws: `FileError` naming `path`; `errno == EEXIST` with operation `create` when the
+    ///   destination exists and `overwrite` is false.
+    public static func write(_ bytes: [UInt8], to path: String, overwrite: Bool) throws(FileError) {
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(FileError) in try write(buffer, to: path, overwrite: overwrite) }
+        }.get()
+    }
+
+    /// Writes the bytes of `buffer` to `path`; see ``write(_:to:overwrite:)-([UInt8],_,_)``.
+    public static func write(_ buffer: UnsafeRawBufferPointer, to path: String, overwrite: Bool) throws(FileError) {
+        guard !path.isEmpty else { throw FileError(path: path, operation: "create", errno: ENOENT) }
+        if !overwrite, exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+
+        let (fd, temporary) = try createTemporary(for: path)
+        var descriptor: Int32? = fd
+        var placed = false
+        defer {
+            if let descriptor { _ = close(descriptor) }
+            if !placed { _ = unlink(temporary) }
+        }
+
+        try writeAll(fd, buffer, path: path)
+        guard fsync(fd) == 0 else { throw FileError(path: path, operation: "sync", errno: errno) }
+        descriptor = nil
+        guard close(fd) == 0 else { throw FileError(path: path, operation: "close", errno: errno) }
+
+        if overwrite {
+            guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
+        } else {
+            try linkNoReplace(temporary, path)
+            _ = unlink(temporary)
+        }
+        placed = true
+        syncDirectory(of: path)
+    }
+
+    /// Whether something (even a dangling symbolic link) exists at `path`.
+    static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0
+    }
+
+    /// The folder holding `path` (`.` for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let folder = String(path[..<slash])
+        return folder.isEmpty ? "/" : folder
+    }
+
+    /// Creates `<path>.tmp-<random>` exclusively; returns its descriptor and name.
+    private static func createTemporary(for path: String) throws(FileError) -> (Int32, String) {
+        var generator = SystemRandomNumberGenerator()
+        var lastError: Int32 = EEXIST
+        for _ in 0..<32 {
+            let suffix = String(generator.next() as UInt64, radix: 36)
+            let temporary = "\(path).tmp-\(suffix)"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
+            if fd >= 0 { return (fd, temporary) }
+            lastError = errno
+            if lastError != EEXIST && lastError != EINTR { break }
+        }
+        throw FileError(path: path, operation: "create a temporary file for", errno: lastError)
+    }
+
+    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(FileError) {
+        guard var pointer = buffer.baseAddress else { return }
+        var remaining = buffer.count
+        while remaining > 0 {
+            #if canImport(Glibc)
+            let written = Glibc.write(fd, pointer, min(remaining, 1 << 30))
+            #else
+            let written = Darwin.write(fd, pointer, min(remaining, 1 << 30))
+            #endif
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "write", errno: errno)
+            }
+            if written == 0 { throw FileError(path: path, operation: "write", errno: EIO) }
+            pointer += written
+            remaining -= written
+        }
+    }
+
+    /// Moves `temporary` to `path` unless `path` exists, atomically where the file system has hard links.
+    private static func linkNoReplace(_ temporary: String, _ path: String) throws(FileError) {
+        if link(temporary, path) == 0 { return }
+        let code = errno
+        if code == EEXIST { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        // File systems without hard links: check, then rename (a narrow race remains).
+        guard code == EPERM || code == ENOTSUP || code == EOPNOTSUPP || code == EMLINK || code == ENOSYS else {
+            throw FileError(path: path, operation: "link into", errno: code)
+        }
+        if exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
+    }
+
+    /// Makes the new directory entry durable (best effort: some file systems refuse).
+    private static func syncDirectory(of path: String) {
+        let fd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        _ = close(fd)
+    }
+}
