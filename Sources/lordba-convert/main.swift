@@ -176,13 +176,8 @@ struct Inspect: ParsableCommand {
     }
 }
 
+/// Writes one line to standard error.
 func printError(_ message: String) {
-    var stderr = StandardError()
-    print(message, to: &stderr)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        fputs(string, Glibc.stderr)
-    }
+    let line = message + "\n"
+    _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
 }

@@ -122,7 +122,9 @@ public enum JSONParser {
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         var object = base.map { json_tokener_parse_ex(tok, $0, Int32(length)) } ?? nil
         var err = json_tokener_get_error(tok)
+        var end = Int(json_tokener_get_parse_end(tok))
         if err == json_tokener_continue {
+            end = length
             // The text ended inside a value: ask json-c to finish (a bare number) or fail.
             object = json_tokener_parse_ex(tok, "", 1)
             err = json_tokener_get_error(tok)
@@ -130,9 +132,13 @@ public enum JSONParser {
         guard err == json_tokener_success else {
             throw .syntax(String(cString: json_tokener_error_desc(err)))
         }
-        // json-c represents a top-level `null` as a nil object with success.
-        defer { if let object { json_object_put(object) } }
-        let end = Int(json_tokener_get_parse_end(tok))
+        // json-c represents a top-level `null` as a nil object with success (and no parse end).
+        guard let object else {
+            let text = bytes.drop(while: isJSONWhitespace).reversed().drop(while: isJSONWhitespace).reversed()
+            guard text.elementsEqual("null".utf8) else { throw .syntax("unexpected characters after null") }
+            return .null
+        }
+        defer { json_object_put(object) }
         if end < length {
             for offset in end..<length where !isJSONWhitespace(bytes[offset]) {
                 throw .trailingCharacters(offset: offset)
