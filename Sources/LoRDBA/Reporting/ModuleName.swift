@@ -7,6 +7,11 @@ public struct ModuleName: Sendable, Equatable {
     public var layer: Int?
     public var type: String
 
+    public init(layer: Int?, type: String) {
+        self.layer = layer
+        self.type = type
+    }
+
     public init(_ path: String) {
         let parts = path.split(whereSeparator: { $0 == "." }).map(String.init)
         var layer: Int?
