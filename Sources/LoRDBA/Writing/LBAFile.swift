@@ -117,7 +117,9 @@ struct LBAReader {
         for index in table.sections.indices {
             let info = table.sections[index]
             let label = table.label(index)
-            let expected = LBAFormat.aligned(cursor)!
+            guard let expected = LBAFormat.aligned(cursor) else {
+                throw .layout(path: path, context: label, problem: "offset out of range")
+            }
             try checkZero(cursor..<min(expected, fileLength), context: "padding before \(label)")
             guard info.offset == expected else {
                 throw .layout(path: path, context: label,

@@ -84,7 +84,7 @@ public enum LBAFormat {
 public enum LBASectionContent: Sendable, Hashable, CustomStringConvertible {
     /// `S_A`, `[k, in]` packed signs.
     case signA
-    /// `S_B` transposed, `[k, out]` packed signs.
+    /// `S_B`, `[k, out]` packed signs (the signs of `B̂`, rank-major).
     case signB
     /// `a`, `in` values in the adapter's scale dtype.
     case scaleA

@@ -18,6 +18,9 @@ import Testing
         // Permissions follow the umask like any new file (not mkstemp's 0600).
         var info = stat()
         #expect(stat(path, &info) == 0)
+        #if os(Linux)
+        #expect(currentUmask() != nil)
+        #endif
         if let mask = currentUmask() { #expect(info.st_mode & 0o777 == 0o666 & ~mask) }
     }
 
@@ -122,7 +125,7 @@ private func currentUmask() -> mode_t? {
     defer { fclose(file) }
     var line = [CChar](repeating: 0, count: 256)
     while fgets(&line, Int32(line.count), file) != nil {
-        let text = String(cString: line)
+        let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if text.hasPrefix("Umask:") {
             return mode_t(text.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }).prefix(while: \.isNumber), radix: 8)
         }

@@ -122,6 +122,22 @@ import Testing
         expectSameAdapter(plain.adapter, adapter)
     }
 
+    @Test func largeCompressibleTensorSpansManyZstdBlocks() throws {
+        // 3 MiB of a repeating pattern: many 128 KiB zstd blocks, decoded exactly.
+        let count = 3 << 20
+        let pattern: [UInt8] = (0..<251).map { UInt8($0) }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(count)
+        while bytes.count < count { bytes += pattern.prefix(count - bytes.count) }
+        var adapter = Fixtures.small()
+        adapter.carried = [CarriedTensor(name: "big", dtype: .u8, shape: [count], bytes: bytes)]
+        let encoded = try LBAWriter().encode(adapter)
+        #expect(encoded.carriedBytes < count / 100)
+        let file = try LBAFile(bytes: encoded.bytes)
+        #expect(file.sections.last?.encoding == .zstd)
+        #expect(file.adapter.carried[0].bytes == bytes)
+    }
+
     @Test func signBitConventionOnDisk() throws {
         // S_A row 0 = [+1, −1, +1]: bit 1 set in the first little-endian word.
         let encoded = try LBAWriter().encode(Fixtures.specExample())

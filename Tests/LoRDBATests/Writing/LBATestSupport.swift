@@ -102,9 +102,9 @@ enum Fixtures {
     /// The worked example of `formats/lba.md`: one linear module, in = 3, out = 2, k = 1.
     static func specExample() -> BinaryAdapter {
         var signA = SignMatrix(rows: 1, cols: 3)
-        signA.setNegative(true, row: 0, col: 1)            // S_A = [+1, −1, +1]
+        signA.setNegative(true, row: 0, col: 1)            // S_A = [[+1, −1, +1]]
         var signB = SignMatrix(rows: 1, cols: 2)
-        signB.setNegative(true, row: 0, col: 0)            // S_Bᵀ = [−1, +1]
+        signB.setNegative(true, row: 0, col: 0)            // S_B = [[−1, +1]] (k × out)
         return BinaryAdapter(
             layout: .peft,
             modules: [BinaryModule(
