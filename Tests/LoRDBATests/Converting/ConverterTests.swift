@@ -48,7 +48,7 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let output = dir.write("out.lba", text: "precious")
-        let error = caught { try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
+        let error = caught { () throws(ConversionError) in try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
         guard case .outputExists = error else { Issue.record("expected outputExists, got \(String(describing: error))"); return }
         #expect(try String(contentsOfFile: output, encoding: .utf8) == "precious")
         var options = ConversionOptions()
@@ -68,7 +68,7 @@ import Testing
         ])
         dir.write("adapter_config.json", text: #"{"r": 2, "lora_alpha": 4}"#)
         let output = dir.path + "/out.lba"
-        let error = caught { try Converter().convert(input: weights, output: output) }
+        let error = caught { () throws(ConversionError) in try Converter().convert(input: weights, output: output) }
         let message = try #require(error).description
         expectOneLine(message, file: weights, subject: "m.lora_A.weight", mentions: "NaN")
         #expect(!FileManager.default.fileExists(atPath: output))
@@ -77,7 +77,7 @@ import Testing
 
     @Test func unwritableOutputIsAnErrorNamingThePath() throws {
         let output = "/proc/lordba-cannot-write/out.lba"
-        let error = caught { try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
+        let error = caught { () throws(ConversionError) in try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
         let message = try #require(error).description
         #expect(message.hasPrefix(output) || message.contains(output))
         #expect(!message.contains("\n"))
