@@ -43,8 +43,9 @@ public struct SignMatrix: Sendable, Equatable {
                         var word: UInt64 = 0
                         let start = w * 64
                         let end = Swift.min(start + 64, cols)
-                        for c in start..<end where src[row + c] < 0 {
-                            word |= 1 << UInt64(c - start)
+                        for c in start..<end {
+                            // Branch-free: the bit is set exactly when the value is below zero.
+                            word |= UInt64(src[row + c] < 0 ? 1 : 0) &<< UInt64(c - start)
                         }
                         dst[r * wpr + w] = word
                     }
@@ -76,8 +77,17 @@ public struct SignMatrix: Sendable, Equatable {
     /// The ±1 entries expanded to a dense matrix (tests and the dense reference only).
     public func dense() -> Matrix {
         var out = Matrix(rows: rows, cols: cols)
-        for r in 0..<rows {
-            for c in 0..<cols { out[r, c] = self[r, c] }
+        let wpr = wordsPerRow
+        let cols = self.cols
+        words.withUnsafeBufferPointer { src in
+            out.values.withUnsafeMutableBufferPointer { dst in
+                for r in 0..<rows {
+                    for c in 0..<cols {
+                        let bit = (src[r * wpr + c >> 6] >> UInt64(c & 63)) & 1
+                        dst[r * cols + c] = bit == 0 ? 1 : -1
+                    }
+                }
+            }
         }
         return out
     }

@@ -58,7 +58,11 @@ public struct SyntheticAdapter: Sendable {
 
     /// Writes `adapter_model.safetensors` (fp16) and `adapter_config.json` into `directory`.
     public func write(to directory: String) throws {
-        _ = mkdir(directory, 0o755)
+        var prefix = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            prefix += "/" + part
+            _ = mkdir(prefix, 0o755)
+        }
         var tensors: [(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8])] = []
         for i in modules.indices {
             let (a, b) = factors(i)

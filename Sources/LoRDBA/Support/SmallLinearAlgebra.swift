@@ -52,8 +52,10 @@ public enum SmallLinearAlgebra {
             let b0 = SIMD8<Double>(rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self))
             let a1 = SIMD8<Double>(ra.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
             let b1 = SIMD8<Double>(rb.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self))
-            acc0 = acc0.addingProduct(a0, b0)
-            acc1 = acc1.addingProduct(a1, b1)
+            // Separate multiply and add: `addingProduct` becomes a libm `fma` call per lane
+            // unless the build targets a CPU with FMA.
+            acc0 += a0 * b0
+            acc1 += a1 * b1
             i += 16
         }
         var total = (acc0 + acc1).sum()
