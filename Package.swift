@@ -6,6 +6,7 @@ let package = Package(
     products: [
         .library(name: "LoRDBA", targets: ["LoRDBA"]),
         .executable(name: "lordba-convert", targets: ["lordba-convert"]),
+        .executable(name: "lordba-validate", targets: ["lordba-validate"]),
         .executable(name: "lordba-bench", targets: ["lordba-bench"]),
     ],
     dependencies: [
@@ -26,6 +27,9 @@ let package = Package(
         // MARK: - Command-line tools (thin: parse, call the library, print)
         .executableTarget(
             name: "lordba-convert",
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "lordba-validate",
             dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "lordba-bench",

@@ -1,0 +1,2 @@
+// lordba-validate: built in the validating stage.
+print("lordba-validate: not built yet")
