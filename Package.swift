@@ -36,6 +36,7 @@ let package = Package(
             dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         // MARK: - Tests
-        .testTarget(name: "LoRDBATests", dependencies: ["LoRDBA"]),
+        // The command-line tools are dependencies so that `swift test` builds them for the end-to-end tests.
+        .testTarget(name: "LoRDBATests", dependencies: ["LoRDBA", "lordba-convert", "lordba-validate"]),
     ]
 )

@@ -54,3 +54,39 @@ import Testing
         #expect(e.productNorm == 0)
     }
 }
+
+@Suite struct HandWorkedErrorTests {
+    /// A = diag(3, −1), B = diag(2, 1), s = 1. The rank-1 magnitude fits keep the large entries:
+    /// Â = diag(3, 0), B̂ = diag(2, 0), so B̂Â = diag(6, 0) against BA = diag(6, −1):
+    /// error = 1/√37, cosine = 6/√37, ρ_A = 1/3, ρ_B = 1/2,
+    /// bound = (‖B−B̂‖·‖A‖₂ + ‖B̂‖₂·‖A−Â‖)/‖BA‖ = (1·3 + 2·1)/√37.
+    @Test func diagonalAdapter() {
+        let m = LoRAModule(name: "d", a: Matrix([[3, 0], [0, -1]]), b: Matrix([[2, 0], [0, 1]]), scale: 1,
+                           source: .init(aTensor: "a", bTensor: "b", dtype: .f32))
+        let result = Binarizer().binarize(m)
+        let e = ErrorAnalysis.analyze(original: m, binary: result.module, fits: (result.fitA, result.fitB))
+        let root37 = 37.0.squareRoot()
+        #expect(abs(e.productError - 1 / root37) < 1e-6)
+        #expect(abs(e.cosine - 6 / root37) < 1e-6)
+        #expect(abs(e.rhoA! - 1.0 / 3) < 1e-6)
+        #expect(abs(e.rhoB! - 1.0 / 2) < 1e-6)
+        #expect(abs(e.errorA! - 1 / 10.0.squareRoot()) < 1e-6)
+        #expect(abs(e.errorB! - 1 / 5.0.squareRoot()) < 1e-6)
+        #expect(abs(e.productErrorBound! - 5 / root37) < 1e-6)
+        #expect(abs(e.productNorm - root37) < 1e-6)
+    }
+
+    @Test(arguments: ["minilm-cls-r8", "tiny-llama-lora-f16"])
+    func identityAndBoundOnSamples(sample: String) throws {
+        let source = try AdapterSource.open(ReadingFixtures.sample(sample))
+        for spec in source.modules {
+            let module = try source.load(spec)
+            let result = Binarizer(scaleDType: .f32).binarize(module)
+            let e = ErrorAnalysis.analyze(original: module, binary: result.module, fits: (result.fitA, result.fitB))
+            #expect(e.productErrorBound! >= e.productError)
+            for (rho, eps) in [(e.rhoA!, e.errorA!), (e.rhoB!, e.errorB!)] {
+                #expect(abs(eps - rho / (1 + rho * rho).squareRoot()) < 1e-5)
+            }
+        }
+    }
+}
