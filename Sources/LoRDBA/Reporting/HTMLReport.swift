@@ -69,6 +69,10 @@ public enum HTMLReport {
         let named = r.modules.map { (ModuleName($0.name), $0) }
         var types: [String] = []
         for (n, _) in named where !types.contains(n.type) { types.append(n.type) }
+        // Attention before MLP, in the order a transformer block runs them; anything else after, by name.
+        let order = ["q_proj", "query", "to_q", "k_proj", "key", "to_k", "v_proj", "value", "to_v", "o_proj", "dense",
+                     "to_out", "gate_proj", "up_proj", "down_proj", "fc1", "fc2"]
+        types.sort { (order.firstIndex(of: $0) ?? order.count, $0) < (order.firstIndex(of: $1) ?? order.count, $1) }
         var layers: [Int?] = []
         for (n, _) in named where !layers.contains(where: { $0 == n.layer }) { layers.append(n.layer) }
         layers.sort { ($0 ?? Int.max) < ($1 ?? Int.max) }
@@ -76,7 +80,7 @@ public enum HTMLReport {
         let rowHeight = max(10, min(22, 520 / max(layers.count, 1)))
         let left = 54, top = 70
         let width = left + cell * types.count + 90
-        let height = top + rowHeight * layers.count + 20
+        let height = max(top + rowHeight * layers.count + 20, top + 10 * 14 + 16)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"heatmap of product error\">"
         for (c, t) in types.enumerated() {
             let x = left + c * cell + cell / 2
@@ -154,7 +158,7 @@ public enum HTMLReport {
                       (r.carriedBytes, "#6bb36b", "carried tensors"), (other, "#b9b9b9", "table, padding")]),
         ]
         let maxBytes = max(1, bars.map { $0.1.reduce(0) { $0 + $1.0 } }.max() ?? 1)
-        let w = 360, barWidth = 250, left = 90
+        let w = 420, barWidth = 250, left = 90
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"170\" role=\"img\" aria-label=\"sizes\">"
         for (i, (label, parts)) in bars.enumerated() {
             let y = 10 + i * 34
