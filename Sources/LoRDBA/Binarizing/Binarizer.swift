@@ -39,9 +39,9 @@ public struct Binarizer: Sendable {
         return Result(module: binary, fitA: fitA, fitB: fitB)
     }
 
-    /// `v / max(v)` rounded to the storage dtype, and `max(v)`; a zero vector stays zero.
+    /// `v` scaled to the dtype's normalised peak and rounded, and the divisor; a zero vector stays zero.
     private func normalised(_ v: [Float]) -> ([Float], Float) {
-        let peak = v.max() ?? 0
+        let peak = (v.max() ?? 0) / scaleDType.normalisedPeak
         guard peak > 0 else { return (v.map { _ in 0 }, 0) }
         return (v.map { scaleDType.rounded($0 / peak) }, peak)
     }

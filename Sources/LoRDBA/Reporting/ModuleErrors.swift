@@ -65,7 +65,9 @@ public enum ErrorAnalysis {
         // fitted row scale of |A| times a's normaliser, and B̃ = B̂·diag(1/g)/s, so B̃Ã = B̂Â/s.
         let r = original.rank
         let gramA = SmallLinearAlgebra.gram(aRows)
-        let aPeak = Double(fits.a.columnScale.max() ?? 0)
+        // The divisor that normalised a (its stored peak is the dtype's normalised peak).
+        let storedPeak = Double(binary.scales.input?.max() ?? 1)
+        let aPeak = storedPeak > 0 ? Double(fits.a.columnScale.max() ?? 0) / storedPeak : 0
         let g = fits.a.rowScale.map { Double($0) * aPeak }
         var aTilde = aHat
         var bTilde = bHat

@@ -55,3 +55,46 @@ extension TensorDType {
         }
     }
 }
+
+/// OCP 8-bit float E4M3 ("FN": no infinities, one NaN pattern per sign), the narrowest scale dtype.
+///
+/// 1 sign bit, 4 exponent bits (bias 7), 3 mantissa bits: largest value 448, smallest normal
+/// 2⁻⁶, smallest subnormal 2⁻⁹. Encoding rounds to nearest (ties to even) and saturates at ±448.
+public enum E4M3 {
+    /// The value of every bit pattern (NaN for `0x7F` and `0xFF`).
+    static let values: [Float] = (0...255).map { decodeSlow(UInt8($0)) }
+    /// The 127 finite non-negative values in increasing order, with their codes.
+    static let positive: [(value: Float, code: UInt8)] = (0...0x7E).map { (decodeSlow(UInt8($0)), UInt8($0)) }
+
+    private static func decodeSlow(_ bits: UInt8) -> Float {
+        let sign: Float = bits & 0x80 == 0 ? 1 : -1
+        let exponent = Int((bits >> 3) & 0xF)
+        let mantissa = Float(bits & 7)
+        if exponent == 15 && bits & 7 == 7 { return .nan }
+        if exponent == 0 { return sign * mantissa * 0x1p-9 }
+        return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: exponent - 7, significand: 1)
+    }
+
+    /// The value of `bits`.
+    public static func float(_ bits: UInt8) -> Float { values[Int(bits)] }
+
+    /// The code nearest to `value` (ties to the even code), saturating to ±448; NaN maps to `0x7F`.
+    public static func bits(_ value: Float) -> UInt8 {
+        if value.isNaN { return 0x7F }
+        let sign: UInt8 = value.sign == .minus ? 0x80 : 0
+        let magnitude = Swift.min(abs(value), 448)
+        // Binary search for the first value ≥ magnitude.
+        var low = 0, high = positive.count - 1
+        while low < high {
+            let mid = (low + high) / 2
+            if positive[mid].value < magnitude { low = mid + 1 } else { high = mid }
+        }
+        var code = positive[low].code
+        if low > 0 {
+            let below = positive[low - 1], above = positive[low]
+            let dBelow = magnitude - below.value, dAbove = above.value - magnitude
+            if dBelow < dAbove || (dBelow == dAbove && below.code & 1 == 0) { code = below.code }
+        }
+        return sign | code
+    }
+}

@@ -259,6 +259,8 @@ private struct TableReader {
                         TensorDType.bf16.decodeFloats(raw, count: count, into: out)
                     case .f32:
                         for i in 0..<count { out[i] = Float(bitPattern: raw.loadLE(UInt32.self, at: i * 4)) }
+                    case .e4m3:
+                        for i in 0..<count { out[i] = E4M3.float(raw[i]) }
                     }
                 }
                 initialized = count

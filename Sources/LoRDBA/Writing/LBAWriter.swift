@@ -254,6 +254,7 @@ public struct LBAWriter: Sendable {
         case .f16: for v in values { out.appendLE(Float16(v).bitPattern) }
         case .bf16: for v in values { out.appendLE(BFloat16Bits.bits(v)) }
         case .f32: for v in values { out.appendLE(v.bitPattern) }
+        case .e4m3: for v in values { out.append(E4M3.bits(v)) }
         }
         return out
     }
