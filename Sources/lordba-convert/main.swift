@@ -43,8 +43,35 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Worker threads (output is identical for any value).")
     var jobs: Int = ProcessInfoCores.count
 
-    @Option(name: .long, help: "Storage dtype of the outer scales: f16, bf16 or f32.")
+    @Option(name: .long, help: "Storage dtype of the outer scales: f16, bf16, f32 or e4m3.")
     var scaleDtype: String = "f16"
+
+    @Option(name: .long, help: "Factor pair to binarize: as-is, balanced, rotated or auto (best per module).")
+    var factorization: String = "auto"
+
+    @Option(name: .long, help: "Sign channels per module: N, or a multiple of the LoRA rank such as 2x.")
+    var binaryRank: String = "1x"
+
+    @Option(name: .long, help: "Scale vectors: full (a, m, b) or compact (m, b: no input-channel scale).")
+    var scales: String = "full"
+
+    @Option(name: .long, help: "Per module, the smallest binary rank (in steps of r, up to --binary-rank or 4r) with product error at most this.")
+    var targetError: Double?
+
+    @Option(name: .long, help: "Closed-form scale refit sweeps (alternating least squares); 0 turns them off.")
+    var refitSweeps: Int = PipelineOptions().refitSweeps
+
+    @Option(name: .long, help: "Straight-through-estimator refinement steps; 0 turns it off.")
+    var refineSteps: Int = SignRefiner.defaultSteps
+
+    @Option(name: .long, help: "Seed for the random orthogonal mixes of --factorization rotated.")
+    var seed: UInt64 = 1
+
+    @Flag(name: .long, help: "Plain LoRDBA: as-is factors, signs and rank-1 magnitudes, no refinement.")
+    var plain = false
+
+    @Option(name: .long, help: "Per-module input statistics (<module>.input_sq_mean, shape [in]) that weight the refinement by input channel.")
+    var calibration: String?
 
     @Flag(name: .long, help: "Print the full per-module table after each conversion.")
     var report = false
@@ -71,6 +98,13 @@ struct Convert: ParsableCommand {
             throw ValidationError("--scale-dtype must be one of \(ScaleDType.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         if let maxError, !(maxError >= 0) { throw ValidationError("--max-error must be a non-negative number.") }
+        if Factorization(rawValue: factorization) == nil {
+            throw ValidationError("--factorization must be one of \(Factorization.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if BinaryRankChoice(binaryRank) == nil { throw ValidationError("--binary-rank must be a positive number or a multiple such as 2x.") }
+        if scales != "full" && scales != "compact" { throw ValidationError("--scales must be full or compact.") }
+        if let targetError, !(targetError >= 0) { throw ValidationError("--target-error must be a non-negative number.") }
+        if refitSweeps < 0 || refineSteps < 0 { throw ValidationError("--refit-sweeps and --refine-steps must be at least 0.") }
     }
 
     func run() throws {
@@ -89,7 +123,19 @@ struct Convert: ParsableCommand {
         options.configPath = config
         options.dropExtra = dropExtra
         options.overwrite = force
-        options.scaleDType = ScaleDType(rawValue: scaleDtype)!
+        options.calibrationPath = calibration
+        var pipeline = plain ? PipelineOptions.plain : PipelineOptions()
+        if !plain {
+            pipeline.factorization = Factorization(rawValue: factorization)!
+            pipeline.refitSweeps = refitSweeps
+            pipeline.refineSteps = refineSteps
+        }
+        pipeline.binaryRank = BinaryRankChoice(binaryRank)!
+        pipeline.targetError = targetError
+        pipeline.compactScales = scales == "compact"
+        pipeline.scaleDType = ScaleDType(rawValue: scaleDtype)!
+        pipeline.seed = seed
+        options.pipeline = pipeline
         let terminal = TerminalReport(colour: isatty(STDOUT_FILENO) != 0)
         let results = BatchConversion(options: options, jobs: jobs).run(jobsList)
 

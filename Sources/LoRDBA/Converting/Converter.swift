@@ -10,8 +10,10 @@ public struct ConversionOptions: Sendable {
     public var configPath: String?
     /// Leave tensors that are not LoRA pairs out of the `.lba`.
     public var dropExtra = false
-    /// Storage dtype of the outer scales.
-    public var scaleDType: ScaleDType = .f16
+    /// How each module is factorized, binarized and refined (`scaleDType` included).
+    public var pipeline = PipelineOptions()
+    /// Per-module input statistics that weight the refinement objective (`--calibration`).
+    public var calibrationPath: String?
     /// Replace an existing output file.
     public var overwrite = false
     /// Worker threads for the modules of one adapter (the output does not depend on it).
@@ -46,12 +48,22 @@ public struct Converter: Sendable {
         } catch {
             throw .input(error)
         }
-        let (modules, analyses) = try binarizeAll(source)
+        var calibration: CalibrationStats?
+        if let path = options.calibrationPath {
+            do { calibration = try CalibrationStats(path: path) } catch { throw .calibration(error) }
+            for spec in source.modules {
+                if let d = calibration?.statistics(for: spec.name), d.count != spec.inFeatures {
+                    throw .calibration(.mismatch(path: path, module: spec.name, count: d.count, expected: spec.inFeatures))
+                }
+            }
+        }
+        let outcomes = try processAll(source, calibration: calibration)
+        let modules = outcomes.map(\.module)
         let carried = source.carried.map { source.loadCarried($0) }
         var metadata = source.metadata
         metadata["lordba.source_layout"] = source.layout.rawValue
         let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: carried,
-                                    metadata: metadata, scaleDType: options.scaleDType)
+                                    metadata: metadata, scaleDType: options.pipeline.scaleDType)
         let encoded: LBAEncoded
         do {
             encoded = try LBAWriter().write(adapter, to: output, overwrite: options.overwrite)
@@ -63,11 +75,16 @@ public struct Converter: Sendable {
             let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
                 name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: analyses[i],
+                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
-                scaleBytes: scaleCount * options.scaleDType.byteWidth + m.binaryRank * 4)
+                scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
+                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
         }
         var notes = source.notes
+        if let calibration {
+            let missing = source.modules.filter { calibration.statistics(for: $0.name) == nil }.count
+            notes.append("weighted by input statistics from \(calibration.path)" + (missing > 0 ? " (\(missing) modules had none: unweighted)" : ""))
+        }
         if !carried.isEmpty {
             notes.append("carried \(carried.count) non-LoRA tensor\(carried.count == 1 ? "" : "s") unchanged (\(carried.map(\.name).prefix(3).joined(separator: ", "))\(carried.count > 3 ? ", …" : ""))")
         }
@@ -82,37 +99,31 @@ public struct Converter: Sendable {
             notes: notes, seconds: (clock.now - start).seconds)
     }
 
-    /// Binarizes and measures every module of `source`, in parallel, in module order.
-    private func binarizeAll(_ source: AdapterSource) throws(ConversionError) -> ([BinaryModule], [ModuleErrors]) {
+    /// Runs every module of `source` through the pipeline, in parallel, in module order.
+    private func processAll(_ source: AdapterSource, calibration: CalibrationStats?) throws(ConversionError)
+        -> [ModulePipeline.Outcome]
+    {
         let specs = source.modules
-        let binarizer = Binarizer(scaleDType: options.scaleDType)
-        var slots = [Result<(BinaryModule, ModuleErrors), AdapterError>?](repeating: nil, count: specs.count)
+        let pipeline = ModulePipeline(options: options.pipeline)
+        var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: specs.count)
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: specs.count, threads: options.threads) { i in
-                out[i] = Result { () throws(AdapterError) -> (BinaryModule, ModuleErrors) in
+                out[i] = Result { () throws(AdapterError) -> ModulePipeline.Outcome in
                     let module = try source.load(specs[i])
-                    let result = binarizer.binarize(module)
-                    let errors = ErrorAnalysis.analyze(original: module, binary: result.module,
-                                                       fits: (result.fitA, result.fitB))
-                    return (result.module, errors)
+                    return pipeline.run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
                 }
             }
         }
-        var modules: [BinaryModule] = []
-        var analyses: [ModuleErrors] = []
-        modules.reserveCapacity(specs.count)
-        analyses.reserveCapacity(specs.count)
+        var outcomes: [ModulePipeline.Outcome] = []
+        outcomes.reserveCapacity(specs.count)
         for slot in slots {
             switch slot! {
-            case .success(let (module, errors)):
-                modules.append(module)
-                analyses.append(errors)
-            case .failure(let error):
-                throw .input(error)
+            case .success(let outcome): outcomes.append(outcome)
+            case .failure(let error): throw .input(error)
             }
         }
-        return (modules, analyses)
+        return outcomes
     }
 
     private func fileExists(_ path: String) -> Bool {
@@ -129,12 +140,15 @@ public enum ConversionError: Error, CustomStringConvertible {
     case output(LBAError)
     /// The output exists and `--force` was not given.
     case outputExists(String)
+    /// The calibration statistics could not be used.
+    case calibration(CalibrationError)
 
     public var description: String {
         switch self {
         case .input(let e): e.description
         case .output(let e): e.description
         case .outputExists(let path): "\(path): output exists (use --force to replace it)"
+        case .calibration(let e): e.description
         }
     }
 }

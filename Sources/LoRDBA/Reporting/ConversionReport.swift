@@ -19,12 +19,17 @@ public struct ConversionReport: Sendable {
         public var signBits: Int
         /// Bytes of scale vectors.
         public var scaleBytes: Int
+        /// Product error of plain binarization (as-is factors, rank-1 magnitudes), for comparison.
+        public var plainProductError: Double
+        /// How the stored module was made (`plain`, or e.g. `balanced · k=32 · als · ste`).
+        public var method: String
 
         /// Bytes the module's two factors take in fp16: `2·r·(in + out)`.
         public var fp16Bytes: Int { 2 * rank * (inFeatures + outFeatures) }
 
         public init(name: String, kind: ModuleKind, inFeatures: Int, outFeatures: Int, rank: Int, binaryRank: Int,
-                    scale: Double, errors: ModuleErrors, bytes: Int, signBits: Int, scaleBytes: Int) {
+                    scale: Double, errors: ModuleErrors, bytes: Int, signBits: Int, scaleBytes: Int,
+                    plainProductError: Double, method: String) {
             self.name = name
             self.kind = kind
             self.inFeatures = inFeatures
@@ -36,6 +41,8 @@ public struct ConversionReport: Sendable {
             self.bytes = bytes
             self.signBits = signBits
             self.scaleBytes = scaleBytes
+            self.plainProductError = plainProductError
+            self.method = method
         }
     }
 

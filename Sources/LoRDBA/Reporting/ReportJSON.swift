@@ -89,6 +89,8 @@ public enum ReportJSON {
             ("scale_bytes", .integer(Int64(m.scaleBytes))),
             ("fp16_bytes", .integer(Int64(m.fp16Bytes))),
             ("identity_applies", .bool(e.identityApplies)),
+            ("plain_product_error", .double(m.plainProductError)),
+            ("method", .string(m.method)),
         ]
         if case .conv(let kernel) = m.kind {
             members.insert(("kernel", .array(kernel.map { .integer(Int64($0)) })), at: 2)

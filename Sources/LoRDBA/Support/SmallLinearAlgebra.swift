@@ -66,6 +66,84 @@ public enum SmallLinearAlgebra {
         return total
     }
 
+    /// `X·Yᵀ` accumulated in `Float` (for optimisation steps, where speed matters more than the
+    /// last digits; reported errors always use the `Double` forms above).
+    public static func rowDotsFloat(_ x: Matrix, _ y: Matrix) -> [Float] {
+        precondition(x.cols == y.cols, "rowDots needs rows of one length")
+        let n = x.cols
+        var out = [Float](repeating: 0, count: x.rows * y.rows)
+        x.values.withUnsafeBufferPointer { xp in
+            y.values.withUnsafeBufferPointer { yp in
+                for i in 0..<x.rows {
+                    for j in 0..<y.rows {
+                        out[i * y.rows + j] = dotFloat(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Dot product in `Float` SIMD lanes.
+    @inlinable
+    public static func dotFloat(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
+        var i = 0
+        while i + 16 <= n {
+            acc0 += ra.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            acc1 += ra.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self) * rb.loadUnaligned(fromByteOffset: i * 4 + 32, as: SIMD8<Float>.self)
+            i += 16
+        }
+        var total = (acc0 + acc1).sum()
+        while i < n {
+            total += a[i] * b[i]
+            i += 1
+        }
+        return total
+    }
+
+    /// `C·X` for a row-major `p × q` coefficient array `c` and a `q × n` matrix: each output row
+    /// is a combination of the rows of `X`.
+    public static func combine(_ c: [Float], rows p: Int, _ x: Matrix) -> Matrix {
+        let q = x.rows
+        let n = x.cols
+        precondition(c.count == p * q, "combine: coefficients do not match")
+        var out = Matrix(rows: p, cols: n)
+        x.values.withUnsafeBufferPointer { xp in
+            out.values.withUnsafeMutableBufferPointer { op in
+                for j in 0..<p {
+                    let row = op.baseAddress! + j * n
+                    for l in 0..<q {
+                        let w = c[j * q + l]
+                        if w == 0 { continue }
+                        axpy(w, xp.baseAddress! + l * n, row, n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `y += w·x` over `n` floats.
+    @inlinable
+    public static func axpy(_ w: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let rx = UnsafeRawPointer(x)
+        let ry = UnsafeMutableRawPointer(y)
+        let wv = SIMD8<Float>(repeating: w)
+        var i = 0
+        while i + 8 <= n {
+            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + wv * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < n {
+            y[i] += w * x[i]
+            i += 1
+        }
+    }
+
     /// `⟨X, Y⟩ = Σ X_ij Y_ij` for two matrices stored as flat arrays of equal length.
     public static func frobeniusInner(_ x: [Double], _ y: [Double]) -> Double {
         precondition(x.count == y.count)

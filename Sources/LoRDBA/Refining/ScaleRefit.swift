@@ -1,0 +1,139 @@
+/// Closed-form refinement of the scales with the signs fixed: alternating least squares.
+///
+/// Each update is the exact least-squares minimiser of `‖X − Y‖²_F` over one scale vector with
+/// the others fixed, so the objective never increases. Every quantity comes from `k × k` and
+/// `r × k` Gram matrices, so one sweep costs `O((in + out)·k·(k + r))`.
+public enum ScaleRefit {
+    /// Runs up to `sweeps` rounds of `m`, `b`, `a` updates (`a` only when it is not fixed),
+    /// stopping early once a sweep improves the objective by less than `tolerance` (relative).
+    /// Returns the objective after the last update.
+    @discardableResult
+    public static func refine(_ state: inout RefinementState, target: RefinementTarget,
+                              sweeps: Int = 8, tolerance: Double = 1e-4) -> Double {
+        var previous = state.objective(target)
+        for _ in 0..<sweeps {
+            solveMiddle(&state, target: target)
+            solveOutput(&state, target: target)
+            if !state.fixedInputScale { solveInput(&state, target: target) }
+            let current = state.objective(target)
+            defer { previous = current }
+            if previous - current <= tolerance * previous { return current }
+        }
+        return previous
+    }
+
+    /// `m = argmin`: normal equations `((P·Pᵀ) ∘ (Q·Qᵀ))·m = c`, `c_j = ⟨left·P_jᵀ, right·Q_jᵀ⟩`,
+    /// with `P_j = S_Bj ⊙ b` and `Q_j = S_Aj ⊙ a`.
+    public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) {
+        let k = state.k
+        var p = state.signB
+        scaleColumns(&p, by: state.b)
+        let q = state.effectiveRight()
+        let gp = SmallLinearAlgebra.gram(p), gq = SmallLinearAlgebra.gram(q)
+        let cp = SmallLinearAlgebra.rowDots(target.left, p), cq = SmallLinearAlgebra.rowDots(target.right, q)
+        let r = target.left.rows
+        var normal = [Double](repeating: 0, count: k * k)
+        for i in 0..<(k * k) { normal[i] = gp[i] * gq[i] }
+        var rhs = [Double](repeating: 0, count: k)
+        for row in 0..<r {
+            for j in 0..<k { rhs[j] += cp[row * k + j] * cq[row * k + j] }
+        }
+        if let solution = solveSymmetric(normal, rhs, n: k) {
+            state.m = solution.map { Float($0) }
+        }
+    }
+
+    /// `b_o = ⟨X_o, Z_o⟩ / ‖Z_o‖²` per output row, `Z = (m ⊙ S_B)ᵀ·(S_A ⊙ a)`.
+    static func solveOutput(_ state: inout RefinementState, target: RefinementTarget) {
+        let q = state.effectiveRight()
+        var v = state.signB
+        scaleRows(&v, by: state.m)
+        state.b = rowwiseLeastSquares(target: target.left, targetPartner: target.right, channels: v, partner: q,
+                                      current: state.b)
+    }
+
+    /// `a_i = ⟨X_:i, Z'_:i⟩ / ‖Z'_:i‖²` per input column, `Z' = (m ⊙ S_B ⊙ b)ᵀ·S_A`.
+    static func solveInput(_ state: inout RefinementState, target: RefinementTarget) {
+        var p = state.signB
+        scaleColumns(&p, by: state.b)
+        var v = state.signA
+        scaleRows(&v, by: state.m)
+        state.a = rowwiseLeastSquares(target: target.right, targetPartner: target.left, channels: v, partner: p,
+                                      current: state.a)
+    }
+
+    /// The per-column least-squares scale for `Y = partnerᵀ·channels` scaled by a vector along
+    /// `channels`' columns, against `X = targetPartnerᵀ·target`... expressed on one side:
+    /// `num_c = Σ_j channels[j,c]·W[j,c]` with `W = (targetPartner·partnerᵀ)ᵀ·target`,
+    /// `den_c = Σ_j channels[j,c]·(G·channels)[j,c]` with `G = partner·partnerᵀ`.
+    private static func rowwiseLeastSquares(target: Matrix, targetPartner: Matrix, channels: Matrix, partner: Matrix,
+                                            current: [Float]) -> [Float] {
+        let k = channels.rows
+        let r = target.rows
+        let cross = SmallLinearAlgebra.rowDotsFloat(targetPartner, partner)          // r × k
+        var crossT = [Float](repeating: 0, count: k * r)
+        for i in 0..<r { for j in 0..<k { crossT[j * r + i] = cross[i * k + j] } }
+        let w = SmallLinearAlgebra.combine(crossT, rows: k, target)                     // k × n
+        let g = SmallLinearAlgebra.rowDotsFloat(partner, partner)                        // k × k
+        let u = SmallLinearAlgebra.combine(g, rows: k, channels)                         // k × n
+        let n = channels.cols
+        var out = current
+        for c in 0..<n {
+            var num: Float = 0, den: Float = 0
+            for j in 0..<k {
+                let v = channels.values[j * n + c]
+                num += v * w.values[j * n + c]
+                den += v * u.values[j * n + c]
+            }
+            if den > 0 { out[c] = num / den }
+        }
+        return out
+    }
+
+    static func scaleColumns(_ m: inout Matrix, by v: [Float]) {
+        let n = m.cols
+        m.values.withUnsafeMutableBufferPointer { p in
+            for j in 0..<m.rows { for c in 0..<n { p[j * n + c] *= v[c] } }
+        }
+    }
+
+    static func scaleRows(_ m: inout Matrix, by v: [Float]) {
+        let n = m.cols
+        m.values.withUnsafeMutableBufferPointer { p in
+            for j in 0..<m.rows { let s = v[j]; for c in 0..<n { p[j * n + c] *= s } }
+        }
+    }
+
+    /// Solves `A·x = b` for a symmetric positive semi-definite `A` by Cholesky with a tiny ridge;
+    /// `nil` when `A` is zero.
+    static func solveSymmetric(_ a: [Double], _ b: [Double], n: Int) -> [Double]? {
+        var trace = 0.0
+        for i in 0..<n { trace += a[i * n + i] }
+        guard trace > 0 else { return nil }
+        var l = a
+        let ridge = 1e-10 * trace / Double(n)
+        for i in 0..<n { l[i * n + i] += ridge }
+        for j in 0..<n {
+            var d = l[j * n + j]
+            for k in 0..<j { d -= l[j * n + k] * l[j * n + k] }
+            guard d > 0 else { return nil }
+            let root = d.squareRoot()
+            l[j * n + j] = root
+            for i in (j + 1)..<n {
+                var s = l[i * n + j]
+                for k in 0..<j { s -= l[i * n + k] * l[j * n + k] }
+                l[i * n + j] = s / root
+            }
+        }
+        var y = b
+        for i in 0..<n {
+            for k in 0..<i { y[i] -= l[i * n + k] * y[k] }
+            y[i] /= l[i * n + i]
+        }
+        for i in stride(from: n - 1, through: 0, by: -1) {
+            for k in (i + 1)..<n { y[i] -= l[k * n + i] * y[k] }
+            y[i] /= l[i * n + i]
+        }
+        return y
+    }
+}
