@@ -39,7 +39,7 @@ public struct PipelineOptions: Sendable {
     /// Storage dtype of `a` and `b`.
     public var scaleDType: ScaleDType = .f16
     /// Closed-form scale refits (alternating least squares sweeps); 0 turns them off.
-    public var refitSweeps = 8
+    public var refitSweeps = 6
     /// Straight-through-estimator steps; 0 turns them off.
     public var refineSteps = SignRefiner.defaultSteps
     /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
@@ -75,7 +75,7 @@ public struct PipelineOptions: Sendable {
 extension SignRefiner {
     /// The default number of refinement steps (chosen so the 7B-shaped adapter refines in well
     /// under 20 s on 2 cores; see the README's benchmark).
-    public static let defaultSteps = 60
+    public static let defaultSteps = 24
 }
 
 /// One module through the whole pipeline: factorizer → binarizer → refiner, with the plain
@@ -111,14 +111,19 @@ public struct ModulePipeline: Sendable {
 
         // 1. Factorization: each candidate binarized and refitted in closed form; keep the best.
         let factorizations = options.factorization == .auto ? Factorization.candidates : [options.factorization]
+        // Candidates are compared after a few sweeps; the winner then gets the rest.
+        let trialSweeps = factorizations.count > 1 ? Swift.min(options.refitSweeps, 2) : options.refitSweeps
         var best: (state: RefinementState, objective: Double, factors: LoRAModule, name: Factorization)?
         for f in factorizations {
             let factors = Factorizer.apply(f, to: module, seed: options.seed)
             var state = initialState(factors, target: target)
-            let objective = ScaleRefit.refine(&state, target: target, sweeps: options.refitSweeps)
+            let objective = trialSweeps > 0 ? ScaleRefit.refine(&state, target: target, sweeps: trialSweeps) : state.objective(target)
             if best == nil || objective < best!.objective { best = (state, objective, factors, f) }
         }
         var (state, _, factors, chosen) = best!
+        if options.refitSweeps > trialSweeps {
+            ScaleRefit.refine(&state, target: target, sweeps: options.refitSweeps - trialSweeps)
+        }
         var latentA = factors.a
         var latentB = factors.b.transposed()
 

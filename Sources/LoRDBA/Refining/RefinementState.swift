@@ -81,13 +81,19 @@ public struct RefinementState: Sendable {
         return out
     }
 
-    /// `‖X − Y‖²` for this state, from Gram matrices.
+    /// `‖X − Y‖²` for this state, from Gram matrices (accumulated in `Float`: this steers the
+    /// optimisation; reported errors are measured separately in `Double`).
     public func objective(_ target: RefinementTarget) -> Double {
         let left = effectiveLeft(), right = effectiveRight()
-        let yy = SmallLinearAlgebra.frobeniusInner(SmallLinearAlgebra.gram(left), SmallLinearAlgebra.gram(right))
-        let xy = SmallLinearAlgebra.frobeniusInner(SmallLinearAlgebra.rowDots(target.left, left),
-                                                   SmallLinearAlgebra.rowDots(target.right, right))
+        let yy = Self.inner(SmallLinearAlgebra.gramFloat(left), SmallLinearAlgebra.gramFloat(right))
+        let xy = Self.inner(SmallLinearAlgebra.rowDotsFloat(target.left, left), SmallLinearAlgebra.rowDotsFloat(target.right, right))
         return Swift.max(target.normSquared - 2 * xy + yy, 0)
+    }
+
+    static func inner(_ x: [Float], _ y: [Float]) -> Double {
+        var s = 0.0
+        for i in x.indices { s += Double(x[i]) * Double(y[i]) }
+        return s
     }
 
     /// The state of a binarized module (`a` missing means ones), with `a` weighted when the target is.

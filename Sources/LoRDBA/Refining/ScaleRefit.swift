@@ -10,37 +10,46 @@ public enum ScaleRefit {
     @discardableResult
     public static func refine(_ state: inout RefinementState, target: RefinementTarget,
                               sweeps: Int = 8, tolerance: Double = 1e-4) -> Double {
-        var previous = state.objective(target)
-        for _ in 0..<sweeps {
-            solveMiddle(&state, target: target)
+        var previous = Double.infinity
+        for sweep in 0..<sweeps {
+            // The m update also yields the objective at its solution, for free.
+            let current = solveMiddle(&state, target: target)
+            if sweep > 0, previous - current <= tolerance * previous { return current }
+            previous = current
             solveOutput(&state, target: target)
             if !state.fixedInputScale { solveInput(&state, target: target) }
-            let current = state.objective(target)
-            defer { previous = current }
-            if previous - current <= tolerance * previous { return current }
         }
-        return previous
+        return sweeps > 0 ? solveMiddle(&state, target: target) : state.objective(target)
     }
 
     /// `m = argmin`: normal equations `((P·Pᵀ) ∘ (Q·Qᵀ))·m = c`, `c_j = ⟨left·P_jᵀ, right·Q_jᵀ⟩`,
     /// with `P_j = S_Bj ⊙ b` and `Q_j = S_Aj ⊙ a`.
-    public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) {
+    /// Returns the objective `‖X‖² − 2mᵀc + mᵀ(normal)m` at the new `m`.
+    @discardableResult
+    public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) -> Double {
         let k = state.k
         var p = state.signB
         scaleColumns(&p, by: state.b)
         let q = state.effectiveRight()
-        let gp = SmallLinearAlgebra.gram(p), gq = SmallLinearAlgebra.gram(q)
-        let cp = SmallLinearAlgebra.rowDots(target.left, p), cq = SmallLinearAlgebra.rowDots(target.right, q)
+        let gp = SmallLinearAlgebra.gramFloat(p), gq = SmallLinearAlgebra.gramFloat(q)
+        let cp = SmallLinearAlgebra.rowDotsFloat(target.left, p), cq = SmallLinearAlgebra.rowDotsFloat(target.right, q)
         let r = target.left.rows
         var normal = [Double](repeating: 0, count: k * k)
-        for i in 0..<(k * k) { normal[i] = gp[i] * gq[i] }
+        for i in 0..<(k * k) { normal[i] = Double(gp[i]) * Double(gq[i]) }
         var rhs = [Double](repeating: 0, count: k)
         for row in 0..<r {
-            for j in 0..<k { rhs[j] += cp[row * k + j] * cq[row * k + j] }
+            for j in 0..<k { rhs[j] += Double(cp[row * k + j]) * Double(cq[row * k + j]) }
         }
         if let solution = solveSymmetric(normal, rhs, n: k) {
             state.m = solution.map { Float($0) }
         }
+        let m = state.m.map(Double.init)
+        var objective = target.normSquared
+        for i in 0..<k {
+            objective -= 2 * m[i] * rhs[i]
+            for j in 0..<k { objective += m[i] * normal[i * k + j] * m[j] }
+        }
+        return Swift.max(objective, 0)
     }
 
     /// `b_o = ⟨X_o, Z_o⟩ / ‖Z_o‖²` per output row, `Z = (m ⊙ S_B)ᵀ·(S_A ⊙ a)`.

@@ -9,9 +9,9 @@ public struct SignRefiner: Sendable {
     /// Adam steps.
     public var steps: Int
     /// Step size for the latents (which start in `[-½, ½]`).
-    public var latentRate: Float = 3e-3
+    public var latentRate: Float = 1e-2
     /// Step size for scale vectors, relative to each vector's mean magnitude at the start.
-    public var scaleRate: Float = 3e-3
+    public var scaleRate: Float = 1e-2
 
     public init(steps: Int) {
         self.steps = steps
@@ -31,76 +31,106 @@ public struct SignRefiner: Sendable {
         let rateB = scaleRate * mean(state.b)
         var adamLA = Adam(count: la.values.count), adamLB = Adam(count: lb.values.count)
         var adamA = Adam(count: state.a.count), adamM = Adam(count: state.m.count), adamB = Adam(count: state.b.count)
-        let k = state.k
-        let r = target.left.rows
 
         for step in 0...steps {
-            let right = state.effectiveRight()        // Â rows [k, in]
-            let left = state.effectiveLeft()          // B̂ᵀ rows [k, out]
-            let ga = SmallLinearAlgebra.rowDotsFloat(right, right)
-            let gb = SmallLinearAlgebra.rowDotsFloat(left, left)
-            let ca = SmallLinearAlgebra.rowDotsFloat(target.right, right)   // r × k
-            let cb = SmallLinearAlgebra.rowDotsFloat(target.left, left)     // r × k
-            var yy = 0.0, xy = 0.0
-            for i in 0..<(k * k) { yy += Double(ga[i]) * Double(gb[i]) }
-            for i in 0..<(r * k) { xy += Double(ca[i]) * Double(cb[i]) }
-            let loss = target.normSquared - 2 * xy + yy
-            if loss < bestLoss {
-                bestLoss = loss
+            let g = Self.lossAndGradients(state, target: target)
+            if g.loss < bestLoss {
+                bestLoss = g.loss
                 best = state
             }
             if step == steps { break }
-
-            // ∂L/∂B̂ᵀ = 2(G_A·B̂ᵀ − C_Aᵀ·left),  ∂L/∂Â = 2(G_B·Â − C_Bᵀ·right)   (rows)
-            let dLeft = Self.gradient(gram: ga, rows: left, cross: ca, targetRows: target.left, k: k, r: r)
-            let dRight = Self.gradient(gram: gb, rows: right, cross: cb, targetRows: target.right, k: k, r: r)
-
-            let outN = left.cols, inN = right.cols
-            var gm = [Float](repeating: 0, count: k)
-            var gbVec = [Float](repeating: 0, count: outN)
-            var gLB = [Float](repeating: 0, count: k * outN)
-            for j in 0..<k {
-                let mj = state.m[j]
-                var acc: Float = 0
-                for o in 0..<outN {
-                    let g = dLeft.values[j * outN + o] * state.signB.values[j * outN + o]
-                    acc += g * state.b[o]
-                    gbVec[o] += g * mj
-                    let latent = lb.values[j * outN + o]
-                    gLB[j * outN + o] = abs(latent) <= 1 ? g * mj * state.b[o] : 0
-                }
-                gm[j] = acc
+            // Straight-through: a latent moves with its sign's gradient while it is in [-1, 1].
+            var gLA = g.signA.values, gLB = g.signB.values
+            for i in gLA.indices where abs(la.values[i]) > 1 { gLA[i] = 0 }
+            for i in gLB.indices where abs(lb.values[i]) > 1 { gLB[i] = 0 }
+            adamLA.step(&la.values, gLA, rate: latentRate)
+            adamLB.step(&lb.values, gLB, rate: latentRate)
+            adamM.step(&state.m, g.m, rate: rateM)
+            adamB.step(&state.b, g.b, rate: rateB)
+            if !state.fixedInputScale { adamA.step(&state.a, g.a, rate: rateA) }
+            // Latents live in [-1, 1] (clipped), their signs are the carriers.
+            for i in la.values.indices {
+                let v = Swift.min(1, Swift.max(-1, la.values[i]))
+                la.values[i] = v
+                state.signA.values[i] = v < 0 ? -1 : 1
             }
-            var ga2 = [Float](repeating: 0, count: inN)
-            var gLA = [Float](repeating: 0, count: k * inN)
-            for j in 0..<k {
-                for i in 0..<inN {
-                    let g = dRight.values[j * inN + i] * state.signA.values[j * inN + i]
-                    ga2[i] += g
-                    let latent = la.values[j * inN + i]
-                    gLA[j * inN + i] = abs(latent) <= 1 ? g * state.a[i] : 0
-                }
+            for i in lb.values.indices {
+                let v = Swift.min(1, Swift.max(-1, lb.values[i]))
+                lb.values[i] = v
+                state.signB.values[i] = v < 0 ? -1 : 1
             }
-            adamLA.step(&la.values, gLA, rate: latentRate, clip: 1)
-            adamLB.step(&lb.values, gLB, rate: latentRate, clip: 1)
-            adamM.step(&state.m, gm, rate: rateM)
-            adamB.step(&state.b, gbVec, rate: rateB)
-            if !state.fixedInputScale { adamA.step(&state.a, ga2, rate: rateA) }
-            for i in la.values.indices { state.signA.values[i] = la.values[i] < 0 ? -1 : 1 }
-            for i in lb.values.indices { state.signB.values[i] = lb.values[i] < 0 ? -1 : 1 }
         }
         state = best
         return bestLoss
     }
 
-    /// `2·(G·rows − Cᵀ·targetRows)` for `G` `k × k`, `C` `r × k`.
+    /// The loss `‖X − Y‖²` and its gradients with respect to every entry of the (real-valued)
+    /// sign matrices and the three scale vectors, all from `k × k` and `r × k` Gram matrices:
+    /// with `Ŷ = B̂·Â`, `∂L/∂B̂ = 2(B̂·ÂÂᵀ − X·Âᵀ)` and `∂L/∂Â = 2(B̂ᵀB̂·Â − B̂ᵀ·X)`, then the chain
+    /// rule through `B̂ᵀ = m ⊙ S_B ⊙ b` and `Â = S_A ⊙ a`.
+    public static func lossAndGradients(_ state: RefinementState, target: RefinementTarget) -> Gradients {
+        let k = state.k
+        let r = target.left.rows
+        let right = state.effectiveRight()        // Â rows [k, in]
+        let left = state.effectiveLeft()          // B̂ᵀ rows [k, out]
+        let ga = SmallLinearAlgebra.gramFloat(right)
+        let gb = SmallLinearAlgebra.gramFloat(left)
+        let ca = SmallLinearAlgebra.rowDotsFloat(target.right, right)   // r × k
+        let cb = SmallLinearAlgebra.rowDotsFloat(target.left, left)     // r × k
+        var yy = 0.0, xy = 0.0
+        for i in 0..<(k * k) { yy += Double(ga[i]) * Double(gb[i]) }
+        for i in 0..<(r * k) { xy += Double(ca[i]) * Double(cb[i]) }
+        let loss = Swift.max(target.normSquared - 2 * xy + yy, 0)
+
+        let dLeft = gradient(gram: ga, rows: left, cross: ca, targetRows: target.left, k: k, r: r)
+        let dRight = gradient(gram: gb, rows: right, cross: cb, targetRows: target.right, k: k, r: r)
+        let outN = left.cols, inN = right.cols
+        var gm = [Float](repeating: 0, count: k)
+        var gbVec = [Float](repeating: 0, count: outN)
+        var gSB = Matrix(rows: k, cols: outN)
+        for j in 0..<k {
+            let mj = state.m[j]
+            var acc: Float = 0
+            for o in 0..<outN {
+                let d = dLeft.values[j * outN + o]
+                let sign = state.signB.values[j * outN + o]
+                acc += d * sign * state.b[o]
+                gbVec[o] += d * sign * mj
+                gSB.values[j * outN + o] = d * mj * state.b[o]
+            }
+            gm[j] = acc
+        }
+        var gaVec = [Float](repeating: 0, count: inN)
+        var gSA = Matrix(rows: k, cols: inN)
+        for j in 0..<k {
+            for i in 0..<inN {
+                let d = dRight.values[j * inN + i]
+                gaVec[i] += d * state.signA.values[j * inN + i]
+                gSA.values[j * inN + i] = d * state.a[i]
+            }
+        }
+        return Gradients(loss: loss, signA: gSA, signB: gSB, a: gaVec, m: gm, b: gbVec)
+    }
+
+    /// The loss and its gradients (see ``lossAndGradients(_:target:)``).
+    public struct Gradients: Sendable {
+        public var loss: Double
+        public var signA: Matrix
+        public var signB: Matrix
+        public var a: [Float]
+        public var m: [Float]
+        public var b: [Float]
+    }
+
+    /// `2·(G·rows − Cᵀ·targetRows)` for `G` `k × k`, `C` `r × k`, as one pass over the stacked rows.
     static func gradient(gram: [Float], rows: Matrix, cross: [Float], targetRows: Matrix, k: Int, r: Int) -> Matrix {
-        var crossT = [Float](repeating: 0, count: k * r)
-        for i in 0..<r { for j in 0..<k { crossT[j * r + i] = -cross[i * k + j] } }
-        var out = SmallLinearAlgebra.combine(gram, rows: k, rows)
-        let minus = SmallLinearAlgebra.combine(crossT, rows: k, targetRows)
-        for i in out.values.indices { out.values[i] = 2 * (out.values[i] + minus.values[i]) }
-        return out
+        var coefficients = [Float](repeating: 0, count: k * (k + r))
+        for j in 0..<k {
+            for l in 0..<k { coefficients[j * (k + r) + l] = 2 * gram[j * k + l] }
+            for i in 0..<r { coefficients[j * (k + r) + k + i] = -2 * cross[i * k + j] }
+        }
+        let stacked = Matrix(rows: k + r, cols: rows.cols, values: rows.values + targetRows.values)
+        return SmallLinearAlgebra.combine(coefficients, rows: k, stacked)
     }
 
     /// The latent with each channel's row scaled to a largest magnitude of ½ (inside the
@@ -134,17 +164,46 @@ struct Adam: Sendable {
         second = [Float](repeating: 0, count: count)
     }
 
-    mutating func step(_ parameters: inout [Float], _ gradient: [Float], rate: Float, clip: Float? = nil) {
+    mutating func step(_ parameters: inout [Float], _ gradient: [Float], rate: Float) {
         t += 1
         let c1 = 1 - pow(0.9, t), c2 = 1 - pow(0.999, t)
-        for i in parameters.indices {
-            let g = gradient[i]
-            first[i] = 0.9 * first[i] + 0.1 * g
-            second[i] = 0.999 * second[i] + 0.001 * g * g
-            let update = rate * (first[i] / c1) / ((second[i] / c2).squareRoot() + 1e-30)
-            var p = parameters[i] - update
-            if let clip { p = Swift.min(clip, Swift.max(-clip, p)) }
-            parameters[i] = p
+        let n = parameters.count
+        // Vectorised in lanes of 8; the arithmetic per element is the same as the scalar tail.
+        parameters.withUnsafeMutableBufferPointer { p in
+            gradient.withUnsafeBufferPointer { g in
+                first.withUnsafeMutableBufferPointer { m1 in
+                    second.withUnsafeMutableBufferPointer { m2 in
+                        let step = SIMD8<Float>(repeating: rate / c1)
+                        let inverseC2 = SIMD8<Float>(repeating: 1 / c2)
+                        let tiny = SIMD8<Float>(repeating: 1e-30)
+                        var i = 0
+                        let gr = UnsafeRawPointer(g.baseAddress!)
+                        let pr = UnsafeMutableRawPointer(p.baseAddress!)
+                        let ar = UnsafeMutableRawPointer(m1.baseAddress!)
+                        let br = UnsafeMutableRawPointer(m2.baseAddress!)
+                        while i + 8 <= n {
+                            let offset = i * 4
+                            let gv = gr.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            let a = 0.9 * ar.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) + 0.1 * gv
+                            let b = 0.999 * br.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) + 0.001 * gv * gv
+                            let update = step * a / ((b * inverseC2).squareRoot() + tiny)
+                            let next = pr.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self) - update
+                            ar.storeBytes(of: a, toByteOffset: offset, as: SIMD8<Float>.self)
+                            br.storeBytes(of: b, toByteOffset: offset, as: SIMD8<Float>.self)
+                            pr.storeBytes(of: next, toByteOffset: offset, as: SIMD8<Float>.self)
+                            i += 8
+                        }
+                        while i < n {
+                            let gv = g[i]
+                            m1[i] = 0.9 * m1[i] + 0.1 * gv
+                            m2[i] = 0.999 * m2[i] + 0.001 * gv * gv
+                            let update = (rate / c1) * m1[i] / ((m2[i] / c2).squareRoot() + 1e-30)
+                            p[i] -= update
+                            i += 1
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -84,6 +84,23 @@ public enum SmallLinearAlgebra {
         return out
     }
 
+    /// `X·Xᵀ` accumulated in `Float`, computing each pair once.
+    public static func gramFloat(_ x: Matrix) -> [Float] {
+        let n = x.cols
+        let p = x.rows
+        var out = [Float](repeating: 0, count: p * p)
+        x.values.withUnsafeBufferPointer { xp in
+            for i in 0..<p {
+                for j in i..<p {
+                    let d = dotFloat(xp.baseAddress! + i * n, xp.baseAddress! + j * n, n)
+                    out[i * p + j] = d
+                    out[j * p + i] = d
+                }
+            }
+        }
+        return out
+    }
+
     /// Dot product in `Float` SIMD lanes.
     @inlinable
     public static func dotFloat(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -105,20 +122,40 @@ public enum SmallLinearAlgebra {
     }
 
     /// `C·X` for a row-major `p × q` coefficient array `c` and a `q × n` matrix: each output row
-    /// is a combination of the rows of `X`.
+    /// is a combination of the rows of `X`. Eight columns at a time, the `q` input vectors are
+    /// loaded once and every output row is accumulated in registers and stored once.
     public static func combine(_ c: [Float], rows p: Int, _ x: Matrix) -> Matrix {
         let q = x.rows
         let n = x.cols
         precondition(c.count == p * q, "combine: coefficients do not match")
         var out = Matrix(rows: p, cols: n)
-        x.values.withUnsafeBufferPointer { xp in
-            out.values.withUnsafeMutableBufferPointer { op in
-                for j in 0..<p {
-                    let row = op.baseAddress! + j * n
-                    for l in 0..<q {
-                        let w = c[j * q + l]
-                        if w == 0 { continue }
-                        axpy(w, xp.baseAddress! + l * n, row, n)
+        guard p > 0, q > 0, n > 0 else { return out }
+        let inputs = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: q)
+        defer { inputs.deallocate() }
+        c.withUnsafeBufferPointer { cp in
+            x.values.withUnsafeBufferPointer { xp in
+                out.values.withUnsafeMutableBufferPointer { op in
+                    let xr = UnsafeRawPointer(xp.baseAddress!)
+                    let orow = UnsafeMutableRawPointer(op.baseAddress!)
+                    let coefficients = cp.baseAddress!
+                    var col = 0
+                    while col + 8 <= n {
+                        for l in 0..<q { inputs[l] = xr.loadUnaligned(fromByteOffset: (l * n + col) * 4, as: SIMD8<Float>.self) }
+                        for j in 0..<p {
+                            var acc = SIMD8<Float>()
+                            let cj = coefficients + j * q
+                            for l in 0..<q { acc += cj[l] * inputs[l] }
+                            orow.storeBytes(of: acc, toByteOffset: (j * n + col) * 4, as: SIMD8<Float>.self)
+                        }
+                        col += 8
+                    }
+                    while col < n {
+                        for j in 0..<p {
+                            var acc: Float = 0
+                            for l in 0..<q { acc += coefficients[j * q + l] * xp[l * n + col] }
+                            op[j * n + col] = acc
+                        }
+                        col += 1
                     }
                 }
             }

@@ -42,7 +42,7 @@ struct Tool {
     @Test func convertsASampleAndPrintsOneSummary() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let result = try convert.run(["samples/minilm-cls-r8", dir.path + "/m.lba"])
+        let result = try convert.run(["samples/minilm-cls-r8", dir.path + "/m.lba", "--plain"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("ok samples/minilm-cls-r8 → \(dir.path)/m.lba: 12 modules"))
         #expect(result.stdout.contains("product error median 0.46") || result.stdout.contains("product error median 0.47"))
@@ -66,14 +66,14 @@ struct Tool {
         let dir = TempDir()
         defer { dir.remove() }
         let json = dir.path + "/r.json"
-        let result = try convert.run(["samples/tiny-llama-lora-f16", dir.path + "/t.lba", "--max-error", "0.7", "--report-json", json])
+        let result = try convert.run(["samples/tiny-llama-lora-f16", dir.path + "/t.lba", "--plain", "--max-error", "0.7", "--report-json", json])
         #expect(result.status == 3)
         #expect(result.stderr.contains("above --max-error 0.7"))
         #expect(result.stderr.contains("layers.0.self_attn.o_proj"))
         #expect(FileManager.default.fileExists(atPath: dir.path + "/t.lba"))
         let document = try JSONParser.parse(String(contentsOfFile: json, encoding: .utf8))
         #expect(document["exceeded"]?.arrayValue?.isEmpty == false)
-        let passing = try convert.run(["samples/tiny-llama-lora-f16", dir.path + "/t.lba", "--force", "--max-error", "0.99"])
+        let passing = try convert.run(["samples/tiny-llama-lora-f16", dir.path + "/t.lba", "--force", "--plain", "--max-error", "0.99"])
         #expect(passing.status == 0)
     }
 

@@ -10,7 +10,9 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let output = dir.path + "/out.lba"
-        let report = try Converter().convert(input: ReadingFixtures.sample(sample), output: output)
+        var options = ConversionOptions()
+        options.pipeline = .plain
+        let report = try Converter(options: options).convert(input: ReadingFixtures.sample(sample), output: output)
         let file = try LBAFile(path: output)
         let source = try AdapterSource.open(ReadingFixtures.sample(sample))
         #expect(file.adapter.modules.count == source.modules.count)
@@ -28,6 +30,20 @@ import Testing
         let expected = sample == "minilm-cls-r8" ? 0.47 : 0.68
         #expect(abs(report.summary.productErrorMedian - expected) < 0.01)
         #expect(report.modules.allSatisfy { ($0.errors.productErrorBound ?? 0) >= $0.errors.productError })
+    }
+
+    /// The default pipeline (auto factorization, closed-form refit, STE) against plain binarization.
+    @Test(arguments: samples)
+    func defaultPipelineBeatsPlainOnEverySample(sample: String) throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let report = try Converter().convert(input: ReadingFixtures.sample(sample), output: dir.path + "/d.lba")
+        let plainMedian = median(report.modules.map(\.plainProductError))
+        let median = report.summary.productErrorMedian
+        #expect(median < plainMedian)
+        if sample == "minilm-cls-r8" { #expect(median <= 0.9 * plainMedian) }
+        #expect(report.modules.allSatisfy { $0.errors.productError <= $0.plainProductError + 1e-9 })
+        #expect(report.modules.allSatisfy { $0.method != "" })
     }
 
     @Test func outputIsIdenticalForAnyThreadCount() throws {
@@ -99,10 +115,17 @@ import Testing
     }
 }
 
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
 @Suite struct ReportTests {
     static func report() throws -> (ConversionReport, TempDir) {
         let dir = TempDir()
-        return (try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: dir.path + "/m.lba"), dir)
+        var options = ConversionOptions()
+        options.pipeline = .plain
+        return (try Converter(options: options).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: dir.path + "/m.lba"), dir)
     }
 
     @Test func jsonValidatesAgainstTheDocumentedSchema() throws {
