@@ -85,6 +85,9 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Exit with status 3 when any module's product error exceeds this (files are still written).")
     var maxError: Double?
 
+    @Flag(name: .long, help: "Also measure what the same bytes buy otherwise (SVD truncation, BitDelta, XNOR, 2-bit) per module.")
+    var compare = false
+
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
@@ -124,6 +127,7 @@ struct Convert: ParsableCommand {
         options.dropExtra = dropExtra
         options.overwrite = force
         options.calibrationPath = calibration
+        options.compare = compare
         var pipeline = plain ? PipelineOptions.plain : PipelineOptions()
         if !plain {
             pipeline.factorization = Factorization(rawValue: factorization)!

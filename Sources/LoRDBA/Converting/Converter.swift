@@ -14,6 +14,8 @@ public struct ConversionOptions: Sendable {
     public var pipeline = PipelineOptions()
     /// Per-module input statistics that weight the refinement objective (`--calibration`).
     public var calibrationPath: String?
+    /// Also measure what the same bytes buy with other compressions (`--compare`).
+    public var compare = false
     /// Replace an existing output file.
     public var overwrite = false
     /// Worker threads for the modules of one adapter (the output does not depend on it).
@@ -70,7 +72,7 @@ public struct Converter: Sendable {
         } catch {
             throw .output(error)
         }
-        let reports = modules.indices.map { i in
+        var reports = modules.indices.map { i in
             let m = modules[i]
             let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
@@ -79,6 +81,9 @@ public struct Converter: Sendable {
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
                 scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
                 plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
+        }
+        if options.compare {
+            try addBaselines(to: &reports, source: source)
         }
         var notes = source.notes
         if let calibration {
@@ -124,6 +129,27 @@ public struct Converter: Sendable {
             }
         }
         return outcomes
+    }
+
+    /// Matched-size baselines for every module, at the bytes the module takes in the `.lba`.
+    private func addBaselines(to reports: inout [ConversionReport.Module], source: AdapterSource) throws(ConversionError) {
+        let specs = source.modules
+        let budgets = reports.map(\.bytes)
+        var slots = [Result<BaselineErrors, AdapterError>?](repeating: nil, count: specs.count)
+        slots.withUnsafeMutableBufferPointer { buffer in
+            nonisolated(unsafe) let out = buffer
+            ParallelLoop.run(count: specs.count, threads: options.threads) { i in
+                out[i] = Result { () throws(AdapterError) -> BaselineErrors in
+                    Baselines.measure(try source.load(specs[i]), budgetBytes: budgets[i])
+                }
+            }
+        }
+        for i in reports.indices {
+            switch slots[i]! {
+            case .success(let baselines): reports[i].baselines = baselines
+            case .failure(let error): throw .input(error)
+            }
+        }
     }
 
     private func fileExists(_ path: String) -> Bool {

@@ -23,6 +23,8 @@ public struct ConversionReport: Sendable {
         public var plainProductError: Double
         /// How the stored module was made (`plain`, or e.g. `balanced · k=32 · als · ste`).
         public var method: String
+        /// What the same bytes buy with other compressions (`--compare`), else `nil`.
+        public var baselines: BaselineErrors?
 
         /// Bytes the module's two factors take in fp16: `2·r·(in + out)`.
         public var fp16Bytes: Int { 2 * rank * (inFeatures + outFeatures) }
@@ -43,6 +45,7 @@ public struct ConversionReport: Sendable {
             self.scaleBytes = scaleBytes
             self.plainProductError = plainProductError
             self.method = method
+            self.baselines = nil
         }
     }
 
@@ -102,6 +105,25 @@ public struct ConversionReport: Sendable {
         /// The modules with the largest product error, worst first (at most three).
         public var worst: [Module]
     }
+
+    /// Medians over modules of the matched-size baselines (`nil` without `--compare`), with LoRDBA's
+    /// own median first: `[("lordba", …), ("svd_truncation", …), …]`.
+    public var baselineMedians: [(String, Double)]? {
+        let all = modules.compactMap(\.baselines)
+        guard !all.isEmpty, all.count == modules.count else { return nil }
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        return [("lordba", summary.productErrorMedian),
+                ("svd_truncation", median(all.map(\.svdTruncation))),
+                ("sign_per_factor", median(all.map(\.signPerFactor))),
+                ("sign_per_row", median(all.map(\.signPerRow))),
+                ("two_bit_rowwise", median(all.map(\.twoBitRowwise)))]
+    }
+
+    /// The caveat every comparison is printed with.
+    public static let proxyCaveat = "Frobenius error is only a proxy for task quality: an SVD truncation with a lower error can still lose on the task."
 
     /// The summary of this report.
     public var summary: Summary {

@@ -55,6 +55,12 @@ public enum HTMLReport {
         html += "<div class=\"charts\"><div><h3>Product error by layer and module</h3>\(heatmap(r))</div>"
         html += "<div><h3>Residual-to-magnitude ratio ρ and factor error ε</h3>\(scatter(r))</div>"
         html += "<div><h3>Size</h3>\(sizes(r))</div></div>"
+        if let medians = r.baselineMedians {
+            html += "<h3>What the same bytes buy otherwise (median product error)</h3><table><tr>"
+            html += medians.map { "<th>\(escape($0.0.replacingUnderscores()))</th>" }.joined() + "</tr><tr>"
+            html += medians.map { "<td>\(Format.fixed($0.1, 3))</td>" }.joined() + "</tr></table>"
+            html += "<div class=\"note\">\(escape(ConversionReport.proxyCaveat))</div>"
+        }
         html += "<h3>Worst modules</h3>\(table(Array(r.modules.sorted { $0.errors.productError > $1.errors.productError }.prefix(8))))"
         html += "<details><summary>All \(r.modules.count) modules</summary>\(table(r.modules))</details>"
         return html + "</section>"
@@ -221,4 +227,8 @@ public enum HTMLReport {
         }
         return out
     }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
 }

@@ -60,7 +60,10 @@ public enum ReportJSON {
                 ("carried_tensors", .integer(Int64(report.carriedTensors))),
                 ("carried_bytes", .integer(Int64(report.carriedBytes))),
                 ("seconds", .double(report.seconds)),
-            ])),
+            ] + (report.baselineMedians.map { medians in
+                [("compare_median", JSONValue.object(medians.map { ($0.0, JSONValue.double($0.1)) })),
+                 ("compare_note", .string(ConversionReport.proxyCaveat))]
+            } ?? []))),
             ("notes", .array(report.notes.map(JSONValue.string))),
         ])
     }
@@ -92,6 +95,18 @@ public enum ReportJSON {
             ("plain_product_error", .double(m.plainProductError)),
             ("method", .string(m.method)),
         ]
+        if let b = m.baselines {
+            members.append(("compare", .object([
+                ("budget_bytes", .integer(Int64(m.bytes))),
+                ("svd_rank", .integer(Int64(b.svdRank))),
+                ("svd_bytes", .integer(Int64(b.svdBytes))),
+                ("svd_truncation", .double(b.svdTruncation)),
+                ("sign_per_factor", .double(b.signPerFactor)),
+                ("sign_per_row", .double(b.signPerRow)),
+                ("two_bit_rowwise", .double(b.twoBitRowwise)),
+                ("two_bit_bytes", .integer(Int64(b.twoBitBytes))),
+            ])))
+        }
         if case .conv(let kernel) = m.kind {
             members.insert(("kernel", .array(kernel.map { .integer(Int64($0)) })), at: 2)
         }

@@ -20,6 +20,10 @@ public struct TerminalReport: Sendable {
             }
             line += "\n   worst: " + worst.joined(separator: "; ")
         }
+        if let medians = report.baselineMedians {
+            line += "\n   same bytes, median product error: " + medians.map { "\($0.0) \(Format.fixed($0.1, 3))" }.joined(separator: ", ")
+            line += "\n   (\(ConversionReport.proxyCaveat))"
+        }
         for note in report.notes { line += "\n   note: \(note)" }
         return line
     }

@@ -53,6 +53,7 @@ import Testing
         for threads in [1, 2, 5] {
             var options = ConversionOptions()
             options.threads = threads
+            options.pipeline.refineSteps = 4      // the default pipeline, shortened for a debug build
             let path = dir.path + "/t\(threads).lba"
             _ = try Converter(options: options).convert(input: ReadingFixtures.sample("tiny-llama-lora-f16"), output: path)
             bytes.append(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
@@ -64,10 +65,12 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let output = dir.write("out.lba", text: "precious")
-        let error = caught { () throws(ConversionError) in try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
+        var plain = ConversionOptions()
+        plain.pipeline = .plain
+        let error = caught { () throws(ConversionError) in try Converter(options: plain).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
         guard case .outputExists = error else { Issue.record("expected outputExists, got \(String(describing: error))"); return }
         #expect(try String(contentsOfFile: output, encoding: .utf8) == "precious")
-        var options = ConversionOptions()
+        var options = plain
         options.overwrite = true
         _ = try Converter(options: options).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output)
         #expect(try LBAFile(path: output).adapter.modules.count == 12)
@@ -93,7 +96,9 @@ import Testing
 
     @Test func unwritableOutputIsAnErrorNamingThePath() throws {
         let output = "/proc/lordba-cannot-write/out.lba"
-        let error = caught { () throws(ConversionError) in try Converter().convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
+        var plain = ConversionOptions()
+        plain.pipeline = .plain
+        let error = caught { () throws(ConversionError) in try Converter(options: plain).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: output) }
         let message = try #require(error).description
         #expect(message.hasPrefix(output) || message.contains(output))
         #expect(!message.contains("\n"))
@@ -106,7 +111,9 @@ import Testing
         let inputs = [ReadingFixtures.sample("minilm-cls-r8"), bad, ReadingFixtures.sample("tiny-llama-lora-f16") + "/adapter_model.safetensors"]
         let jobs = inputs.map { BatchConversion.Job(input: $0, output: BatchConversion.output(for: $0, in: dir.path + "/")) }
         #expect(jobs.map { ($0.output as NSString).lastPathComponent } == ["minilm-cls-r8.lba", "broken.lba", "tiny-llama-lora-f16.lba"])
-        let results = BatchConversion(options: ConversionOptions(), jobs: 2).run(jobs)
+        var plain = ConversionOptions()
+        plain.pipeline = .plain
+        let results = BatchConversion(options: plain, jobs: 2).run(jobs)
         #expect((try? results[0].get()) != nil)
         #expect((try? results[1].get()) == nil)
         #expect((try? results[2].get()) != nil)
@@ -146,6 +153,24 @@ func median(_ values: [Double]) -> Double {
         let exceeded = reparsed["exceeded"]!.arrayValue!
         #expect(exceeded.count == report.modules.filter { $0.errors.productError > 0.5 }.count)
         #expect(exceeded.count > 0)
+    }
+
+    @Test func compareAddsBaselinesThatValidate() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        var options = ConversionOptions()
+        options.pipeline = .plain
+        options.compare = true
+        let report = try Converter(options: options).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: dir.path + "/c.lba")
+        #expect(report.modules.allSatisfy { $0.baselines != nil })
+        let medians = try #require(report.baselineMedians)
+        #expect(medians.map(\.0) == ["lordba", "svd_truncation", "sign_per_factor", "sign_per_row", "two_bit_rowwise"])
+        let schema = try JSONParser.parse(String(contentsOfFile: ReadingFixtures.packageRoot + "/formats/report.schema.json", encoding: .utf8))
+        let document = ReportJSON.document([.converted(report)], maxError: nil)
+        #expect(SchemaValidator(root: schema).violations(of: document) == [])
+        #expect(document["inputs"]?.arrayValue?[0]["modules"]?.arrayValue?[0]["compare"]?["svd_rank"] != nil)
+        #expect(TerminalReport(colour: false).summary(report).contains("only a proxy"))
+        #expect(HTMLReport.page([report]).contains("What the same bytes buy otherwise"))
     }
 
     @Test func summaryStatistics() throws {

@@ -101,7 +101,7 @@ import Testing
         for threads in [1, 2, 3] {
             var options = ConversionOptions()
             options.threads = threads
-            options.pipeline.refineSteps = 12
+            options.pipeline.refineSteps = 6
             options.pipeline.factorization = .rotated
             let path = dir.path + "/t\(threads).lba"
             _ = try Converter(options: options).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: path)
