@@ -40,29 +40,38 @@ struct ConvertBench: ParsableCommand {
         }
         let converter = siblingExecutable("lordba-convert")
         let inputBytes = fileSize(weights)
+        print("input          \(Format.bytes(inputBytes)) (\(weights))")
+
+        // 1. The conversion path itself (--plain): speed and memory, median of several runs.
         var times: [Double] = []
         var peaks: [Int] = []
         for run in 0..<runs {
-            let out = "\(workDir)/out-\(run).lba"
-            let (seconds, peak, status) = try measure(converter, [adapterDir, out, "--force", "--quiet", "--jobs", String(jobs)])
+            let (seconds, peak, status) = try measure(converter, [adapterDir, "\(workDir)/plain-\(run).lba", "--force", "--quiet", "--plain", "--jobs", String(jobs)])
             guard status == 0 else { throw ValidationError("lordba-convert exited with status \(status)") }
             times.append(seconds)
             peaks.append(peak)
         }
-        // Determinism across thread counts: one more run on a single thread, compared byte for byte.
-        let single = "\(workDir)/out-single.lba"
-        let (singleSeconds, _, singleStatus) = try measure(converter, [adapterDir, single, "--force", "--quiet", "--jobs", "1"])
-        guard singleStatus == 0 else { throw ValidationError("lordba-convert --jobs 1 failed") }
-        let identical = try readAll("\(workDir)/out-0.lba") == readAll(single)
-        let outputBytes = fileSize("\(workDir)/out-0.lba")
         let median = times.sorted()[times.count / 2]
         let peak = peaks.max() ?? 0
-        print("input          \(Format.bytes(inputBytes)) (\(weights))")
-        print("output         \(Format.bytes(outputBytes)) (\(Format.ratio(Double(inputBytes) / Double(outputBytes))) smaller)")
-        print("time           \(Format.fixed(median, 3)) s median of \(runs) (min \(Format.fixed(times.min()!, 3)), max \(Format.fixed(times.max()!, 3))) with --jobs \(jobs)")
-        print("throughput     \(Format.fixed(Double(inputBytes) / 1e6 / median, 1)) MB/s")
-        print("peak memory    \(Format.bytes(peak)) = \(Format.fixed(Double(peak) / Double(inputBytes), 2))× the input (target < 1.5×)")
-        print("--jobs 1       \(Format.fixed(singleSeconds, 3)) s (\(Format.fixed(singleSeconds / median, 2))× the --jobs \(jobs) time); output identical: \(identical ? "yes" : "NO")")
+        print("plain          \(Format.fixed(median, 3)) s median of \(runs) (min \(Format.fixed(times.min()!, 3)), max \(Format.fixed(times.max()!, 3))), \(Format.fixed(Double(inputBytes) / 1e6 / median, 1)) MB/s, --jobs \(jobs)")
+        print("  peak memory  \(Format.bytes(peak)) = \(Format.fixed(Double(peak) / Double(inputBytes), 2))× the input (target < 1.5×)")
+        print("  output       \(Format.bytes(fileSize("\(workDir)/plain-0.lba"))) (\(Format.ratio(Double(inputBytes) / Double(fileSize("\(workDir)/plain-0.lba")))) smaller)")
+
+        // 2. The default pipeline: factorizer auto, closed-form refit, straight-through refinement.
+        let (refined, refinedPeak, refinedStatus) = try measure(converter, [adapterDir, "\(workDir)/default.lba", "--force", "--quiet", "--jobs", String(jobs)])
+        guard refinedStatus == 0 else { throw ValidationError("lordba-convert (default) exited with status \(refinedStatus)") }
+        print("default        \(Format.fixed(refined, 2)) s (auto factorization + refit + \(SignRefiner.defaultSteps) STE steps; target ≤ 20 s), peak \(Format.bytes(refinedPeak))")
+
+        // 3. Determinism across thread counts, byte for byte, for both.
+        var identical = true
+        for (name, extra) in [("plain", ["--plain"]), ("default", [String]())] {
+            let single = "\(workDir)/\(name)-single.lba"
+            let (seconds, _, status) = try measure(converter, [adapterDir, single, "--force", "--quiet", "--jobs", "1"] + extra)
+            guard status == 0 else { throw ValidationError("lordba-convert --jobs 1 failed") }
+            let same = try readAll(name == "plain" ? "\(workDir)/plain-0.lba" : "\(workDir)/default.lba") == readAll(single)
+            identical = identical && same
+            print("--jobs 1       \(name): \(Format.fixed(seconds, 2)) s; output identical to --jobs \(jobs): \(same ? "yes" : "NO")")
+        }
         if !identical { throw ExitCode(1) }
     }
 }

@@ -73,7 +73,7 @@ struct QualityBench: ParsableCommand {
                              name == "plain" ? "" : (change <= 0 ? "" : "+") + Format.fixed(change, 1) + " %",
                              String(s.bytesOut), Format.ratio(s.ratioVsFP16), Format.fixed(report.seconds, 2)])
             }
-            print(Inspector.alignedTable(header: ["method", "median", "worst", "median vs plain", "bytes", "vs fp16", "seconds"],
+            print(Format.alignedTable(header: ["method", "median", "worst", "median vs plain", "bytes", "vs fp16", "seconds"],
                                          rows: rows, leftColumns: [0]))
         }
     }

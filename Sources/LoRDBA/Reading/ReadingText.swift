@@ -3,24 +3,10 @@ enum ReadingText {
     /// Longest name or path quoted in a message; longer ones are shortened in the middle.
     static let maxQuotedLength = 200
 
-    /// `text` with control characters escaped (`\n`, `\t`, `\u{…}`) and shortened to
+    /// `text` with control characters escaped (`\u{…}`) and shortened to
     /// `maxQuotedLength` characters, so a hostile tensor name cannot break a one-line message.
     static func oneLine(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-                    || scalar.value == 0x2028 || scalar.value == 0x2029 {
-                    out += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
+        let out = MessageText.escaped(text)
         guard out.count > maxQuotedLength else { return out }
         let keep = (maxQuotedLength - 1) / 2
         return String(out.prefix(keep)) + "…" + String(out.suffix(keep))

@@ -67,7 +67,7 @@ public enum Inspector {
                          shortNumber(m.loraScale), m.scales.input == nil ? "none" : "yes",
                          "\(shortNumber(Double(mMin)))…\(shortNumber(Double(mMax)))", String(bytesByModule[m.name] ?? 0)])
         }
-        lines.append(alignedTable(header: header, rows: rows, leftColumns: [0, 1]))
+        lines.append(Format.alignedTable(header: header, rows: rows, leftColumns: [0, 1]))
         if adapter.carried.isEmpty {
             lines.append("carried    none")
         } else {
@@ -95,7 +95,7 @@ public enum Inspector {
             return [m.name, kind, String(m.inFeatures), String(m.outFeatures), String(m.rank), shortNumber(m.scale),
                     m.dtype.rawValue, m.aTensor.name + " " + m.aTensor.shape.description]
         }
-        lines.append(alignedTable(header: header, rows: rows, leftColumns: [0, 1, 6, 7]))
+        lines.append(Format.alignedTable(header: header, rows: rows, leftColumns: [0, 1, 6, 7]))
         if source.carried.isEmpty {
             lines.append("other      none")
         } else {
@@ -122,17 +122,5 @@ public enum Inspector {
         while mantissa >= 10 { mantissa /= 10; exponent += 1 }
         while mantissa < 1 { mantissa *= 10; exponent -= 1 }
         return (v < 0 ? "-" : "") + Format.fixed(mantissa, 2) + "e" + String(exponent)
-    }
-
-    /// Columns padded to their widest cell; `leftColumns` are left-aligned, the rest right-aligned.
-    public static func alignedTable(header: [String], rows: [[String]], leftColumns: Set<Int>) -> String {
-        let widths = header.indices.map { c in max(header[c].count, rows.map { $0[c].count }.max() ?? 0) }
-        func render(_ cells: [String]) -> String {
-            cells.indices.map { c in
-                let pad = String(repeating: " ", count: widths[c] - cells[c].count)
-                return leftColumns.contains(c) ? cells[c] + pad : pad + cells[c]
-            }.joined(separator: "  ")
-        }
-        return ([render(header)] + rows.map(render)).joined(separator: "\n")
     }
 }

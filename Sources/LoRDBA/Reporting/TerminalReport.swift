@@ -50,17 +50,8 @@ public struct TerminalReport: Sendable {
                 Format.optional(e.productErrorBound), Format.fixed(e.cosine, 3), String(m.bytes),
             ])
         }
-        let widths = header.indices.map { c in max(header[c].count, rows.map { $0[c].count }.max() ?? 0) }
-        let leftAligned: Set<Int> = [0, 1]
-        func render(_ cells: [String]) -> String {
-            cells.indices.map { c in
-                let pad = String(repeating: " ", count: widths[c] - cells[c].count)
-                return leftAligned.contains(c) ? cells[c] + pad : pad + cells[c]
-            }.joined(separator: "  ")
-        }
-        var out = [paint(render(header), .bold)]
-        out += rows.map(render)
-        return out.joined(separator: "\n")
+        let lines = Format.alignedTable(header: header, rows: rows, leftColumns: [0, 1]).split(separator: "\n", omittingEmptySubsequences: false)
+        return ([paint(String(lines[0]), .bold)] + lines.dropFirst().map(String.init)).joined(separator: "\n")
     }
 
     enum Style { case plain, green, red, bold }
@@ -98,6 +89,18 @@ public enum Format {
     /// `12.3×`.
     public static func ratio(_ value: Double) -> String {
         fixed(value, value >= 100 ? 0 : 1) + "×"
+    }
+
+    /// Columns padded to their widest cell; `leftColumns` are left-aligned, the rest right-aligned.
+    public static func alignedTable(header: [String], rows: [[String]], leftColumns: Set<Int>) -> String {
+        let widths = header.indices.map { c in max(header[c].count, rows.map { $0[c].count }.max() ?? 0) }
+        func render(_ cells: [String]) -> String {
+            cells.indices.map { c in
+                let pad = String(repeating: " ", count: widths[c] - cells[c].count)
+                return leftColumns.contains(c) ? cells[c] + pad : pad + cells[c]
+            }.joined(separator: "  ")
+        }
+        return ([render(header)] + rows.map(render)).joined(separator: "\n")
     }
 
     /// Decimal byte sizes: `812 B`, `27.1 kB`, `80.2 MB`.

@@ -4,34 +4,31 @@
 /// Every quantity about a product `B·A` is reduced to these, so nothing `out × in` is formed.
 public enum SmallLinearAlgebra {
     /// `X·Yᵀ` for row-major `X` (`p × n`) and `Y` (`q × n`): the `p × q` matrix of row dot products,
-    /// accumulated in blocks of `Float` SIMD lanes and summed in `Double`.
+    /// accumulated in `Double`.
     public static func rowDots(_ x: Matrix, _ y: Matrix) -> [Double] {
-        precondition(x.cols == y.cols, "rowDots needs rows of one length")
+        pairwise(x, y, symmetric: false, zero: 0.0, dot)
+    }
+
+    /// `X·Xᵀ` in `Double`, computing each pair once.
+    public static func gram(_ x: Matrix) -> [Double] {
+        pairwise(x, x, symmetric: true, zero: 0.0, dot)
+    }
+
+    /// Row dot products of `x` and `y` by `dot`; for a symmetric result each pair is computed once.
+    private static func pairwise<T>(_ x: Matrix, _ y: Matrix, symmetric: Bool, zero: T,
+                                    _ dot: (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> T) -> [T] {
+        precondition(x.cols == y.cols, "row dot products need rows of one length")
         let n = x.cols
-        var out = [Double](repeating: 0, count: x.rows * y.rows)
+        let q = y.rows
+        var out = [T](repeating: zero, count: x.rows * q)
         x.values.withUnsafeBufferPointer { xp in
             y.values.withUnsafeBufferPointer { yp in
                 for i in 0..<x.rows {
-                    for j in 0..<y.rows {
-                        out[i * y.rows + j] = dot(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
+                    for j in (symmetric ? i : 0)..<q {
+                        let d = dot(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
+                        out[i * q + j] = d
+                        if symmetric { out[j * q + i] = d }
                     }
-                }
-            }
-        }
-        return out
-    }
-
-    /// `X·Xᵀ`, symmetric, computing each pair once.
-    public static func gram(_ x: Matrix) -> [Double] {
-        let n = x.cols
-        let p = x.rows
-        var out = [Double](repeating: 0, count: p * p)
-        x.values.withUnsafeBufferPointer { xp in
-            for i in 0..<p {
-                for j in i..<p {
-                    let d = dot(xp.baseAddress! + i * n, xp.baseAddress! + j * n, n)
-                    out[i * p + j] = d
-                    out[j * p + i] = d
                 }
             }
         }
@@ -69,36 +66,12 @@ public enum SmallLinearAlgebra {
     /// `X·Yᵀ` accumulated in `Float` (for optimisation steps, where speed matters more than the
     /// last digits; reported errors always use the `Double` forms above).
     public static func rowDotsFloat(_ x: Matrix, _ y: Matrix) -> [Float] {
-        precondition(x.cols == y.cols, "rowDots needs rows of one length")
-        let n = x.cols
-        var out = [Float](repeating: 0, count: x.rows * y.rows)
-        x.values.withUnsafeBufferPointer { xp in
-            y.values.withUnsafeBufferPointer { yp in
-                for i in 0..<x.rows {
-                    for j in 0..<y.rows {
-                        out[i * y.rows + j] = dotFloat(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
-                    }
-                }
-            }
-        }
-        return out
+        pairwise(x, y, symmetric: false, zero: Float(0), dotFloat)
     }
 
     /// `X·Xᵀ` accumulated in `Float`, computing each pair once.
     public static func gramFloat(_ x: Matrix) -> [Float] {
-        let n = x.cols
-        let p = x.rows
-        var out = [Float](repeating: 0, count: p * p)
-        x.values.withUnsafeBufferPointer { xp in
-            for i in 0..<p {
-                for j in i..<p {
-                    let d = dotFloat(xp.baseAddress! + i * n, xp.baseAddress! + j * n, n)
-                    out[i * p + j] = d
-                    out[j * p + i] = d
-                }
-            }
-        }
-        return out
+        pairwise(x, x, symmetric: true, zero: Float(0), dotFloat)
     }
 
     /// Dot product in `Float` SIMD lanes.

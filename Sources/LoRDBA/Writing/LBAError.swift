@@ -101,35 +101,12 @@ public enum LBAError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// A name in double quotes with control characters escaped (for contexts).
     static func quote(_ name: String) -> String {
-        var out = "\""
-        for scalar in name.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            default:
-                if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
-                    || scalar == "\u{2028}" || scalar == "\u{2029}" {
-                    out += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        "\"" + MessageText.escaped(name, quoting: true) + "\""
     }
 
     /// `text` with line breaks and other control characters escaped.
     static func oneLine(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value)
-                || scalar == "\u{2028}" || scalar == "\u{2029}" {
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        MessageText.escaped(text)
     }
 }
 

@@ -1,0 +1,21 @@
+/// Escaping that keeps error messages on one line whatever a file contains.
+enum MessageText {
+    /// `text` with control characters (C0, C1, U+2028/9) written as `\u{…}`; with `quoting`,
+    /// also `"` and `\` escaped so the result can sit between double quotes.
+    static func escaped(_ text: String, quoting: Bool = false) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"" where quoting: out += "\\\""
+            case "\\" where quoting: out += "\\\\"
+            default:
+                if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                    out += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+}
