@@ -186,13 +186,13 @@ public enum HTMLReport {
     }
 
     static func table(_ modules: [ConversionReport.Module]) -> String {
-        var html = "<table><tr><th class=\"l\">module</th><th>in</th><th>out</th><th>r</th><th>ρ_A</th><th>ρ_B</th><th>ε_A</th><th>ε_B</th><th>error</th><th>bound</th><th>cosine</th><th>bytes</th></tr>"
+        var html = "<table><tr><th class=\"l\">module</th><th>in</th><th>out</th><th>r</th><th>ρ_A</th><th>ρ_B</th><th>ε_A</th><th>ε_B</th><th>error</th><th>bound</th><th>plain</th><th>cosine</th><th>bytes</th><th class=\"l\">method</th></tr>"
         for m in modules {
             let e = m.errors
             html += "<tr><td class=\"l\"><code>\(escape(m.name))</code></td><td>\(m.inFeatures)</td><td>\(m.outFeatures)</td><td>\(m.rank)</td>"
             html += "<td>\(Format.optional(e.rhoA))</td><td>\(Format.optional(e.rhoB))</td><td>\(Format.optional(e.errorA))</td><td>\(Format.optional(e.errorB))</td>"
             html += "<td style=\"background:\(colour(e.productError))33\">\(Format.fixed(e.productError, 3))</td><td>\(Format.optional(e.productErrorBound))</td>"
-            html += "<td>\(Format.fixed(e.cosine, 3))</td><td>\(m.bytes)</td></tr>"
+            html += "<td>\(Format.fixed(m.plainProductError, 3))</td><td>\(Format.fixed(e.cosine, 3))</td><td>\(m.bytes)</td><td class=\"l\">\(escape(m.method))</td></tr>"
         }
         return html + "</table>"
     }

@@ -30,7 +30,7 @@ public struct TerminalReport: Sendable {
 
     /// The full per-module table, grouped by layer, columns aligned.
     public func table(_ report: ConversionReport) -> String {
-        let header = ["layer", "module", "in", "out", "r", "k", "ρ_A", "ρ_B", "ε_A", "ε_B", "error", "bound", "cosine", "bytes"]
+        let header = ["layer", "module", "in", "out", "r", "k", "ρ_A", "ρ_B", "ε_A", "ε_B", "error", "bound", "plain", "cosine", "bytes", "method"]
         var rows: [[String]] = []
         let named = report.modules.map { (ModuleName($0.name), $0) }
         let ordered = named.enumerated().sorted { lhs, rhs in
@@ -47,10 +47,11 @@ public struct TerminalReport: Sendable {
                 layerText, name.layer == nil ? m.name : name.type, String(m.inFeatures), String(m.outFeatures),
                 String(m.rank), String(m.binaryRank), Format.optional(e.rhoA), Format.optional(e.rhoB),
                 Format.optional(e.errorA), Format.optional(e.errorB), Format.fixed(e.productError, 3),
-                Format.optional(e.productErrorBound), Format.fixed(e.cosine, 3), String(m.bytes),
+                Format.optional(e.productErrorBound), Format.fixed(m.plainProductError, 3), Format.fixed(e.cosine, 3),
+                String(m.bytes), m.method,
             ])
         }
-        let lines = Format.alignedTable(header: header, rows: rows, leftColumns: [0, 1]).split(separator: "\n", omittingEmptySubsequences: false)
+        let lines = Format.alignedTable(header: header, rows: rows, leftColumns: [0, 1, 15]).split(separator: "\n", omittingEmptySubsequences: false)
         return ([paint(String(lines[0]), .bold)] + lines.dropFirst().map(String.init)).joined(separator: "\n")
     }
 
