@@ -1,0 +1,263 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One LoRDBA module prepared for inference: the sign GEMM a device runs.
+///
+/// For activations `X` (`tokens × in`, row-major) it adds the adapter branch to `Y`
+/// (`tokens × out`, row-major):
+///
+/// ```
+/// Y[t] += b ⊙ S_Bᵀ·(m ⊙ S_A·(a ⊙ X[t]))
+/// ```
+///
+/// straight from the packed sign bits, which stay packed (one bit per sign, the `.lba` row
+/// layout): each ±1 is applied by XOR-ing the sign bit into the float's bit pattern, eight
+/// lanes at a time, and the scales are fused into the two passes. Tokens (prefill) or sign
+/// channels and output columns (decode) are spread over threads; any `in`, `out` and binary
+/// rank `k` work, tails included. See `formats/kernel.md` for the design and measurements.
+///
+/// For an `embedding` module the same map computes `ΔWᵀ` applied to a one-hot (or any) vector
+/// of length `in`; for a `conv` module it applies to flattened patches of `in = C_in·∏kernel`
+/// values (`formats/lba.md`, section 7).
+public struct SignGEMM: Sendable {
+    /// The module path.
+    public let name: String
+    /// The kind of layer the module adapts.
+    public let kind: ModuleKind
+    /// Input features `in`.
+    public let inFeatures: Int
+    /// Output features `out`.
+    public let outFeatures: Int
+    /// The binary rank `k`.
+    public let binaryRank: Int
+    /// The original LoRA rank `r` (informational).
+    public let rank: Int
+    let storage: PackedModuleStorage
+
+    /// Words of 64 sign bits per row of `S_A` (`⌈in/64⌉`).
+    var wordsPerRowA: Int { (inFeatures + 63) / 64 }
+    /// Words of 64 sign bits per row of `S_B` (`⌈out/64⌉`).
+    var wordsPerRowB: Int { (outFeatures + 63) / 64 }
+
+    /// Prepares `module`: its sign words and scales are copied once into aligned storage.
+    public init(_ module: BinaryModule) {
+        name = module.name
+        kind = module.kind
+        inFeatures = module.inFeatures
+        outFeatures = module.outFeatures
+        binaryRank = module.binaryRank
+        rank = module.rank
+        storage = PackedModuleStorage(module)
+    }
+
+    /// Bytes of sign bits the kernel reads per call (both matrices, row padding included).
+    public var signBytes: Int { binaryRank * (wordsPerRowA + wordsPerRowB) * 8 }
+
+    /// Sign additions per token: `k·(in + out)`.
+    public var addsPerToken: Int { binaryRank * (inFeatures + outFeatures) }
+
+    /// Adds the branch for Float32 activations to `y`.
+    /// - Parameters:
+    ///   - x: `tokens × in` activations, row-major.
+    ///   - tokens: number of rows of `x` and `y`.
+    ///   - y: `tokens × out` outputs, row-major; the branch is added to what is there.
+    ///   - threads: most threads to use (small problems use one).
+    public func apply(_ x: [Float], tokens: Int, into y: inout [Float], threads: Int = 1) {
+        precondition(tokens >= 0 && x.count == tokens * inFeatures, "x must hold tokens × in values")
+        precondition(y.count == tokens * outFeatures, "y must hold tokens × out values")
+        guard tokens > 0, binaryRank > 0 else { return }
+        x.withUnsafeBufferPointer { xb in
+            y.withUnsafeMutableBufferPointer { yb in
+                run(float: xb.baseAddress, half: nil, tokens: tokens, y: yb.baseAddress!, threads: threads)
+            }
+        }
+    }
+
+    /// Adds the branch for Float16 activations to `y` (accumulation is in Float32).
+    /// - Parameters: as ``apply(_:tokens:into:threads:)-(([Float],_,_,_)``.
+    public func apply(_ x: [Float16], tokens: Int, into y: inout [Float], threads: Int = 1) {
+        precondition(tokens >= 0 && x.count == tokens * inFeatures, "x must hold tokens × in values")
+        precondition(y.count == tokens * outFeatures, "y must hold tokens × out values")
+        guard tokens > 0, binaryRank > 0 else { return }
+        x.withUnsafeBufferPointer { xb in
+            xb.withMemoryRebound(to: UInt16.self) { hb in
+                y.withUnsafeMutableBufferPointer { yb in
+                    run(float: nil, half: hb.baseAddress, tokens: tokens, y: yb.baseAddress!, threads: threads)
+                }
+            }
+        }
+    }
+
+    // MARK: - Scheduling
+
+    /// Below this many sign additions per call one thread is used: waking a second costs more.
+    static let parallelWork = 1 << 18
+    /// Whole sign words (64 columns) of `in` per step-1 tile: 4 rows × 1024 floats = 16 KiB stays in L1.
+    static let tileWords = 16
+
+    private func run(float x: UnsafePointer<Float>?, half h: UnsafePointer<UInt16>?, tokens: Int,
+                     y: UnsafeMutablePointer<Float>, threads: Int) {
+        let k = binaryRank
+        let work = tokens &* addsPerToken
+        let workers = work < Self.parallelWork ? 1 : Swift.max(1, threads)
+        let z = UnsafeMutablePointer<Float>.allocate(capacity: tokens * k)
+        defer { z.deallocate() }
+        let context = KernelContext(module: self, storage: storage, x: x, half: h, y: y, z: z, tokens: tokens)
+        if workers == 1 || tokens >= 4 * workers {
+            // Token blocks: every task runs both steps for its rows.
+            let blocks = (tokens + 3) / 4
+            let perTask = workers == 1 ? blocks : Swift.max(1, blocks / (4 * workers))
+            let tasks = (blocks + perTask - 1) / perTask
+            ParallelLoop.run(count: tasks, threads: workers) { task in
+                let first = task * perTask * 4
+                context.tokenRange(first..<Swift.min(tokens, first + perTask * 4))
+            }
+        } else {
+            // Few tokens: split sign channels for step 1, then output words for step 2.
+            let rows = context.preparedRows(0..<tokens)
+            defer { rows.release() }
+            let channelGroups = Swift.min(workers, (k + 3) / 4)
+            let perGroup = ((k + channelGroups - 1) / channelGroups + 3) / 4 * 4
+            ParallelLoop.run(count: channelGroups, threads: workers) { g in
+                let channels = Swift.min(k, g * perGroup)..<Swift.min(k, (g + 1) * perGroup)
+                context.down(rows: rows, tokens: 0..<tokens, channels: channels)
+            }
+            let words = wordsPerRowB
+            let wordGroups = Swift.min(workers, words)
+            let perWordGroup = (words + wordGroups - 1) / wordGroups
+            ParallelLoop.run(count: wordGroups, threads: workers) { g in
+                context.up(tokens: 0..<tokens, words: Swift.min(words, g * perWordGroup)..<Swift.min(words, (g + 1) * perWordGroup))
+            }
+        }
+    }
+}
+
+/// The raw pointers of one call, shared by its worker threads; each worker writes disjoint
+/// rows of `z` and `y` (token blocks) or disjoint columns (channel and word groups).
+private struct KernelContext: @unchecked Sendable {
+    let storage: PackedModuleStorage
+    let x: UnsafePointer<Float>?
+    let half: UnsafePointer<UInt16>?
+    let y: UnsafeMutablePointer<Float>
+    let z: UnsafeMutablePointer<Float>
+    let tokens: Int
+    let inFeatures: Int
+    let outFeatures: Int
+    let k: Int
+
+    init(module: SignGEMM, storage: PackedModuleStorage, x: UnsafePointer<Float>?, half: UnsafePointer<UInt16>?,
+         y: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, tokens: Int) {
+        self.storage = storage
+        self.x = x
+        self.half = half
+        self.y = y
+        self.z = z
+        self.tokens = tokens
+        inFeatures = module.inFeatures
+        outFeatures = module.outFeatures
+        k = module.binaryRank
+    }
+
+    /// Input rows ready for step 1: the caller's Float32 rows when no conversion or input
+    /// scale applies, else a scratch copy (`release()` frees it).
+    struct Rows: @unchecked Sendable {
+        let base: UnsafePointer<Float>
+        let owned: UnsafeMutablePointer<Float>?
+        func release() { owned?.deallocate() }
+    }
+
+    func preparedRows(_ range: Range<Int>) -> Rows {
+        if let x, storage.inputScale == nil {
+            return Rows(base: x + range.lowerBound * inFeatures, owned: nil)
+        }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, range.count * inFeatures))
+        SignKernel.prepare(float: x.map { $0 + range.lowerBound * inFeatures },
+                           half: half.map { $0 + range.lowerBound * inFeatures },
+                           tokens: range.count, inFeatures: inFeatures, inputScale: storage.inputScale, out: scratch)
+        return Rows(base: UnsafePointer(scratch), owned: scratch)
+    }
+
+    /// Step 1 for `tokens` (rows of `rows` counted from `tokens.lowerBound`) and `channels`.
+    func down(rows: Rows, tokens: Range<Int>, channels: Range<Int>) {
+        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 4 * 64)
+        defer { tail.deallocate() }
+        var t = tokens.lowerBound
+        while t < tokens.upperBound {
+            let block = Swift.min(4, tokens.upperBound - t)
+            SignKernel.down(x: rows.base + (t - tokens.lowerBound) * inFeatures, stride: inFeatures, tokens: block,
+                            inFeatures: inFeatures, signA: storage.signA, wordsPerRow: storage.wordsPerRowA,
+                            channels: channels, middle: storage.middle, z: z + t * k, zStride: k, tail: tail,
+                            tileWords: SignGEMM.tileWords)
+            t += block
+        }
+    }
+
+    /// Step 2 for `tokens` and the output words `words`.
+    func up(tokens: Range<Int>, words: Range<Int>) {
+        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 128)
+        defer { tail.deallocate() }
+        var t = tokens.lowerBound
+        while t < tokens.upperBound {
+            let block = Swift.min(4, tokens.upperBound - t)
+            SignKernel.up(z: z + t * k, zStride: k, tokens: block, k: k, signB: storage.signB,
+                          wordsPerRow: storage.wordsPerRowB, outFeatures: outFeatures, words: words,
+                          scale: storage.output, y: y + t * outFeatures, yStride: outFeatures, tail: tail)
+            t += block
+        }
+    }
+
+    /// Both steps for a range of tokens, one block of 4 at a time (z stays in L1).
+    func tokenRange(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        let rows = preparedRows(range)
+        defer { rows.release() }
+        let words = 0..<storage.wordsPerRowB
+        var t = range.lowerBound
+        while t < range.upperBound {
+            let block = Swift.min(4, range.upperBound - t)
+            let blockRows = Rows(base: rows.base + (t - range.lowerBound) * inFeatures, owned: nil)
+            down(rows: blockRows, tokens: t..<(t + block), channels: 0..<k)
+            up(tokens: t..<(t + block), words: words)
+            t += block
+        }
+    }
+}
+
+/// A prepared module's sign words and scales in 64-byte-aligned memory owned by the module.
+final class PackedModuleStorage: @unchecked Sendable {
+    let signA: UnsafeMutablePointer<UInt64>
+    let signB: UnsafeMutablePointer<UInt64>
+    let wordsPerRowA: Int
+    let wordsPerRowB: Int
+    let inputScale: UnsafeMutablePointer<Float>?
+    let middle: UnsafeMutablePointer<Float>
+    let output: UnsafeMutablePointer<Float>
+
+    init(_ module: BinaryModule) {
+        wordsPerRowA = module.signA.wordsPerRow
+        wordsPerRowB = module.signB.wordsPerRow
+        signA = Self.copy(module.signA.words)
+        signB = Self.copy(module.signB.words)
+        inputScale = module.scales.input.map { Self.copy($0) }
+        middle = Self.copy(module.scales.middle)
+        output = Self.copy(module.scales.output)
+    }
+
+    deinit {
+        signA.deallocate()
+        signB.deallocate()
+        inputScale?.deallocate()
+        middle.deallocate()
+        output.deallocate()
+    }
+
+    private static func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, values.count) * MemoryLayout<T>.stride, alignment: 64)
+        let typed = raw.bindMemory(to: T.self, capacity: Swift.max(1, values.count))
+        for (i, value) in values.enumerated() { (typed + i).initialize(to: value) }
+        return typed
+    }
+}
