@@ -4,13 +4,16 @@ import LoRDBA
 import Glibc
 #endif
 
-@main
+// With more than one source file, main.swift is top-level code, so the command starts below
+// (an `@main` attribute is only allowed in a single-file executable).
 struct LordbaBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lordba-bench",
         abstract: "Benchmarks for the LoRDBA toolchain; every figure is measured in the run that prints it.",
-        subcommands: [ConvertBench.self])
+        subcommands: [ConvertBench.self, GEMMBench.self])
 }
+
+LordbaBench.main()
 
 /// Times `lordba-convert` on a generated LLaMA-7B-shaped adapter, in child processes so that
 /// peak memory is the converter's own.

@@ -1,0 +1,366 @@
+import ArgumentParser
+import LoRDBA
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Times the sign GEMM against the dense LoRA branch (ours and OpenBLAS's) and against the base
+/// layer's GEMM, for one 4096 × 4096 module and for the LLaMA-7B module mix, at T = 1 and 512.
+struct GEMMBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Time the sign GEMM against dense LoRA branches (Swift and OpenBLAS) and the base layer GEMM.",
+        discussion: """
+            Workloads: one module with in = out = 4096, and the LLaMA-7B mix (per layer q,k,v,o 4096→4096, \
+            gate,up 4096→11008, down 11008→4096; all modules of all layers, so the dense factors do not fit \
+            in cache as they would not in a model). Signs and scales are seeded random (timing does not \
+            depend on values). OpenBLAS is loaded at run time with dlopen("libopenblas.so.0"); without it \
+            only the Swift paths are timed. The base GEMM of the mix is timed per distinct shape and \
+            multiplied by the count of each shape.
+            """)
+
+    @Option(help: "Threads for the sign path, the dense reference and OpenBLAS.")
+    var threads = ProcessInfoCores.count
+
+    @Option(help: "Samples per measurement (the median is reported).")
+    var samples = 7
+
+    @Option(help: "Minimum seconds per sample (calls are repeated to reach it).")
+    var minTime = 0.05
+
+    @Option(help: "Token counts T (repeat the option for several).")
+    var tokens: [Int] = [1, 512]
+
+    @Option(help: "LoRA rank r (= binary rank k).")
+    var rank = 16
+
+    @Option(help: "Layers of the 7B mix.")
+    var layers = 32
+
+    @Flag(help: "Skip the 7B mix (only the 4096 × 4096 module).")
+    var skipMix = false
+
+    @Flag(help: "Count process CPU time instead of wall time (meaningful with --threads 1 on a busy machine).")
+    var cpuTime = false
+
+    @Option(help: ArgumentHelp("Time these shapes (INxOUT) instead of the standard workloads.", visibility: .hidden))
+    var shape: [String] = []
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1.") }
+        if samples < 1 { throw ValidationError("--samples must be at least 1.") }
+        if tokens.contains(where: { $0 < 1 }) { throw ValidationError("--tokens must be positive.") }
+        if rank < 1 || layers < 1 { throw ValidationError("--rank and --layers must be positive.") }
+    }
+
+    func run() throws {
+        let machine = Machine.describe()
+        print("machine    \(machine.model), \(ProcessInfoCores.count) cores online, \(Format.fixed(machine.megahertz, 0)) MHz (/proc/cpuinfo)")
+        print("binary     \(siblingExecutable("lordba-bench"))")
+        let blas: OpenBLAS?
+        do {
+            let loaded = try OpenBLAS.load()
+            loaded.setThreads(threads)
+            blas = loaded
+            print("openblas   \(loaded.library): \(loaded.config); core \(loaded.coreName); \(loaded.threads.map(String.init) ?? "?") threads"
+                  + (getenv("OPENBLAS_CORETYPE").map { " (OPENBLAS_CORETYPE=\(String(cString: $0)))" } ?? ""))
+        } catch {
+            blas = nil
+            print("openblas   ABSENT: \(error.description) — OpenBLAS columns are skipped")
+        }
+        let peak = Peak.measure(threads: threads, megahertz: machine.megahertz)
+        print("peak adds  nominal \(Format.fixed(peak.nominal / 1e9, 1)) G/s = \(threads) cores × \(Format.fixed(machine.megahertz / 1000, 2)) GHz × 16 (two 256-bit FP add pipes × 8 lanes, AVX2: Zen 2/3, Haswell–Ice Lake)")
+        print("           measured \(Format.fixed(peak.measured / 1e9, 1)) G/s (independent SIMD8<Float> adds in this build, \(threads) threads)")
+        print("load       \(procText("/proc/loadavg").split(separator: " ").prefix(3).joined(separator: " ")) (1, 5, 15 min load average before the run; other work on the machine slows every column)")
+        print("threads    \(threads); median of \(samples) samples of ≥ \(Format.fixed(minTime * 1000, 0)) ms each")
+        print("")
+
+        var workloads = [Workload.square(rank: rank)]
+        if !skipMix { workloads.append(Workload.llama7B(rank: rank, layers: layers)) }
+        if !shape.isEmpty {
+            workloads = try shape.map { text in
+                let parts = text.split(separator: "x").compactMap { Int($0) }
+                guard parts.count == 2, parts.allSatisfy({ $0 > 0 }) else { throw ValidationError("--shape wants INxOUT, got \(text)") }
+                let s = Shape(inFeatures: parts[0], outFeatures: parts[1])
+                return Workload(name: "\(parts[0])×\(parts[1]) r\(rank)", modules: [s], baseShapes: [(s, 1)])
+            }
+        }
+        var rows: [[String]] = []
+        var verdicts: [String] = []
+        for workload in workloads {
+            let prepared = Prepared(workload, rank: rank, blas: blas)
+            for t in tokens {
+                let result = measure(prepared, tokens: t)
+                let adds = Double(t) * Double(workload.addsPerToken(rank: rank))
+                rows.append([
+                    workload.name, String(t), micro(result.sign), micro(result.dense),
+                    result.blasBranch.map(micro) ?? "-", result.base.map(micro) ?? "-",
+                    result.blasBranch.map { Format.fixed(result.sign / $0, 2) + "×" } ?? "-",
+                    result.base.map { Format.fixed(100 * result.sign / $0, 2) + " %" } ?? "-",
+                    zip2(result.blasBranch, result.base).map { Format.fixed(100 * $0 / $1, 2) + " %" } ?? "-",
+                    Format.fixed(adds / result.sign / 1e9, 1),
+                    Format.fixed(100 * adds / result.sign / peak.nominal, 0) + " %",
+                ])
+                if let blasTime = result.blasBranch {
+                    let ratio = result.sign / blasTime
+                    if t == 1 {
+                        verdicts.append("\(workload.name), T = 1: sign path \(Format.fixed(ratio, 2))× the OpenBLAS branch (target ≤ 0.5×): \(ratio <= 0.5 ? "met" : "NOT met")")
+                    } else if t == 512 {
+                        verdicts.append("\(workload.name), T = 512: sign path \(Format.fixed(ratio, 2))× the OpenBLAS branch (target ≤ 1.2×): \(ratio <= 1.2 ? "met" : "NOT met")")
+                    }
+                }
+                if t == 512, let base = result.base {
+                    let overhead = result.sign / base
+                    verdicts.append("\(workload.name), T = 512: overhead over the base GEMM \(Format.fixed(100 * overhead, 2)) % (target < 8 %): \(overhead < 0.08 ? "met" : "NOT met")")
+                }
+            }
+        }
+        print(Inspector.alignedTable(
+            header: ["workload", "T", "sign µs", "dense µs", "openblas µs", "base µs", "sign/openblas",
+                     "sign/base", "openblas/base", "G adds/s", "of peak"],
+            rows: rows, leftColumns: [0]))
+        print("")
+        print("sign = LoRDBA sign GEMM (XOR sign flips on packed bits); dense = our Float32 reference (x·Âᵀ then ·B̂ᵀ);")
+        print("openblas = the dense LoRA branch through cblas_sgemm (x·Aᵀ then ·Bᵀ); base = the layer's own GEMM (T×in · in×out, fp32, OpenBLAS).")
+        print("G adds/s = T·k·(in+out) sign additions per second of the sign path; of peak = against the nominal peak above.")
+        for verdict in verdicts { print(verdict) }
+        print("load after \(procText("/proc/loadavg").split(separator: " ").prefix(3).joined(separator: " "))")
+    }
+
+    private func micro(_ seconds: Double) -> String {
+        Format.fixed(seconds * 1e6, seconds < 1e-4 ? 1 : 0)
+    }
+
+    private func zip2(_ a: Double?, _ b: Double?) -> (Double, Double)? {
+        guard let a, let b else { return nil }
+        return (a, b)
+    }
+
+    struct Result {
+        var sign: Double
+        var dense: Double
+        var blasBranch: Double?
+        var base: Double?
+    }
+
+    private func measure(_ p: Prepared, tokens t: Int) -> Result {
+        let buffers = Buffers(p.workload, tokens: t)
+        let threads = self.threads
+        let sign = Timing.median(samples: samples, minimumSeconds: minTime, clock: cpuTime ? .processCPU : .wall) {
+            for (i, module) in p.sign.enumerated() {
+                let shape = p.workload.modules[i]
+                module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, threads: threads)
+            }
+        }
+        let dense = Timing.median(samples: samples, minimumSeconds: minTime, clock: cpuTime ? .processCPU : .wall) {
+            for (i, module) in p.dense.enumerated() {
+                let shape = p.workload.modules[i]
+                module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, threads: threads)
+            }
+        }
+        var result = Result(sign: sign, dense: dense)
+        if !p.blas.isEmpty {
+            var hidden: [Float] = []
+            result.blasBranch = Timing.median(samples: samples, minimumSeconds: minTime, clock: cpuTime ? .processCPU : .wall) {
+                for (i, branch) in p.blas.enumerated() {
+                    let shape = p.workload.modules[i]
+                    branch.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, hidden: &hidden)
+                }
+            }
+        }
+        if let blas = p.blasLibrary {
+            var total = 0.0
+            for (shape, count) in p.workload.baseShapes {
+                let weights = p.baseWeights[shape]!
+                let seconds = Timing.median(samples: samples, minimumSeconds: minTime, clock: cpuTime ? .processCPU : .wall) {
+                    blas.multiplyTransposed(buffers.x[shape.inFeatures]!, rows: t, inner: shape.inFeatures, weights,
+                                            columns: shape.outFeatures, into: &buffers.y[shape.outFeatures]!, beta: 1)
+                }
+                total += seconds * Double(count)
+            }
+            result.base = total
+        }
+        return result
+    }
+}
+
+/// A module shape.
+struct Shape: Hashable {
+    var inFeatures: Int
+    var outFeatures: Int
+}
+
+/// A set of modules timed together, and the base layers they adapt.
+struct Workload {
+    var name: String
+    var modules: [Shape]
+    /// Distinct base-layer shapes and how many layers have each.
+    var baseShapes: [(Shape, Int)]
+
+    func addsPerToken(rank: Int) -> Int {
+        modules.reduce(0) { $0 + rank * ($1.inFeatures + $1.outFeatures) }
+    }
+
+    static func square(rank: Int) -> Workload {
+        let shape = Shape(inFeatures: 4096, outFeatures: 4096)
+        return Workload(name: "4096×4096 r\(rank)", modules: [shape], baseShapes: [(shape, 1)])
+    }
+
+    static func llama7B(rank: Int, layers: Int) -> Workload {
+        let attention = Shape(inFeatures: 4096, outFeatures: 4096)
+        let up = Shape(inFeatures: 4096, outFeatures: 11008)
+        let down = Shape(inFeatures: 11008, outFeatures: 4096)
+        let layer = [attention, attention, attention, attention, up, up, down]
+        return Workload(name: "7B mix r\(rank) (\(layers * 7) modules)",
+                        modules: Array((0..<layers).map { _ in layer }.joined()),
+                        baseShapes: [(attention, 4 * layers), (up, 2 * layers), (down, layers)])
+    }
+}
+
+/// Seeded modules of a workload in each form timed.
+struct Prepared {
+    let workload: Workload
+    let sign: [SignGEMM]
+    let dense: [DenseLowRank]
+    let blas: [OpenBLASBranch]
+    let blasLibrary: OpenBLAS?
+    let baseWeights: [Shape: [Float]]
+
+    init(_ workload: Workload, rank: Int, blas: OpenBLAS?) {
+        self.workload = workload
+        var rng = SeededGenerator(seed: 2024)
+        var sign: [SignGEMM] = []
+        var dense: [DenseLowRank] = []
+        var branches: [OpenBLASBranch] = []
+        for (i, shape) in workload.modules.enumerated() {
+            let module = BinaryModule(
+                name: "m\(i)", kind: .linear, rank: rank, loraScale: 2,
+                signA: Self.randomSigns(rows: rank, cols: shape.inFeatures, &rng),
+                signB: Self.randomSigns(rows: rank, cols: shape.outFeatures, &rng),
+                scales: ChannelScales(input: nil, middle: (0..<rank).map { _ in 0.01 * rng.nextUnitFloat() },
+                                      output: (0..<shape.outFeatures).map { _ in rng.nextUnitFloat() }),
+                source: LoRAModule.Source(aTensor: "a", bTensor: "b", dtype: .f16))
+            sign.append(SignGEMM(module))
+            dense.append(DenseLowRank(binary: module))
+            if let blas {
+                branches.append(OpenBLASBranch(blas: blas, a: Self.uniform(rows: rank, cols: shape.inFeatures, &rng),
+                                               b: Self.uniform(rows: shape.outFeatures, cols: rank, &rng), scale: 2))
+            }
+        }
+        self.sign = sign
+        self.dense = dense
+        self.blas = branches
+        blasLibrary = blas
+        var weights: [Shape: [Float]] = [:]
+        if blas != nil {
+            for (shape, _) in workload.baseShapes {
+                weights[shape] = Self.uniform(rows: shape.outFeatures, cols: shape.inFeatures, &rng).values
+            }
+        }
+        baseWeights = weights
+    }
+
+    static func randomSigns(rows: Int, cols: Int, _ rng: inout SeededGenerator) -> SignMatrix {
+        var signs = SignMatrix(rows: rows, cols: cols)
+        let wpr = signs.wordsPerRow
+        for r in 0..<rows {
+            for w in 0..<wpr {
+                let valid = cols - w * 64
+                signs.words[r * wpr + w] = valid >= 64 ? rng.next() : rng.next() & ((1 << UInt64(valid)) - 1)
+            }
+        }
+        return signs
+    }
+
+    /// Values in [-0.01, 0.01): cheap to generate, never subnormal after a few products.
+    static func uniform(rows: Int, cols: Int, _ rng: inout SeededGenerator) -> Matrix {
+        var m = Matrix(rows: rows, cols: cols)
+        for i in m.values.indices { m.values[i] = 0.02 * rng.nextUnitFloat() - 0.01 }
+        return m
+    }
+}
+
+/// Activations per input width and outputs per output width, for one T.
+final class Buffers {
+    var x: [Int: [Float]] = [:]
+    var y: [Int: [Float]] = [:]
+
+    init(_ workload: Workload, tokens: Int) {
+        var rng = SeededGenerator(seed: UInt64(tokens))
+        for shape in workload.modules {
+            if x[shape.inFeatures] == nil {
+                x[shape.inFeatures] = (0..<(tokens * shape.inFeatures)).map { _ in 2 * rng.nextUnitFloat() - 1 }
+            }
+            if y[shape.outFeatures] == nil {
+                y[shape.outFeatures] = [Float](repeating: 0, count: tokens * shape.outFeatures)
+            }
+        }
+    }
+}
+
+/// The CPU as /proc/cpuinfo describes it.
+enum Machine {
+    static func describe() -> (model: String, megahertz: Double) {
+        let text = procText("/proc/cpuinfo")
+        var model = "unknown"
+        var mhz = 0.0
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingSpaces() }
+            guard parts.count == 2 else { continue }
+            if parts[0] == "model name", model == "unknown" { model = parts[1] }
+            if parts[0] == "cpu MHz", mhz == 0 { mhz = Double(parts[1]) ?? 0 }
+        }
+        return (model, mhz)
+    }
+}
+
+/// A /proc file's text (their size is reported as 0, so they are read, not mapped).
+func procText(_ path: String) -> String {
+    guard let file = fopen(path, "r") else { return "" }
+    defer { fclose(file) }
+    var bytes: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buffer, 1, buffer.count, file)
+        if n <= 0 { break }
+        bytes += buffer[0..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+    }
+}
+
+/// Peak float additions per second: nominal from the clock, and measured with a loop of
+/// independent SIMD8<Float> adds (what this build's code generation reaches).
+enum Peak {
+    static func measure(threads: Int, megahertz: Double) -> (nominal: Double, measured: Double) {
+        let nominal = Double(threads) * megahertz * 1e6 * 16
+        let iterations = 4_000_000
+        let clock = ContinuousClock()
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = clock.now
+            ParallelLoop.run(count: threads, threads: threads) { seed in
+                addLoop(iterations: iterations, seed: seed)
+            }
+            best = min(best, (clock.now - start).seconds)
+        }
+        return (nominal, Double(threads) * Double(iterations) * 8 * 8 / best)
+    }
+
+    @inline(never)
+    static func addLoop(iterations: Int, seed: Int) {
+        let step = SIMD8<Float>(repeating: Float(seed) * 1e-30 + 1e-20)
+        var a0 = step, a1 = step, a2 = step, a3 = step, a4 = step, a5 = step, a6 = step, a7 = step
+        for _ in 0..<iterations {
+            a0 += step; a1 += step; a2 += step; a3 += step
+            a4 += step; a5 += step; a6 += step; a7 += step
+        }
+        let total = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+        if total.sum() == -1 { print("") }
+    }
+}
