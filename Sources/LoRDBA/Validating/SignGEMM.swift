@@ -56,6 +56,11 @@ public struct SignGEMM: Sendable {
     /// Bytes of sign bits the kernel reads per call (both matrices, row padding included).
     public var signBytes: Int { binaryRank * (wordsPerRowA + wordsPerRowB) * 8 }
 
+    /// The step-1 register tile chosen for this build and machine (see `formats/kernel.md`).
+    public static var stepOneTile: String {
+        SignKernel.wideTile ? "4 tokens × 2 channels" : "4 tokens × 1 channel"
+    }
+
     /// Sign additions per token: `k·(in + out)`.
     public var addsPerToken: Int { binaryRank * (inFeatures + outFeatures) }
 
@@ -95,8 +100,8 @@ public struct SignGEMM: Sendable {
 
     /// Below this many sign additions per call one thread is used: waking a second costs more.
     static let parallelWork = 1 << 18
-    /// Whole sign words (64 columns) of `in` per step-1 tile: 4 rows × 1024 floats = 16 KiB stays in L1.
-    static let tileWords = 16
+    /// Columns of `in` per step-1 tile, in chunks of 8: 4 rows × 1024 floats = 16 KiB stays in L1.
+    static let tileChunks = 128
 
     private func run(float x: UnsafePointer<Float>?, half h: UnsafePointer<UInt16>?, tokens: Int,
                      y: UnsafeMutablePointer<Float>, threads: Int) {
@@ -106,19 +111,20 @@ public struct SignGEMM: Sendable {
         let z = UnsafeMutablePointer<Float>.allocate(capacity: tokens * k)
         defer { z.deallocate() }
         let context = KernelContext(module: self, storage: storage, x: x, half: h, y: y, z: z, tokens: tokens)
-        if workers == 1 || tokens >= 4 * workers {
-            // Token blocks: every task runs both steps for its rows.
-            let blocks = (tokens + 3) / 4
+        if workers == 1 || tokens >= 8 * workers {
+            // Token blocks: every task runs both steps for its rows, 8 tokens at a time.
+            let blocks = (tokens + 7) / 8
             let perTask = workers == 1 ? blocks : Swift.max(1, blocks / (4 * workers))
             let tasks = (blocks + perTask - 1) / perTask
             ParallelLoop.run(count: tasks, threads: workers) { task in
-                let first = task * perTask * 4
-                context.tokenRange(first..<Swift.min(tokens, first + perTask * 4))
+                let first = task * perTask * 8
+                context.tokenRange(first..<Swift.min(tokens, first + perTask * 8))
             }
         } else {
             // Few tokens: split sign channels for step 1, then output words for step 2.
-            let rows = context.preparedRows(0..<tokens)
-            defer { rows.release() }
+            let scratch = context.inputScratch(rows: tokens)
+            defer { scratch?.deallocate() }
+            let rows = context.rows(0..<tokens, scratch: scratch)
             let channelGroups = Swift.min(workers, (k + 3) / 4)
             let perGroup = ((k + channelGroups - 1) / channelGroups + 3) / 4 * 4
             ParallelLoop.run(count: channelGroups, threads: workers) { g in
@@ -161,44 +167,54 @@ private struct KernelContext: @unchecked Sendable {
         k = module.binaryRank
     }
 
-    /// Input rows ready for step 1: the caller's Float32 rows when no conversion or input
-    /// scale applies, else a scratch copy (`release()` frees it).
+    /// Input rows ready for step 1 (Float32, input scales applied), `inFeatures` apart.
     struct Rows: @unchecked Sendable {
         let base: UnsafePointer<Float>
-        let owned: UnsafeMutablePointer<Float>?
-        func release() { owned?.deallocate() }
     }
 
-    func preparedRows(_ range: Range<Int>) -> Rows {
-        if let x, storage.inputScale == nil {
-            return Rows(base: x + range.lowerBound * inFeatures, owned: nil)
-        }
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, range.count * inFeatures))
+    /// Scratch for `rows` prepared rows, or nil when the caller's Float32 rows are used as they are.
+    func inputScratch(rows: Int) -> UnsafeMutablePointer<Float>? {
+        if x != nil, storage.inputScale == nil { return nil }
+        return UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, rows * inFeatures))
+    }
+
+    /// Rows `range` of the input: the caller's own when no conversion or input scale applies,
+    /// else converted into `scratch`.
+    func rows(_ range: Range<Int>, scratch: UnsafeMutablePointer<Float>?) -> Rows {
+        guard let scratch else { return Rows(base: x! + range.lowerBound * inFeatures) }
         SignKernel.prepare(float: x.map { $0 + range.lowerBound * inFeatures },
                            half: half.map { $0 + range.lowerBound * inFeatures },
                            tokens: range.count, inFeatures: inFeatures, inputScale: storage.inputScale, out: scratch)
-        return Rows(base: UnsafePointer(scratch), owned: scratch)
+        return Rows(base: UnsafePointer(scratch))
     }
 
     /// Step 1 for `tokens` (rows of `rows` counted from `tokens.lowerBound`) and `channels`.
     func down(rows: Rows, tokens: Range<Int>, channels: Range<Int>) {
-        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 4 * 64)
+        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 4 * 8)
         defer { tail.deallocate() }
+        down(rows: rows, tokens: tokens, channels: channels, tail: tail)
+    }
+
+    func down(rows: Rows, tokens: Range<Int>, channels: Range<Int>, tail: UnsafeMutablePointer<Float>) {
         var t = tokens.lowerBound
         while t < tokens.upperBound {
             let block = Swift.min(4, tokens.upperBound - t)
             SignKernel.down(x: rows.base + (t - tokens.lowerBound) * inFeatures, stride: inFeatures, tokens: block,
-                            inFeatures: inFeatures, signA: storage.signA, wordsPerRow: storage.wordsPerRowA,
+                            inFeatures: inFeatures, signA: storage.signABytes, rowBytes: storage.rowBytesA,
                             channels: channels, middle: storage.middle, z: z + t * k, zStride: k, tail: tail,
-                            tileWords: SignGEMM.tileWords)
+                            tileChunks: SignGEMM.tileChunks)
             t += block
         }
     }
 
-    /// Step 2 for `tokens` and the output words `words`.
+    /// Step 2 by XOR for `tokens` and the output words `words`.
     func up(tokens: Range<Int>, words: Range<Int>) {
         let tail = UnsafeMutablePointer<Float>.allocate(capacity: 128)
         defer { tail.deallocate() }
+        up(tokens: tokens, words: words, tail: tail)
+    }
+
+    func up(tokens: Range<Int>, words: Range<Int>, tail: UnsafeMutablePointer<Float>) {
         var t = tokens.lowerBound
         while t < tokens.upperBound {
             let block = Swift.min(4, tokens.upperBound - t)
@@ -209,38 +225,83 @@ private struct KernelContext: @unchecked Sendable {
         }
     }
 
-    /// Both steps for a range of tokens, one block of 4 at a time (z stays in L1).
+    /// Both steps for a range of tokens: blocks of 8 with step 2 by tables, the rest by XOR.
     func tokenRange(_ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        let rows = preparedRows(range)
-        defer { rows.release() }
-        let words = 0..<storage.wordsPerRowB
+        let inputs = inputScratch(rows: 8)
+        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 128)
+        let groups = storage.groups
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: (k + groups * 256 + 8) * MemoryLayout<SIMD8<Float>>.stride,
+                                                   alignment: 64)
+        let zT = raw.bindMemory(to: SIMD8<Float>.self, capacity: k + groups * 256 + 8)
+        let tables = zT + k
+        let lanesTail = tables + groups * 256
+        defer {
+            inputs?.deallocate()
+            tail.deallocate()
+            raw.deallocate()
+        }
         var t = range.lowerBound
-        while t < range.upperBound {
-            let block = Swift.min(4, range.upperBound - t)
-            let blockRows = Rows(base: rows.base + (t - range.lowerBound) * inFeatures, owned: nil)
-            down(rows: blockRows, tokens: t..<(t + block), channels: 0..<k)
-            up(tokens: t..<(t + block), words: words)
-            t += block
+        while t + 8 <= range.upperBound {
+            let rows = rows(t..<(t + 8), scratch: inputs)
+            down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
+            for j in 0..<k {
+                var v = SIMD8<Float>()
+                for r in 0..<8 { v[r] = z[(t + r) * k + j] }
+                zT[j] = v
+            }
+            SignKernel.buildTables(zT: zT, k: k, tables: tables)
+            SignKernel.upTable8(tables: tables, groups: groups, columns: storage.columnsB, outFeatures: outFeatures,
+                                scale: storage.output, y: y + t * outFeatures, yStride: outFeatures, tail: lanesTail)
+            t += 8
+        }
+        if t < range.upperBound {
+            let rest = t..<range.upperBound
+            let rows = rows(rest, scratch: inputs)
+            down(rows: rows, tokens: rest, channels: 0..<k, tail: tail)
+            up(tokens: rest, words: 0..<storage.wordsPerRowB, tail: tail)
         }
     }
 }
 
-/// A prepared module's sign words and scales in 64-byte-aligned memory owned by the module.
+/// A prepared module's sign bits and scales in 64-byte-aligned memory owned by the module.
+///
+/// `signA` and `signB` are the `.lba` rows (little-endian words, so byte `c` of a row holds
+/// columns `8c … 8c + 7` on any host). `columnsB` holds `S_B` once more, by output: for output
+/// `o` and channel group `g`, the byte of signs of channels `8g … 8g + 7` — the table index of
+/// step 2 for blocks of 8 tokens (`k/8` bytes per output, as many bits as `signB`).
 final class PackedModuleStorage: @unchecked Sendable {
     let signA: UnsafeMutablePointer<UInt64>
     let signB: UnsafeMutablePointer<UInt64>
+    let columnsB: UnsafeMutablePointer<UInt8>
     let wordsPerRowA: Int
     let wordsPerRowB: Int
+    let groups: Int
     let inputScale: UnsafeMutablePointer<Float>?
     let middle: UnsafeMutablePointer<Float>
     let output: UnsafeMutablePointer<Float>
 
+    var signABytes: UnsafePointer<UInt8> { UnsafeRawPointer(signA).assumingMemoryBound(to: UInt8.self) }
+    var rowBytesA: Int { wordsPerRowA * 8 }
+
     init(_ module: BinaryModule) {
         wordsPerRowA = module.signA.wordsPerRow
         wordsPerRowB = module.signB.wordsPerRow
-        signA = Self.copy(module.signA.words)
-        signB = Self.copy(module.signB.words)
+        signA = Self.copy(module.signA.words.map { $0.littleEndian })
+        signB = Self.copy(module.signB.words.map { $0.littleEndian })
+        let k = module.binaryRank
+        let out = module.outFeatures
+        let bits = SignKernel.groupBits
+        groups = (k + bits - 1) / bits
+        var columns = [UInt8](repeating: 0, count: out * groups)
+        let words = module.signB.words
+        for j in 0..<k {
+            let g = j / bits, bit = UInt8(j % bits)
+            for o in 0..<out where (words[j * wordsPerRowB + o / 64] >> UInt64(o % 64)) & 1 == 1 {
+                columns[o * groups + g] |= 1 << bit
+            }
+        }
+        columnsB = Self.copy(columns)
         inputScale = module.scales.input.map { Self.copy($0) }
         middle = Self.copy(module.scales.middle)
         output = Self.copy(module.scales.output)
@@ -249,6 +310,7 @@ final class PackedModuleStorage: @unchecked Sendable {
     deinit {
         signA.deallocate()
         signB.deallocate()
+        columnsB.deallocate()
         inputScale?.deallocate()
         middle.deallocate()
         output.deallocate()
