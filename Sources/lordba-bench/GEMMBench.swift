@@ -72,7 +72,8 @@ struct GEMMBench: ParsableCommand {
         print("peak adds  nominal \(Format.fixed(peak.nominal / 1e9, 1)) G/s = \(threads) cores × \(Format.fixed(machine.megahertz / 1000, 2)) GHz × 16 (two 256-bit FP add pipes × 8 lanes, AVX2: Zen 2/3, Haswell–Ice Lake)")
         print("           measured \(Format.fixed(peak.measured / 1e9, 1)) G/s (independent SIMD8<Float> adds in this build, \(threads) threads)")
         print("load       \(procText("/proc/loadavg").split(separator: " ").prefix(3).joined(separator: " ")) (1, 5, 15 min load average before the run; other work on the machine slows every column)")
-        print("kernel     step 1 by XOR, tile \(SignGEMM.stepOneTile) (chosen at first use); step 2 by XOR for T < 8, by 256-entry tables for blocks of 8 tokens")
+        print("kernel     step 1 by XOR, tile \(SignGEMM.stepOneTile) (chosen at first use); step 2 by XOR for T < 8, "
+              + (SignGEMM.stepTwoMethod == "tables" ? "by 256-entry tables for blocks of 8 tokens" : "by XOR for all tokens (LORDBA_SIGN_STEP2=xor)"))
         print("threads    \(threads); median of \(samples) samples of ≥ \(Format.fixed(minTime * 1000, 0)) ms each")
         print("")
 

@@ -61,6 +61,10 @@ public struct SignGEMM: Sendable {
         SignKernel.wideTile ? "4 tokens × 2 channels" : "4 tokens × 1 channel"
     }
 
+    /// How step 2 runs for blocks of 8 tokens: `"tables"` (default) or `"xor"` (when
+    /// `LORDBA_SIGN_STEP2=xor` is set, for comparison).
+    public static var stepTwoMethod: String { SignKernel.step2Tables ? "tables" : "xor" }
+
     /// Sign additions per token: `k·(in + out)`.
     public var addsPerToken: Int { binaryRank * (inFeatures + outFeatures) }
 
@@ -242,7 +246,7 @@ private struct KernelContext: @unchecked Sendable {
             raw.deallocate()
         }
         var t = range.lowerBound
-        while t + 8 <= range.upperBound {
+        while SignKernel.step2Tables && t + 8 <= range.upperBound {
             let rows = rows(t..<(t + 8), scratch: inputs)
             down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
             for j in 0..<k {
@@ -255,11 +259,12 @@ private struct KernelContext: @unchecked Sendable {
                                 scale: storage.output, y: y + t * outFeatures, yStride: outFeatures, tail: lanesTail)
             t += 8
         }
-        if t < range.upperBound {
-            let rest = t..<range.upperBound
+        while t < range.upperBound {
+            let rest = t..<Swift.min(range.upperBound, t + 8)
             let rows = rows(rest, scratch: inputs)
             down(rows: rows, tokens: rest, channels: 0..<k, tail: tail)
             up(tokens: rest, words: 0..<storage.wordsPerRowB, tail: tail)
+            t = rest.upperBound
         }
     }
 }

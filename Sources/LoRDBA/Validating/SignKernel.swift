@@ -241,6 +241,10 @@ enum SignKernel {
     /// Sign channels per table: 8 (256 entries of 8 floats = 8 KiB per table).
     static let groupBits = 8
 
+    /// Whether blocks of 8 tokens use the tables (the default) rather than XOR in step 2;
+    /// `LORDBA_SIGN_STEP2=xor` in the environment selects XOR, for measuring both.
+    static let step2Tables: Bool = getenv("LORDBA_SIGN_STEP2").map { String(cString: $0) } != "xor"
+
     /// Builds, for each group `g` of up to 8 sign channels, `tables[256·g + e] =
     /// Σ_b (bit b of e ? −1 : +1) · zT[8g + b]`, where `zT[j]` holds `z[t, j]` for 8 tokens.
     static func buildTables(zT: UnsafePointer<Lanes>, k: Int, tables: UnsafeMutablePointer<Lanes>) {

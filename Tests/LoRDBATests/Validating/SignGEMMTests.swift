@@ -112,6 +112,38 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
         }
     }
 
+    /// The step-1 tile is chosen by timing at run time; both must give identical sums.
+    @Test func bothStepOneTilesGiveIdenticalSums() {
+        let chunks = 37, stride = chunks * 8 + 5
+        let x = activations(4 * stride, seed: 4)
+        var rng = SeededGenerator(seed: 8)
+        let signs = (0..<(4 * chunks)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        x.withUnsafeBufferPointer { xp in
+            signs.withUnsafeBufferPointer { sp in
+                let s0 = sp.baseAddress!, s1 = sp.baseAddress! + chunks
+                let pair = SignKernel.down4x2(xp.baseAddress!, stride, s0, s1, chunks, SignMasks.table)
+                let first = SignKernel.down4x1(xp.baseAddress!, stride, s0, chunks, SignMasks.table)
+                let second = SignKernel.down4x1(xp.baseAddress!, stride, s1, chunks, SignMasks.table)
+                for t in 0..<4 {
+                    #expect(pair[2 * t] == first[t] && pair[2 * t + 1] == second[t])
+                    // And both equal a plain sum of ±x in the same lane order.
+                    var lanes = SIMD8<Float>()
+                    for c in 0..<chunks {
+                        for l in 0..<8 {
+                            let v = xp[t * stride + c * 8 + l]
+                            lanes[l] += (s0[c] >> UInt8(l)) & 1 == 1 ? -v : v
+                        }
+                    }
+                    #expect(lanes.sum() == first[t])
+                }
+                let single = SignKernel.down1x4(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
+                #expect(single[0] == first[0] && single[1] == second[0])
+                #expect(SignKernel.down1x1(xp.baseAddress!, s1, chunks, SignMasks.table) == second[0])
+            }
+        }
+        #expect(["4 tokens × 2 channels", "4 tokens × 1 channel"].contains(SignGEMM.stepOneTile))
+    }
+
     @Test func halfConversionIsExactForEveryPattern() {
         var mismatches: [UInt16] = []
         for base in stride(from: 0, to: 65536, by: 8) {

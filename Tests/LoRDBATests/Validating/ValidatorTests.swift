@@ -99,6 +99,31 @@ enum ValidatorFixtures {
         guard case .invalidOptions? = e4 else { Issue.record("expected .invalidOptions, got \(String(describing: e4))"); return }
     }
 
+    @Test func runtimePreparesEveryModuleAndRejectsCorruptFiles() throws {
+        let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes)
+        let runtime = LoRDBARuntime(file)
+        #expect(runtime.modules.count == file.adapter.modules.count)
+        let module = file.adapter.modules[5]
+        let index = try #require(runtime.index(of: module.name))
+        #expect(runtime.module(named: module.name)?.outFeatures == module.outFeatures)
+        #expect(runtime.index(of: "no such module") == nil)
+        let x = activations(3 * module.inFeatures, seed: 9)
+        var viaRuntime = [Float](repeating: 1, count: 3 * module.outFeatures)
+        var direct = viaRuntime
+        runtime.apply(module: index, x, tokens: 3, into: &viaRuntime)
+        SignGEMM(module).apply(x, tokens: 3, into: &direct)
+        #expect(viaRuntime == direct)
+        #expect(runtime.signBytes == runtime.modules.reduce(0) { $0 + $1.signBytes })
+
+        let dir = TempDir()
+        defer { dir.remove() }
+        var bytes = ValidatorFixtures.lbaBytes
+        bytes[bytes.count - 100] ^= 1
+        let path = dir.write("bad.lba", bytes)
+        #expect(throws: LBAError.self) { _ = try LoRDBARuntime(path: path) }
+        #expect(try LoRDBARuntime(path: dir.write("good.lba", ValidatorFixtures.lbaBytes)).modules.count == 28)
+    }
+
     // MARK: - Exit codes
 
     func module(_ name: String, kernel: Double, fidelity: Double? = nil) -> ModuleValidation {
