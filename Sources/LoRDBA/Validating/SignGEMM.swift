@@ -232,39 +232,41 @@ private struct KernelContext: @unchecked Sendable {
     /// Both steps for a range of tokens: blocks of 8 with step 2 by tables, the rest by XOR.
     func tokenRange(_ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        let inputs = inputScratch(rows: 8)
-        let tail = UnsafeMutablePointer<Float>.allocate(capacity: 128)
-        let groups = storage.groups
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: (k + groups * 256 + 8) * MemoryLayout<SIMD8<Float>>.stride,
-                                                   alignment: 64)
-        let zT = raw.bindMemory(to: SIMD8<Float>.self, capacity: k + groups * 256 + 8)
-        let tables = zT + k
-        let lanesTail = tables + groups * 256
-        defer {
-            inputs?.deallocate()
-            tail.deallocate()
-            raw.deallocate()
-        }
-        var t = range.lowerBound
-        while SignKernel.step2Tables && t + 8 <= range.upperBound {
-            let rows = rows(t..<(t + 8), scratch: inputs)
-            down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
-            for j in 0..<k {
-                var v = SIMD8<Float>()
-                for r in 0..<8 { v[r] = z[(t + r) * k + j] }
-                zT[j] = v
+        let inputs = inputScratch(rows: Swift.min(8, range.count))
+        defer { inputs?.deallocate() }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { tailBuffer in
+            let tail = tailBuffer.baseAddress!
+            var t = range.lowerBound
+            if SignKernel.step2Tables && range.count >= 8 {
+                // zT (k vectors of 8 tokens), the tables, and 8 vectors for a partial output block.
+                let groups = storage.groups
+                let count = k + groups * 256 + 8
+                let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<SIMD8<Float>>.stride, alignment: 64)
+                defer { raw.deallocate() }
+                let zT = raw.bindMemory(to: SIMD8<Float>.self, capacity: count)
+                let tables = zT + k
+                while t + 8 <= range.upperBound {
+                    let rows = rows(t..<(t + 8), scratch: inputs)
+                    down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
+                    for j in 0..<k {
+                        var v = SIMD8<Float>()
+                        for r in 0..<8 { v[r] = z[(t + r) * k + j] }
+                        zT[j] = v
+                    }
+                    SignKernel.buildTables(zT: zT, k: k, tables: tables)
+                    SignKernel.upTable8(tables: tables, groups: groups, columns: storage.columnsB, outFeatures: outFeatures,
+                                        scale: storage.output, y: y + t * outFeatures, yStride: outFeatures,
+                                        tail: tables + groups * 256)
+                    t += 8
+                }
             }
-            SignKernel.buildTables(zT: zT, k: k, tables: tables)
-            SignKernel.upTable8(tables: tables, groups: groups, columns: storage.columnsB, outFeatures: outFeatures,
-                                scale: storage.output, y: y + t * outFeatures, yStride: outFeatures, tail: lanesTail)
-            t += 8
-        }
-        while t < range.upperBound {
-            let rest = t..<Swift.min(range.upperBound, t + 8)
-            let rows = rows(rest, scratch: inputs)
-            down(rows: rows, tokens: rest, channels: 0..<k, tail: tail)
-            up(tokens: rest, words: 0..<storage.wordsPerRowB, tail: tail)
-            t = rest.upperBound
+            while t < range.upperBound {
+                let rest = t..<Swift.min(range.upperBound, t + 8)
+                let rows = rows(rest, scratch: inputs)
+                down(rows: rows, tokens: rest, channels: 0..<k, tail: tail)
+                up(tokens: rest, words: 0..<storage.wordsPerRowB, tail: tail)
+                t = rest.upperBound
+            }
         }
     }
 }

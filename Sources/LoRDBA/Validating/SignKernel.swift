@@ -114,6 +114,23 @@ enum SignKernel {
         return SIMD4(a0.sum(), a1.sum(), a2.sum(), a3.sum())
     }
 
+    /// One row of `x` against 2 sign rows (`rowStride` bytes apart): the single-token tile for
+    /// SSE-only builds, where 1 × 4 spills.
+    @inline(__always)
+    static func down1x2(_ x: UnsafePointer<Float>, _ s: UnsafePointer<UInt8>, _ rowStride: Int,
+                        _ chunks: Int, _ lut: UnsafePointer<Bits>) -> SIMD2<Float> {
+        var a0 = Lanes(), a1 = Lanes()
+        let s1 = s + rowStride
+        var q = x
+        for c in 0..<chunks {
+            let v = bits(q)
+            a0 += flip(v, lut[Int(s[c])])
+            a1 += flip(v, lut[Int(s1[c])])
+            q += 8
+        }
+        return SIMD2(a0.sum(), a1.sum())
+    }
+
     /// One row of `x` against one sign row.
     @inline(__always)
     static func down1x1(_ x: UnsafePointer<Float>, _ s: UnsafePointer<UInt8>, _ chunks: Int,
@@ -129,7 +146,8 @@ enum SignKernel {
 
     // MARK: - Step 1 driver
 
-    /// Whether step 1 uses 4 × 2 tiles (8 accumulators of 8 lanes) rather than 4 × 1.
+    /// Whether step 1 uses 4 × 2 tiles (8 accumulators of 8 lanes) rather than 4 × 1 — and,
+    /// for single tokens, 1 × 4 channels and 1 × 64 outputs rather than 1 × 2 and 1 × 32.
     ///
     /// Which is faster depends on the vector registers the build targets: with AVX (16 × 256
     /// bits) the 4 × 2 tile fits in registers and reuses each loaded input twice; with SSE only
@@ -206,10 +224,16 @@ enum SignKernel {
                 for t in 0..<tokens {
                     let row = sx + t * ss
                     var j = channels.lowerBound
-                    while j + 4 <= channels.upperBound {
+                    while wide && j + 4 <= channels.upperBound {
                         let sums = down1x4(row, signA + j * rowBytes + first, rowBytes, chunks, lut)
                         for c in 0..<4 { z[t * zStride + j + c] += sums[c] }
                         j += 4
+                    }
+                    while !wide && j + 2 <= channels.upperBound {
+                        let sums = down1x2(row, signA + j * rowBytes + first, rowBytes, chunks, lut)
+                        z[t * zStride + j] += sums[0]
+                        z[t * zStride + j + 1] += sums[1]
+                        j += 2
                     }
                     while j < channels.upperBound {
                         z[t * zStride + j] += down1x1(row, signA + j * rowBytes + first, chunks, lut)
@@ -389,6 +413,41 @@ enum SignKernel {
         store(a7 * lanes(scale + 56) + lanes(y + 56), y + 56)
     }
 
+    /// As ``up1x8(z:k:signB:wordsPerRow:word:scale:y:lut:)`` for the 32 outputs of half `half`
+    /// (0 or 1) of the word: the single-token tile for SSE-only builds, where 1 × 8 spills.
+    @inline(__always)
+    static func up1x4(z: UnsafePointer<Float>, k: Int, signB: UnsafePointer<UInt64>, wordsPerRow: Int,
+                      word: Int, half: Int, scale: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                      lut: UnsafePointer<Bits>) {
+        var a0 = Lanes(), a1 = Lanes(), a2 = Lanes(), a3 = Lanes()
+        var row = signB + word
+        let shift = UInt64(truncatingIfNeeded: half * 32)
+        for j in 0..<k {
+            let w = UInt64(littleEndian: row.pointee) &>> shift
+            let v = splat(z[j])
+            a0 += flip(v, mask(lut, w, 0)); a1 += flip(v, mask(lut, w, 1))
+            a2 += flip(v, mask(lut, w, 2)); a3 += flip(v, mask(lut, w, 3))
+            row += wordsPerRow
+        }
+        store(a0 * lanes(scale) + lanes(y), y)
+        store(a1 * lanes(scale + 8) + lanes(y + 8), y + 8)
+        store(a2 * lanes(scale + 16) + lanes(y + 16), y + 16)
+        store(a3 * lanes(scale + 24) + lanes(y + 24), y + 24)
+    }
+
+    /// One token, the 64 outputs of `word`, with the tile that suits the build.
+    @inline(__always)
+    static func up1(z: UnsafePointer<Float>, k: Int, signB: UnsafePointer<UInt64>, wordsPerRow: Int, word: Int,
+                    scale: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, lut: UnsafePointer<Bits>, wide: Bool) {
+        if wide {
+            up1x8(z: z, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word, scale: scale, y: y, lut: lut)
+        } else {
+            up1x4(z: z, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word, half: 0, scale: scale, y: y, lut: lut)
+            up1x4(z: z, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word, half: 1, scale: scale + 32,
+                  y: y + 32, lut: lut)
+        }
+    }
+
     // MARK: - Step 2 driver
 
     /// Step 2 for a block of `tokens` ≤ 4: adds `b ⊙ S_Bᵀ·z[t]` to `y[t]` (`yStride` apart) for
@@ -400,6 +459,7 @@ enum SignKernel {
                    wordsPerRow: Int, outFeatures: Int, words: Range<Int>, scale: UnsafePointer<Float>,
                    y: UnsafeMutablePointer<Float>, yStride: Int, tail: UnsafeMutablePointer<Float>) {
         let lut = SignMasks.table
+        let wide = wideTile
         for word in words {
             let first = word * 64
             let count = Swift.min(64, outFeatures - first)
@@ -410,8 +470,8 @@ enum SignKernel {
                 }
             } else if count == 64 {
                 for t in 0..<tokens {
-                    up1x8(z: z + t * zStride, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word,
-                          scale: scale + first, y: y + t * yStride + first, lut: lut)
+                    up1(z: z + t * zStride, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word,
+                        scale: scale + first, y: y + t * yStride + first, lut: lut, wide: wide)
                 }
             } else {
                 let paddedScale = tail, paddedY = tail + 64
@@ -419,8 +479,8 @@ enum SignKernel {
                 for t in 0..<tokens {
                     let row = y + t * yStride + first
                     for c in 0..<64 { paddedY[c] = c < count ? row[c] : 0 }
-                    up1x8(z: z + t * zStride, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word,
-                          scale: paddedScale, y: paddedY, lut: lut)
+                    up1(z: z + t * zStride, k: k, signB: signB, wordsPerRow: wordsPerRow, word: word,
+                        scale: paddedScale, y: paddedY, lut: lut, wide: wide)
                     for c in 0..<count { row[c] = paddedY[c] }
                 }
             }

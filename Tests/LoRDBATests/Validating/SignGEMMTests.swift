@@ -139,9 +139,45 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
                 let single = SignKernel.down1x4(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
                 #expect(single[0] == first[0] && single[1] == second[0])
                 #expect(SignKernel.down1x1(xp.baseAddress!, s1, chunks, SignMasks.table) == second[0])
+                let two = SignKernel.down1x2(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
+                #expect(two[0] == first[0] && two[1] == second[0])
             }
         }
         #expect(["4 tokens × 2 channels", "4 tokens × 1 channel"].contains(SignGEMM.stepOneTile))
+    }
+
+    /// Single-token step 2 has a 64-output tile (AVX builds) and two 32-output halves (SSE).
+    @Test func bothSingleTokenStepTwoTilesAgree() {
+        let k = 5, words = 3
+        var rng = SeededGenerator(seed: 12)
+        let signs = (0..<(k * words)).map { _ in rng.next() }
+        let z = activations(k, seed: 2)
+        let scale = activations(64 * words, seed: 3)
+        var wide = activations(64 * words, seed: 4)
+        var narrow = wide
+        signs.withUnsafeBufferPointer { sp in
+            z.withUnsafeBufferPointer { zp in
+                scale.withUnsafeBufferPointer { bp in
+                    for (target, isWide) in [(0, true), (1, false)] {
+                        let update = { (y: UnsafeMutablePointer<Float>) in
+                            SignKernel.up1(z: zp.baseAddress!, k: k, signB: sp.baseAddress!, wordsPerRow: words, word: 1,
+                                           scale: bp.baseAddress! + 64, y: y + 64, lut: SignMasks.table, wide: isWide)
+                        }
+                        if target == 0 { wide.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
+                        else { narrow.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
+                    }
+                }
+            }
+        }
+        #expect(wide == narrow)
+        // Output 64 + o gained b·Σ_j ±z_j with the sign bits of word 1.
+        let start = activations(64 * words, seed: 4)
+        for o in 0..<64 {
+            var sum: Float = 0
+            for j in 0..<k { sum += (signs[j * words + 1] >> UInt64(o)) & 1 == 1 ? -z[j] : z[j] }
+            #expect(abs(wide[64 + o] - (start[64 + o] + scale[64 + o] * sum)) <= 1e-5 * (1 + abs(wide[64 + o])))
+        }
+        #expect(wide[0..<64] == start[0..<64] && wide[128...] == start[128...])
     }
 
     @Test func halfConversionIsExactForEveryPattern() {
