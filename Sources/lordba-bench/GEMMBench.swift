@@ -410,10 +410,10 @@ enum MaskVariants {
             print(name.padding(48) + Format.fixed(adds / seconds / 1e9, 1) + " G sign-adds/s")
         }
         print("step 1, 4 tokens × 2 channels × 1024 columns, in L1, one thread, median of \(samples) (process CPU time):")
-        time("256-entry table of XOR masks (the kernel)") { s0, s1 in
+        time("256-entry table of XOR masks, 4 × 2 tile") { s0, s1 in
             tile(x, stride, chunks) { c in (table[Int(s0[c])], table[Int(s1[c])]) }
         }
-        time("same table, 4 tokens × 1 channel tiles") { s0, s1 in
+        time("same table, 4 × 1 tile") { s0, s1 in
             var sums = SIMD8<Float>()
             for (n, s) in [s0, s1].enumerated() {
                 var a0 = Lanes(), a1 = Lanes(), a2 = Lanes(), a3 = Lanes()
