@@ -14,10 +14,13 @@ import Darwin
 /// ```
 ///
 /// straight from the packed sign bits, which stay packed (one bit per sign, the `.lba` row
-/// layout): each ±1 is applied by XOR-ing the sign bit into the float's bit pattern, eight
-/// lanes at a time, and the scales are fused into the two passes. Tokens (prefill) or sign
-/// channels and output columns (decode) are spread over threads; any `in`, `out` and binary
-/// rank `k` work, tails included. See `formats/kernel.md` for the design and measurements.
+/// layout, plus one by-output copy of `S_B` of the same size). Step 1 applies each ±1 by
+/// XOR-ing the sign bit into the input's bit pattern, eight lanes at a time; step 2 does the
+/// same for fewer than 8 tokens and otherwise looks up 256-entry tables of signed partial sums
+/// of 8 channels, built per block of 8 tokens. The scales are fused into the passes. Tokens
+/// (prefill) or sign channels and output columns (decode) are spread over threads; any `in`,
+/// `out` and binary rank `k` work, tails included. See `formats/kernel.md` for the design and
+/// measurements.
 ///
 /// For an `embedding` module the same map computes `ΔWᵀ` applied to a one-hot (or any) vector
 /// of length `in`; for a `conv` module it applies to flattened patches of `in = C_in·∏kernel`
@@ -53,7 +56,7 @@ public struct SignGEMM: Sendable {
         storage = PackedModuleStorage(module)
     }
 
-    /// Bytes of sign bits the kernel reads per call (both matrices, row padding included).
+    /// Bytes of sign bits of the module as the file stores them (both matrices, row padding included).
     public var signBytes: Int { binaryRank * (wordsPerRowA + wordsPerRowB) * 8 }
 
     /// The step-1 register tile chosen for this build and machine (see `formats/kernel.md`).
@@ -85,8 +88,12 @@ public struct SignGEMM: Sendable {
         }
     }
 
-    /// Adds the branch for Float16 activations to `y` (accumulation is in Float32).
-    /// - Parameters: as ``apply(_:tokens:into:threads:)-(([Float],_,_,_)``.
+    /// Adds the branch for Float16 activations to `y` (converted exactly, accumulated in Float32).
+    /// - Parameters:
+    ///   - x: `tokens × in` activations, row-major.
+    ///   - tokens: number of rows of `x` and `y`.
+    ///   - y: `tokens × out` outputs, row-major; the branch is added to what is there.
+    ///   - threads: most threads to use (small problems use one).
     public func apply(_ x: [Float16], tokens: Int, into y: inout [Float], threads: Int = 1) {
         precondition(tokens >= 0 && x.count == tokens * inFeatures, "x must hold tokens × in values")
         precondition(y.count == tokens * outFeatures, "y must hold tokens × out values")
