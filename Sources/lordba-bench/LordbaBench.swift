@@ -9,7 +9,7 @@ struct LordbaBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lordba-bench",
         abstract: "Benchmarks for the LoRDBA toolchain; every figure is measured in the run that prints it.",
-        subcommands: [ConvertBench.self, QualityBench.self])
+        subcommands: [ConvertBench.self, QualityBench.self, GEMMBench.self])
 }
 
 /// Times `lordba-convert` on a generated LLaMA-7B-shaped adapter, in child processes so that

@@ -1,0 +1,193 @@
+/// Renderings of a ``ValidationResult``: the terminal table and the JSON document.
+public enum ValidationReport {
+    /// The per-module table, the totals, the speed table and the verdict, as printed by
+    /// `lordba-validate`.
+    public static func text(_ result: ValidationResult) -> String {
+        let o = result.options
+        var lines: [String] = []
+        lines.append("\(result.path): \(result.modules.count) module\(result.modules.count == 1 ? "" : "s"), "
+                     + "\(o.tokens) seeded Gaussian tokens (seed \(o.seed)), \(o.threads) thread\(o.threads == 1 ? "" : "s")"
+                     + (o.referencePath.map { ", reference \($0)" } ?? ""))
+        let hasReference = o.referencePath != nil
+        var header = ["module", "in", "out", "r", "k", "kernel Δ f32", "kernel Δ f16"]
+        if hasReference { header += ["fidelity", "product error", "ratio"] }
+        header.append("")
+        let failing = failingNames(result.status)
+        let rows: [[String]] = result.modules.map { m in
+            var row = [m.name, String(m.inFeatures), String(m.outFeatures), String(m.rank), String(m.binaryRank),
+                       Inspector.shortNumber(m.kernelDifference), Inspector.shortNumber(m.kernelDifferenceHalf)]
+            if hasReference {
+                row += [m.fidelity.map { Format.fixed($0, 4) } ?? "-", m.productError.map { Format.fixed($0, 4) } ?? "-",
+                        ratio(m.fidelity, m.productError)]
+            }
+            row.append(failing.contains(m.name) ? "FAIL" : "")
+            return row
+        }
+        lines.append(Format.alignedTable(header: header, rows: rows, leftColumns: [0, header.count - 1]))
+        lines.append("")
+        let kernelOK = !(result.kernelDifferenceMax > o.tolerance) && !result.kernelDifferenceMax.isNaN
+        lines.append("kernel    largest relative difference from the dense reference \(Inspector.shortNumber(result.kernelDifferenceMax)) "
+                     + "(tolerance \(Inspector.shortNumber(o.tolerance))): \(kernelOK ? "ok" : "MISMATCH")")
+        if let overall = result.fidelityOverall {
+            var line = "fidelity  ‖Y_lba − Y_lora‖/‖Y_lora‖ \(Format.fixed(overall, 4)) over all modules, median \(Format.fixed(result.fidelityMedian ?? 0, 4)), "
+                + "max \(Format.fixed(result.fidelityMax ?? 0, 4)); report's product error median \(Format.fixed(result.productErrorMedian ?? 0, 4))"
+            if let maxError = o.maxError {
+                let exceeded = result.modules.filter { ($0.fidelity ?? 0) > maxError }.count
+                line += "; --max-error \(Format.fixed(maxError, 4)): " + (exceeded == 0 ? "ok" : "\(exceeded) module\(exceeded == 1 ? "" : "s") above")
+            }
+            lines.append(line)
+        } else {
+            lines.append("fidelity  not measured (give --reference with the original LoRA)")
+        }
+        if !result.timings.isEmpty {
+            lines.append("")
+            lines.append(speedText(result))
+        }
+        lines.append("")
+        lines.append(verdict(result.status))
+        return lines.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false)
+            .map { line in String(line.reversed().drop(while: { $0 == " " }).reversed()) }
+            .joined(separator: "\n")
+    }
+
+    /// The speed table and its totals.
+    static func speedText(_ result: ValidationResult) -> String {
+        let o = result.options
+        var lines: [String] = []
+        if let config = result.openBLAS {
+            lines.append("speed     median of \(o.timingSamples) per point, \(o.threads) thread\(o.threads == 1 ? "" : "s"); dense branch and base GEMM through OpenBLAS (\(config))")
+        } else {
+            lines.append("speed     median of \(o.timingSamples) per point, \(o.threads) thread\(o.threads == 1 ? "" : "s"); "
+                         + "dense branch = our Swift reference, no base GEMM (\(result.openBLASProblem ?? "OpenBLAS not loaded"))")
+        }
+        var rows: [[String]] = []
+        for shape in result.timings {
+            for p in shape.points {
+                rows.append(["\(shape.inFeatures)→\(shape.outFeatures) r\(shape.rank) k\(shape.binaryRank)", String(shape.modules),
+                             String(p.tokens), micro(p.signSeconds), micro(p.denseSeconds),
+                             Format.fixed(p.signOverDense, 2) + "×", p.baseSeconds.map(micro) ?? "-",
+                             p.overhead.map { Format.fixed(100 * $0, 2) + " %" } ?? "-"])
+            }
+        }
+        for p in result.timingTotals {
+            rows.append(["all modules", String(result.modules.count), String(p.tokens), micro(p.signSeconds),
+                         micro(p.denseSeconds), Format.fixed(p.signOverDense, 2) + "×", p.baseSeconds.map(micro) ?? "-",
+                         p.overhead.map { Format.fixed(100 * $0, 2) + " %" } ?? "-"])
+        }
+        lines.append(Format.alignedTable(
+            header: ["shape", "modules", "T", "sign µs", "dense µs", "sign/dense", "base µs", "overhead"],
+            rows: rows, leftColumns: [0]))
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line: what passed or failed, with the failing modules named.
+    public static func verdict(_ status: ValidationStatus) -> String {
+        switch status {
+        case .passed:
+            return "status    ok"
+        case .kernelMismatch(let modules):
+            return "status    KERNEL MISMATCH (exit 1) in \(modules.count) module\(modules.count == 1 ? "" : "s"): " + names(modules)
+        case .fidelityExceeded(let modules):
+            return "status    FIDELITY ABOVE --max-error (exit 3) in \(modules.count) module\(modules.count == 1 ? "" : "s"): " + names(modules)
+        }
+    }
+
+    /// The JSON document written by `--json`. Members (in this order):
+    ///
+    /// * `tool` (`"lordba-validate"`), `file`, `reference` (path or null);
+    /// * `options`: `tokens`, `seed`, `threads`, `tolerance`, `max_error` (or null);
+    /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`), `exit_code` (0, 1, 3),
+    ///   `failing_modules` (names);
+    /// * `totals`: `modules`, `kernel_difference_max`, `fidelity` (adapter-wide, or null),
+    ///   `fidelity_median`, `fidelity_max`, `product_error_median` (null without a reference);
+    /// * `modules`: per module `name`, `kind`, `in`, `out`, `rank`, `binary_rank`,
+    ///   `kernel_difference`, `kernel_difference_f16`, `kernel_ok`, `fidelity`, `product_error`,
+    ///   `fidelity_ok` (null when not measured or no `max_error`);
+    /// * `speed`: null when timing was off, else `openblas` (config or null), `openblas_problem`,
+    ///   `shapes` (per shape `in`, `out`, `rank`, `binary_rank`, `modules`, `points`) and
+    ///   `totals` (the whole adapter), where each point has `tokens`, `sign_seconds`,
+    ///   `dense_seconds`, `dense_backend`, `base_seconds` (or null), `sign_over_dense`, `overhead`
+    ///   (or null).
+    public static func json(_ result: ValidationResult) -> JSONValue {
+        let o = result.options
+        func number(_ v: Double?) -> JSONValue {
+            guard let v, v.isFinite else { return .null }
+            return .double(v)
+        }
+        let modules: [JSONValue] = result.modules.map { m in
+            .object([
+                ("name", .string(m.name)), ("kind", .string(m.kind.name)),
+                ("in", .integer(Int64(m.inFeatures))), ("out", .integer(Int64(m.outFeatures))),
+                ("rank", .integer(Int64(m.rank))), ("binary_rank", .integer(Int64(m.binaryRank))),
+                ("kernel_difference", number(m.kernelDifference)), ("kernel_difference_f16", number(m.kernelDifferenceHalf)),
+                ("kernel_ok", .bool(m.kernelDifferenceMax <= o.tolerance)),
+                ("fidelity", number(m.fidelity)), ("product_error", number(m.productError)),
+                ("fidelity_ok", o.maxError.flatMap { limit in m.fidelity.map { JSONValue.bool($0 <= limit) } } ?? .null),
+            ])
+        }
+        func point(_ p: TimingPoint) -> JSONValue {
+            .object([
+                ("tokens", .integer(Int64(p.tokens))), ("sign_seconds", number(p.signSeconds)),
+                ("dense_seconds", number(p.denseSeconds)), ("dense_backend", .string(p.denseBackend)),
+                ("base_seconds", number(p.baseSeconds)), ("sign_over_dense", number(p.signOverDense)),
+                ("overhead", number(p.overhead)),
+            ])
+        }
+        let speed: JSONValue = result.timings.isEmpty ? .null : .object([
+            ("openblas", result.openBLAS.map(JSONValue.string) ?? .null),
+            ("openblas_problem", result.openBLASProblem.map(JSONValue.string) ?? .null),
+            ("shapes", .array(result.timings.map { s in
+                .object([
+                    ("in", .integer(Int64(s.inFeatures))), ("out", .integer(Int64(s.outFeatures))),
+                    ("rank", .integer(Int64(s.rank))), ("binary_rank", .integer(Int64(s.binaryRank))),
+                    ("modules", .integer(Int64(s.modules))), ("points", .array(s.points.map(point))),
+                ])
+            })),
+            ("totals", .array(result.timingTotals.map(point))),
+        ])
+        return .object([
+            ("tool", .string("lordba-validate")),
+            ("file", .string(result.path)),
+            ("reference", o.referencePath.map(JSONValue.string) ?? .null),
+            ("options", .object([
+                ("tokens", .integer(Int64(o.tokens))), ("seed", .integer(Int64(bitPattern: o.seed))),
+                ("threads", .integer(Int64(o.threads))), ("tolerance", number(o.tolerance)),
+                ("max_error", number(o.maxError)),
+            ])),
+            ("status", .string(result.status.name)),
+            ("exit_code", .integer(Int64(result.status.exitCode))),
+            ("failing_modules", .array(failingNames(result.status).map(JSONValue.string))),
+            ("totals", .object([
+                ("modules", .integer(Int64(result.modules.count))),
+                ("kernel_difference_max", number(result.kernelDifferenceMax)),
+                ("fidelity", number(result.fidelityOverall)),
+                ("fidelity_median", number(result.fidelityMedian)),
+                ("fidelity_max", number(result.fidelityMax)),
+                ("product_error_median", number(result.productErrorMedian)),
+            ])),
+            ("modules", .array(modules)),
+            ("speed", speed),
+        ])
+    }
+
+    static func failingNames(_ status: ValidationStatus) -> [String] {
+        switch status {
+        case .passed: []
+        case .kernelMismatch(let names), .fidelityExceeded(let names): names
+        }
+    }
+
+    private static func names(_ modules: [String]) -> String {
+        let shown = modules.prefix(10).joined(separator: ", ")
+        return modules.count > 10 ? shown + ", … (\(modules.count - 10) more)" : shown
+    }
+
+    private static func ratio(_ a: Double?, _ b: Double?) -> String {
+        guard let a, let b, b > 0 else { return "-" }
+        return Format.fixed(a / b, 3)
+    }
+
+    private static func micro(_ seconds: Double) -> String {
+        Format.fixed(seconds * 1e6, seconds < 1e-4 ? 1 : 0)
+    }
+}

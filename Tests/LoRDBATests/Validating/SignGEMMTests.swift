@@ -1,0 +1,250 @@
+import Testing
+@testable import LoRDBA
+
+/// Relative Frobenius difference `‖a − b‖/‖b‖` (0 when both are zero).
+func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count)
+    var diff = 0.0, norm = 0.0
+    for i in a.indices {
+        let d = Double(a[i]) - Double(b[i])
+        diff += d * d
+        norm += Double(b[i]) * Double(b[i])
+    }
+    return norm > 0 ? (diff / norm).squareRoot() : diff.squareRoot()
+}
+
+/// Seeded activations in [-2, 2).
+func activations(_ count: Int, seed: UInt64) -> [Float] {
+    var rng = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in 4 * rng.nextUnitFloat() - 2 }
+}
+
+@Suite struct SignGEMMTests {
+    /// Runs the sign kernel and the dense reference from the same non-zero `y` and compares
+    /// the branches they added.
+    ///
+    /// The difference is measured against `‖|B̂|·|Â|·|x|‖`, the scale of Float32 rounding
+    /// errors in a sum (a single sum over `in` terms can cancel to almost nothing, and then any
+    /// two summation orders differ by far more than 1e-5 of the result); `Validator` measures
+    /// against `‖Y‖` over many tokens and outputs, where no such cancellation happens.
+    func check(_ module: BinaryModule, tokens: Int, threads: Int, seed: UInt64,
+               sourceLocation: SourceLocation = #_sourceLocation) {
+        let kernel = SignGEMM(module)
+        let dense = DenseLowRank(binary: module)
+        let x = activations(tokens * module.inFeatures, seed: seed)
+        let start = activations(tokens * module.outFeatures, seed: seed ^ 0xABCD)
+        var ySign = start, yDense = start
+        kernel.apply(x, tokens: tokens, into: &ySign, threads: threads)
+        dense.apply(x, tokens: tokens, into: &yDense, threads: threads)
+        // Compare the added branch (y minus its start) so the start values cannot hide errors.
+        let branchSign = zip(ySign, start).map { $0 - $1 }
+        let branchDense = zip(yDense, start).map { $0 - $1 }
+        var magnitude = [Float](repeating: 0, count: tokens * module.outFeatures)
+        let absolute = DenseLowRank(down: Matrix(rows: dense.down.rows, cols: dense.down.cols, values: dense.down.values.map(abs)),
+                                    upRankMajor: Matrix(rows: dense.upRankMajor.rows, cols: dense.upRankMajor.cols,
+                                                        values: dense.upRankMajor.values.map(abs)))
+        absolute.apply(x.map(abs), tokens: tokens, into: &magnitude)
+        let difference = relativeDifference(branchSign, branchDense) * norm(branchDense) / norm(magnitude)
+        #expect(difference < 1e-5, "in \(module.inFeatures) out \(module.outFeatures) k \(module.binaryRank) T \(tokens) threads \(threads): \(difference)",
+                sourceLocation: sourceLocation)
+    }
+
+    func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot() }
+
+    static let shapes: [(Int, Int)] = [(1, 1), (7, 9), (37, 65), (64, 64), (130, 63), (200, 129), (257, 100), (1000, 513)]
+
+    @Test(arguments: [1, 3, 16, 64])
+    func oddShapesMatchTheDenseReference(k: Int) {
+        var rng = SplitMix64(seed: UInt64(k))
+        for (inFeatures, outFeatures) in Self.shapes {
+            for inputScales in [false, true] {
+                let module = Fixtures.module(name: "m", inFeatures: inFeatures, outFeatures: outFeatures, k: k,
+                                             inputScales: inputScales, using: &rng)
+                for tokens in [1, 2, 3, 4, 5, 8, 9] {
+                    check(module, tokens: tokens, threads: 1, seed: UInt64(tokens))
+                }
+            }
+        }
+    }
+
+    @Test func everyTokenCountUpToTwentyAndThreads() {
+        var rng = SplitMix64(seed: 99)
+        // Large enough that the kernel splits the work (k·(in + out)·T ≥ SignGEMM.parallelWork from T = 3).
+        let module = Fixtures.module(name: "m", inFeatures: 1000, outFeatures: 700, k: 64, inputScales: true, using: &rng)
+        #expect(3 * module.binaryRank * (module.inFeatures + module.outFeatures) >= SignGEMM.parallelWork)
+        for tokens in 1...20 {
+            check(module, tokens: tokens, threads: 1 + tokens % 4, seed: UInt64(tokens))
+        }
+        for threads in [2, 3, 5, 8] {
+            check(module, tokens: 37, threads: threads, seed: 37)
+            check(module, tokens: 2, threads: threads, seed: 2)
+        }
+    }
+
+    @Test func resultDoesNotDependOnThreadsForTokenBlocks() {
+        var rng = SplitMix64(seed: 5)
+        let module = Fixtures.module(name: "m", inFeatures: 777, outFeatures: 333, k: 16, inputScales: false, using: &rng)
+        let kernel = SignGEMM(module)
+        let x = activations(64 * 777, seed: 1)
+        var reference = [Float](repeating: 0, count: 64 * 333)
+        kernel.apply(x, tokens: 64, into: &reference, threads: 1)
+        for threads in [2, 3, 4] {
+            var y = [Float](repeating: 0, count: 64 * 333)
+            kernel.apply(x, tokens: 64, into: &y, threads: threads)
+            #expect(y == reference)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func float16InputMatchesTheDenseReferenceOnTheSameValues(inputScales: Bool) {
+        var rng = SplitMix64(seed: 16)
+        for (inFeatures, outFeatures, k) in [(37, 65, 3), (130, 63, 16), (1000, 513, 64)] {
+            let module = Fixtures.module(name: "m", inFeatures: inFeatures, outFeatures: outFeatures, k: k,
+                                         inputScales: inputScales, using: &rng)
+            for tokens in [1, 4, 7, 9, 16] {
+                let x16 = activations(tokens * inFeatures, seed: UInt64(tokens)).map { Float16($0) }
+                var ySign = [Float](repeating: 0, count: tokens * outFeatures)
+                var yDense = ySign
+                SignGEMM(module).apply(x16, tokens: tokens, into: &ySign, threads: 2)
+                DenseLowRank(binary: module).apply(x16.map { Float($0) }, tokens: tokens, into: &yDense)
+                #expect(relativeDifference(ySign, yDense) < 1e-5, "in \(inFeatures) k \(k) T \(tokens)")
+            }
+        }
+    }
+
+    /// The step-1 tile is chosen by timing at run time; both must give identical sums.
+    @Test func bothStepOneTilesGiveIdenticalSums() {
+        let chunks = 37, stride = chunks * 8 + 5
+        let x = activations(4 * stride, seed: 4)
+        var rng = SeededGenerator(seed: 8)
+        let signs = (0..<(4 * chunks)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        x.withUnsafeBufferPointer { xp in
+            signs.withUnsafeBufferPointer { sp in
+                let s0 = sp.baseAddress!, s1 = sp.baseAddress! + chunks
+                let pair = SignKernel.down4x2(xp.baseAddress!, stride, s0, s1, chunks, SignMasks.table)
+                let first = SignKernel.down4x1(xp.baseAddress!, stride, s0, chunks, SignMasks.table)
+                let second = SignKernel.down4x1(xp.baseAddress!, stride, s1, chunks, SignMasks.table)
+                for t in 0..<4 {
+                    #expect(pair[2 * t] == first[t] && pair[2 * t + 1] == second[t])
+                    // And both equal a plain sum of ±x in the same lane order.
+                    var lanes = SIMD8<Float>()
+                    for c in 0..<chunks {
+                        for l in 0..<8 {
+                            let v = xp[t * stride + c * 8 + l]
+                            lanes[l] += (s0[c] >> UInt8(l)) & 1 == 1 ? -v : v
+                        }
+                    }
+                    #expect(lanes.sum() == first[t])
+                }
+                let single = SignKernel.down1x4(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
+                #expect(single[0] == first[0] && single[1] == second[0])
+                #expect(SignKernel.down1x1(xp.baseAddress!, s1, chunks, SignMasks.table) == second[0])
+                let two = SignKernel.down1x2(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
+                #expect(two[0] == first[0] && two[1] == second[0])
+            }
+        }
+        #expect(["4 tokens × 2 channels", "4 tokens × 1 channel"].contains(SignGEMM.stepOneTile))
+    }
+
+    /// Single-token step 2 has a 64-output tile (AVX builds) and two 32-output halves (SSE).
+    @Test func bothSingleTokenStepTwoTilesAgree() {
+        let k = 5, words = 3
+        var rng = SeededGenerator(seed: 12)
+        let signs = (0..<(k * words)).map { _ in rng.next() }
+        let z = activations(k, seed: 2)
+        let scale = activations(64 * words, seed: 3)
+        var wide = activations(64 * words, seed: 4)
+        var narrow = wide
+        signs.withUnsafeBufferPointer { sp in
+            z.withUnsafeBufferPointer { zp in
+                scale.withUnsafeBufferPointer { bp in
+                    for (target, isWide) in [(0, true), (1, false)] {
+                        let update = { (y: UnsafeMutablePointer<Float>) in
+                            SignKernel.up1(z: zp.baseAddress!, k: k, signB: sp.baseAddress!, wordsPerRow: words, word: 1,
+                                           scale: bp.baseAddress! + 64, y: y + 64, lut: SignMasks.table, wide: isWide)
+                        }
+                        if target == 0 { wide.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
+                        else { narrow.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
+                    }
+                }
+            }
+        }
+        #expect(wide == narrow)
+        // Output 64 + o gained b·Σ_j ±z_j with the sign bits of word 1.
+        let start = activations(64 * words, seed: 4)
+        for o in 0..<64 {
+            var sum: Float = 0
+            for j in 0..<k { sum += (signs[j * words + 1] >> UInt64(o)) & 1 == 1 ? -z[j] : z[j] }
+            #expect(abs(wide[64 + o] - (start[64 + o] + scale[64 + o] * sum)) <= 1e-5 * (1 + abs(wide[64 + o])))
+        }
+        #expect(wide[0..<64] == start[0..<64] && wide[128...] == start[128...])
+    }
+
+    @Test func halfConversionIsExactForEveryPattern() {
+        var mismatches: [UInt16] = []
+        for base in stride(from: 0, to: 65536, by: 8) {
+            let bits = SIMD8<UInt16>((0..<8).map { UInt16(base + $0) })
+            let converted = SignMasks.floats(fromHalfBits: bits)
+            for lane in 0..<8 where converted[lane].bitPattern != Float(Float16(bitPattern: bits[lane])).bitPattern {
+                mismatches.append(bits[lane])
+            }
+        }
+        #expect(mismatches.count == 0, "first mismatches: \(mismatches.prefix(8))")
+    }
+
+    @Test func maskTableFlipsExactlyTheSetBits() {
+        for byte in 0..<256 {
+            let mask = SignMasks.table[byte]
+            for lane in 0..<8 {
+                #expect(mask[lane] == ((byte >> lane) & 1 == 1 ? 0x8000_0000 : 0))
+            }
+        }
+    }
+
+    /// The worked example of `formats/lba.md`, computed by hand:
+    /// `S_A = [+1, −1, +1]`, `S_B = [−1, +1]`, `m = 0.25`, `b = [1, 0.5]`.
+    @Test func handWorkedExample() {
+        let module = Fixtures.specExample().modules[0]
+        let kernel = SignGEMM(module)
+        // x = [1, 2, 3]: S_A·x = 1 − 2 + 3 = 2; m·2 = 0.5; y += [1·(−1)·0.5, 0.5·(+1)·0.5] = [−0.5, 0.25].
+        // x = [−4, 0.5, 8]: S_A·x = −4 − 0.5 + 8 = 3.5; m·3.5 = 0.875; y += [−0.875, 0.4375].
+        var y: [Float] = [10, 20, 0, 0]
+        kernel.apply([1, 2, 3, -4, 0.5, 8] as [Float], tokens: 2, into: &y)
+        #expect(y == [9.5, 20.25, -0.875, 0.4375])
+        var y16: [Float] = [0, 0, 0, 0]
+        kernel.apply([1, 2, 3, -4, 0.5, 8].map { Float16($0) }, tokens: 2, into: &y16)
+        #expect(y16 == [-0.5, 0.25, -0.875, 0.4375])
+
+        // With input scales a = [0.5, 1, 2]: a ⊙ [1, 2, 3] = [0.5, 2, 6]; S_A· = 0.5 − 2 + 6 = 4.5;
+        // m·4.5 = 1.125; y = [−1.125, 0.5625].
+        var scaled = module
+        scaled.scales.input = [0.5, 1, 2]
+        var y2: [Float] = [0, 0]
+        SignGEMM(scaled).apply([1, 2, 3] as [Float], tokens: 1, into: &y2)
+        #expect(y2 == [-1.125, 0.5625])
+
+        // k = 2, in = 2, out = 3: S_A = [[+1, +1], [−1, +1]], S_B = [[+1, −1, +1], [−1, −1, +1]],
+        // m = [1, 2], b = [1, 1, 0.5]. x = [3, 5]: S_A·x = [8, 2]; m ⊙ = [8, 4];
+        // S_Bᵀ·[8, 4] = [8 − 4, −8 − 4, 8 + 4] = [4, −12, 12]; b ⊙ = [4, −12, 6].
+        var signA = SignMatrix(rows: 2, cols: 2)
+        signA.setNegative(true, row: 1, col: 0)
+        var signB = SignMatrix(rows: 2, cols: 3)
+        signB.setNegative(true, row: 0, col: 1)
+        signB.setNegative(true, row: 1, col: 0)
+        signB.setNegative(true, row: 1, col: 1)
+        let two = BinaryModule(name: "two", kind: .linear, rank: 2, loraScale: 1, signA: signA, signB: signB,
+                               scales: ChannelScales(input: nil, middle: [1, 2], output: [1, 1, 0.5]),
+                               source: module.source)
+        var y3: [Float] = [0, 0, 0]
+        SignGEMM(two).apply([3, 5] as [Float], tokens: 1, into: &y3)
+        #expect(y3 == [4, -12, 6])
+    }
+
+    @Test func zeroTokensAndZeroRankChangeNothing() {
+        var rng = SplitMix64(seed: 3)
+        let module = Fixtures.module(name: "m", inFeatures: 10, outFeatures: 12, k: 2, inputScales: false, using: &rng)
+        var empty: [Float] = []
+        SignGEMM(module).apply([Float](), tokens: 0, into: &empty)
+        #expect(empty.isEmpty)
+    }
+}

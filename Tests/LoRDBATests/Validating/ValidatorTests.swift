@@ -1,0 +1,306 @@
+import Foundation
+import Testing
+@testable import LoRDBA
+
+/// The tiny LLaMA sample converted in memory once: its `.lba` bytes and the reference path.
+enum ValidatorFixtures {
+    static let sample = ReadingFixtures.sample("tiny-llama-lora-f16")
+
+    static let lbaBytes: [UInt8] = {
+        let source = try! AdapterSource.open(sample)
+        let modules = source.modules.map { Binarizer().binarize(try! source.load($0)).module }
+        let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: [], metadata: [:])
+        return try! LBAWriter().encode(adapter).bytes
+    }()
+
+    static func options(tokens: Int, reference: Bool, timing: Bool = false) -> ValidationOptions {
+        var o = ValidationOptions()
+        o.tokens = tokens
+        o.seed = 7
+        o.threads = 2
+        o.referencePath = reference ? sample : nil
+        o.timing = timing
+        o.timingTokens = [1, 8]
+        o.timingSamples = 1
+        o.timingMinimumSeconds = 0
+        return o
+    }
+}
+
+@Suite struct ValidatorTests {
+    func catchValidator(_ body: () throws(ValidatorError) -> ValidationResult) -> ValidatorError? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    // MARK: - Rejected inputs
+
+    @Test func corruptedFileIsRejectedBeforeAnyCompute() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let good = try LBAFile(bytes: ValidatorFixtures.lbaBytes)
+        // Flip one bit in the last section: a reader that computed module by module would have
+        // run every other module first; the validator must refuse the file before any of them.
+        let last = try #require(good.sections.last)
+        for (name, offset) in [("sign.lba", good.sections[0].offset + 3), ("last.lba", last.offset + last.storedLength - 1),
+                               ("table.lba", 64 + good.tableLength / 2)] {
+            var bytes = ValidatorFixtures.lbaBytes
+            bytes[offset] ^= 0x10
+            let path = dir.write(name, bytes)
+            let error = catchValidator { () throws(ValidatorError) in
+                try Validator.validate(path: path, options: ValidatorFixtures.options(tokens: 4, reference: false))
+            }
+            guard case .lba(let lbaError)? = error else {
+                Issue.record("\(name): expected an .lba error, got \(String(describing: error))")
+                continue
+            }
+            #expect(lbaError.path == path)
+            #expect(error!.description.hasPrefix(path + ": "))
+            #expect(!error!.description.contains("\n"))
+        }
+    }
+
+    @Test func unreadableInputsAreOneLineErrorsNamingTheFile() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let missing = dir.path + "/missing.lba"
+        let e1 = catchValidator { () throws(ValidatorError) in
+            try Validator.validate(path: missing, options: ValidatorFixtures.options(tokens: 4, reference: false))
+        }
+        guard case .lba? = e1 else { Issue.record("expected .lba, got \(String(describing: e1))"); return }
+        #expect(e1!.description.hasPrefix(missing + ": "))
+
+        let lba = dir.write("tiny.lba", ValidatorFixtures.lbaBytes)
+        var options = ValidatorFixtures.options(tokens: 4, reference: false)
+        options.referencePath = dir.path + "/no-such-adapter"
+        let e2 = catchValidator { () throws(ValidatorError) in try Validator.validate(path: lba, options: options) }
+        guard case .reference? = e2 else { Issue.record("expected .reference, got \(String(describing: e2))"); return }
+        #expect(e2!.description.contains("no-such-adapter"))
+
+        // The wrong adapter as reference: modules do not match.
+        options.referencePath = ReadingFixtures.sample("minilm-cls-r8")
+        let e3 = catchValidator { () throws(ValidatorError) in try Validator.validate(path: lba, options: options) }
+        guard case .referenceMismatch(let path, _, let problem)? = e3 else {
+            Issue.record("expected .referenceMismatch, got \(String(describing: e3))")
+            return
+        }
+        #expect(path.hasSuffix("adapter_model.safetensors"))
+        #expect(problem.contains("not in the reference"))
+        #expect(!e3!.description.contains("\n"))
+
+        // --max-error without a reference is refused.
+        var noReference = ValidatorFixtures.options(tokens: 4, reference: false)
+        noReference.maxError = 0.5
+        let e4 = catchValidator { () throws(ValidatorError) in try Validator.validate(path: lba, options: noReference) }
+        guard case .invalidOptions? = e4 else { Issue.record("expected .invalidOptions, got \(String(describing: e4))"); return }
+    }
+
+    @Test func runtimePreparesEveryModuleAndRejectsCorruptFiles() throws {
+        let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes)
+        let runtime = LoRDBARuntime(file)
+        #expect(runtime.modules.count == file.adapter.modules.count)
+        let module = file.adapter.modules[5]
+        let index = try #require(runtime.index(of: module.name))
+        #expect(runtime.module(named: module.name)?.outFeatures == module.outFeatures)
+        #expect(runtime.index(of: "no such module") == nil)
+        let x = activations(3 * module.inFeatures, seed: 9)
+        var viaRuntime = [Float](repeating: 1, count: 3 * module.outFeatures)
+        var direct = viaRuntime
+        runtime.apply(module: index, x, tokens: 3, into: &viaRuntime)
+        SignGEMM(module).apply(x, tokens: 3, into: &direct)
+        #expect(viaRuntime == direct)
+        #expect(runtime.signBytes == runtime.modules.reduce(0) { $0 + $1.signBytes })
+
+        let dir = TempDir()
+        defer { dir.remove() }
+        var bytes = ValidatorFixtures.lbaBytes
+        bytes[bytes.count - 100] ^= 1
+        let path = dir.write("bad.lba", bytes)
+        #expect(throws: LBAError.self) { _ = try LoRDBARuntime(path: path) }
+        #expect(try LoRDBARuntime(path: dir.write("good.lba", ValidatorFixtures.lbaBytes)).modules.count == 28)
+    }
+
+    // MARK: - Exit codes
+
+    func module(_ name: String, kernel: Double, fidelity: Double? = nil) -> ModuleValidation {
+        ModuleValidation(name: name, kind: .linear, inFeatures: 4, outFeatures: 4, rank: 2, binaryRank: 2,
+                         kernelDifference: kernel, kernelDifferenceHalf: kernel / 2, fidelity: fidelity,
+                         productError: fidelity)
+    }
+
+    @Test func exitCodes() {
+        let ok = [module("a", kernel: 1e-7, fidelity: 0.4), module("b", kernel: 9e-6, fidelity: 0.6)]
+        #expect(ValidationStatus.evaluate(ok, tolerance: 1e-5, maxError: nil) == .passed)
+        #expect(ValidationStatus.evaluate(ok, tolerance: 1e-5, maxError: 0.6).exitCode == 0)
+        #expect(ValidationStatus.evaluate(ok, tolerance: 1e-5, maxError: 0.5) == .fidelityExceeded(modules: ["b"]))
+        #expect(ValidationStatus.evaluate(ok, tolerance: 1e-5, maxError: 0.5).exitCode == 3)
+        // The half-precision difference counts too.
+        var halfBad = module("h", kernel: 1e-7)
+        halfBad.kernelDifferenceHalf = 2e-5
+        #expect(ValidationStatus.evaluate([halfBad], tolerance: 1e-5, maxError: nil) == .kernelMismatch(modules: ["h"]))
+        // A kernel mismatch wins over fidelity, and names every failing module.
+        let bad = ok + [module("c", kernel: 2e-5, fidelity: 0.9), module("d", kernel: .nan, fidelity: 0.1)]
+        let status = ValidationStatus.evaluate(bad, tolerance: 1e-5, maxError: 0.5)
+        #expect(status == .kernelMismatch(modules: ["c", "d"]))
+        #expect(status.exitCode == 1)
+        #expect(ValidationReport.verdict(status).contains("c, d"))
+        // Fidelity NaN fails the gate; a module without a fidelity never does.
+        #expect(ValidationStatus.evaluate([module("n", kernel: 0, fidelity: .nan)], tolerance: 1e-5, maxError: 1).exitCode == 3)
+        #expect(ValidationStatus.evaluate([module("u", kernel: 0)], tolerance: 1e-5, maxError: 0).exitCode == 0)
+        #expect(ValidationStatus.unreadableInputExitCode == 1)
+    }
+
+    // MARK: - Checks on the sample
+
+    @Test func sampleValidatesAndFidelityMatchesTheProductErrorWithinSamplingNoise() throws {
+        let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes, path: "tiny.lba")
+        let reference = try AdapterSource.open(ValidatorFixtures.sample)
+        let tokens = 128
+        let result = try Validator.validate(file: file, path: "tiny.lba", reference: reference,
+                                            options: ValidatorFixtures.options(tokens: tokens, reference: true))
+        #expect(result.status == .passed)
+        #expect(result.modules.count == 28)
+        #expect(result.kernelDifferenceMax < 1e-6)
+        var zScores: [Double] = []
+        for (m, binary) in zip(result.modules, file.adapter.modules) {
+            let lora = try reference.load(try #require(reference.modules.first { $0.name == m.name }))
+            let pe = try #require(m.productError)
+            let fidelity = try #require(m.fidelity)
+            #expect(abs(pe - ErrorAnalysis.analyze(original: lora, binary: binary).productError) < 1e-12)
+            // Exact standard deviation of the estimate N/D, N = Σ‖E x‖², D = Σ‖W x‖² over T
+            // Gaussian x (delta method), from the low-rank factors of W = sBA and E = W − B̂Â.
+            let sd = SamplingNoise.ratioStandardDeviation(lora: lora, binary: binary, tokens: tokens)
+            zScores.append((fidelity * fidelity - pe * pe) / sd)
+        }
+        // 28 modules: |z| < 4.5 fails by chance with probability ≈ 28 · 7e-6.
+        #expect(zScores.allSatisfy { abs($0) < 4.5 }, "z-scores \(zScores.map { Format.fixed($0, 2) })")
+        // And the z-scores look like noise, not bias: their mean over 28 modules is within 3/√28·√(shared-input factor).
+        let mean = zScores.reduce(0, +) / Double(zScores.count)
+        #expect(abs(mean) < 2, "mean z \(mean)")
+    }
+
+    @Test func jsonHasTheDocumentedFields() throws {
+        let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes, path: "tiny.lba")
+        let reference = try AdapterSource.open(ValidatorFixtures.sample)
+        var options = ValidatorFixtures.options(tokens: 8, reference: true, timing: true)
+        options.maxError = 0.7
+        let result = try Validator.validate(file: file, path: "tiny.lba", reference: reference, options: options)
+        let text = ValidationReport.json(result).serialized(indent: 2)
+        let json = try JSONParser.parse(text)
+        #expect(json["tool"]?.stringValue == "lordba-validate")
+        #expect(json["file"]?.stringValue == "tiny.lba")
+        #expect(json["reference"]?.stringValue == ValidatorFixtures.sample)
+        #expect(json["options"]?["tokens"]?.integerValue == 8)
+        #expect(json["options"]?["seed"]?.integerValue == 7)
+        #expect(json["options"]?["threads"]?.integerValue == 2)
+        #expect(json["options"]?["tolerance"]?.doubleValue == 1e-5)
+        #expect(json["options"]?["max_error"]?.doubleValue == 0.7)
+        // With 8 tokens some fidelity is above 0.7: the status says so, with the modules.
+        #expect(json["status"]?.stringValue == result.status.name)
+        #expect(json["exit_code"]?.integerValue == Int64(result.status.exitCode))
+        #expect(json["failing_modules"]?.arrayValue?.count == ValidationReport.failingNames(result.status).count)
+        let totals = try #require(json["totals"])
+        #expect(totals["modules"]?.integerValue == 28)
+        for key in ["kernel_difference_max", "fidelity", "fidelity_median", "fidelity_max", "product_error_median"] {
+            #expect(totals[key]?.doubleValue != nil, "totals.\(key)")
+        }
+        let modules = try #require(json["modules"]?.arrayValue)
+        #expect(modules.count == 28)
+        for m in modules {
+            #expect(m["name"]?.stringValue != nil)
+            #expect(m["kind"]?.stringValue == "linear")
+            for key in ["in", "out", "rank", "binary_rank"] { #expect(m[key]?.integerValue != nil, "\(key)") }
+            for key in ["kernel_difference", "kernel_difference_f16", "fidelity", "product_error"] {
+                #expect(m[key]?.doubleValue != nil, "\(key)")
+            }
+            #expect(m["kernel_ok"]?.boolValue == true)
+            #expect(m["fidelity_ok"]?.boolValue != nil)
+        }
+        let speed = try #require(json["speed"])
+        #expect(speed["openblas"] != nil && speed["openblas_problem"] != nil)
+        let shapes = try #require(speed["shapes"]?.arrayValue)
+        #expect(shapes.count == 3)
+        #expect(shapes.reduce(0) { $0 + Int($1["modules"]?.integerValue ?? 0) } == 28)
+        for shape in shapes {
+            let points = try #require(shape["points"]?.arrayValue)
+            #expect(points.map { $0["tokens"]?.integerValue } == [1, 8])
+            for p in points {
+                for key in ["sign_seconds", "dense_seconds", "sign_over_dense"] { #expect((p[key]?.doubleValue ?? -1) > 0, "\(key)") }
+                #expect(["openblas", "swift"].contains(p["dense_backend"]?.stringValue ?? ""))
+                #expect(p["base_seconds"] != nil && p["overhead"] != nil)
+            }
+        }
+        #expect(speed["totals"]?.arrayValue?.count == 2)
+
+        // Without a reference and without timing the optional members are null.
+        let bare = try Validator.validate(file: file, path: "tiny.lba", reference: nil,
+                                          options: ValidatorFixtures.options(tokens: 2, reference: false))
+        let bareJSON = try JSONParser.parse(ValidationReport.json(bare).serialized())
+        #expect(bareJSON["reference"] == .null)
+        #expect(bareJSON["speed"] == .null)
+        #expect(bareJSON["totals"]?["fidelity"] == .null)
+        #expect(bareJSON["modules"]?.arrayValue?.first?["fidelity_ok"] == .null)
+        #expect(bareJSON["status"]?.stringValue == "passed")
+    }
+
+    @Test func textReportNamesEveryModuleAndTheVerdict() throws {
+        let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes, path: "tiny.lba")
+        let result = try Validator.validate(file: file, path: "tiny.lba", reference: nil,
+                                            options: ValidatorFixtures.options(tokens: 3, reference: false))
+        let text = ValidationReport.text(result)
+        for m in file.adapter.modules { #expect(text.contains(m.name)) }
+        #expect(text.contains("status    ok"))
+        #expect(text.contains("fidelity  not measured"))
+        #expect(!text.split(separator: "\n").contains { $0.hasSuffix(" ") })
+    }
+}
+
+/// Sampling noise of the fidelity estimate, from low-rank factors.
+enum SamplingNoise {
+    /// Standard deviation of `N/D` with `N = Σ_t ‖E x_t‖²`, `D = Σ_t ‖W x_t‖²`, `x_t` standard
+    /// normal, `W = s·B·A`, `E = W − B̂·Â`, by the delta method:
+    /// `Var(N/D)/R² = Var N/N̄² + Var D/D̄² − 2 Cov(N, D)/(N̄ D̄)`, with `N̄ = T‖E‖²`,
+    /// `Var N = 2T tr((EᵀE)²)`, `Cov = 2T tr(EᵀE WᵀW)` (Gaussian quadratic forms).
+    static func ratioStandardDeviation(lora: LoRAModule, binary: BinaryModule, tokens: Int) -> Double {
+        // W = Uwᵀ·Vw with Uw = (s·B)ᵀ (r × out), Vw = A (r × in); E = Ueᵀ·Ve with Ue = [(s·B)ᵀ; −B̂ᵀ], Ve = [A; Â].
+        var uw = lora.b.transposed()
+        for i in uw.values.indices { uw.values[i] *= Float(lora.scale) }
+        var bHat = ErrorAnalysis.effectiveBRankMajor(binary)
+        for i in bHat.values.indices { bHat.values[i] = -bHat.values[i] }
+        let ue = stack(uw, bHat)
+        let vw = lora.a
+        let ve = stack(lora.a, binary.effectiveA())
+        let m = ue.rows, r = uw.rows
+        let uue = SmallLinearAlgebra.rowDots(ue, ue), vve = SmallLinearAlgebra.rowDots(ve, ve)
+        let uuw = SmallLinearAlgebra.rowDots(uw, uw), vvw = SmallLinearAlgebra.rowDots(vw, vw)
+        let vew = SmallLinearAlgebra.rowDots(ve, vw), vwe = SmallLinearAlgebra.rowDots(vw, ve)
+        /// Row-major product of `a` (p × q) and `b` (q × s).
+        func product(_ a: [Double], _ b: [Double], _ p: Int, _ q: Int, _ s: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: p * s)
+            for i in 0..<p { for k in 0..<q { for j in 0..<s { out[i * s + j] += a[i * q + k] * b[k * s + j] } } }
+            return out
+        }
+        func trace(_ a: [Double], _ n: Int) -> Double { (0..<n).reduce(0) { $0 + a[$1 * n + $1] } }
+        let ee = product(uue, vve, m, m, m)                     // ~ EᵀE (similar: same traces of powers)
+        let ww = product(uuw, vvw, r, r, r)
+        let normE = trace(ee, m)                                // ‖E‖²
+        let normW = trace(ww, r)                                // ‖W‖²
+        let trEE = trace(product(ee, ee, m, m, m), m)           // tr((EᵀE)²)
+        let trWW = trace(product(ww, ww, r, r, r), r)           // tr((WᵀW)²)
+        let trEW = trace(product(product(uue, vew, m, m, r), product(uuw, vwe, r, r, m), m, r, m), m)  // tr(EᵀE·WᵀW)
+        let t = Double(tokens)
+        let ratio = normE / normW
+        let relativeVariance = (2 * trEE) / (t * normE * normE) + (2 * trWW) / (t * normW * normW)
+            - 2 * (2 * trEW) / (t * normE * normW)
+        return ratio * Swift.max(relativeVariance, 0).squareRoot()
+    }
+
+    /// The rows of `a` followed by the rows of `b`.
+    static func stack(_ a: Matrix, _ b: Matrix) -> Matrix {
+        Matrix(rows: a.rows + b.rows, cols: a.cols, values: a.values + b.values)
+    }
+}
