@@ -1,6 +1,7 @@
 /// Escaping that keeps error messages on one line whatever a file contains.
 enum MessageText {
-    /// `text` with control characters (C0, C1, U+2028/9) written as `\u{…}`; with `quoting`,
+    /// `text` with line breaks and tabs written `\n`, `\r`, `\t` and other control characters
+    /// (C0, C1, U+2028/9) as `\u{…}`; with `quoting`,
     /// also `"` and `\` escaped so the result can sit between double quotes.
     static func escaped(_ text: String, quoting: Bool = false) -> String {
         var out = ""
@@ -8,6 +9,9 @@ enum MessageText {
             switch scalar {
             case "\"" where quoting: out += "\\\""
             case "\\" where quoting: out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
             default:
                 if scalar.value < 0x20 || (0x7F..<0xA0).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}" {
                     out += "\\u{\(String(scalar.value, radix: 16))}"

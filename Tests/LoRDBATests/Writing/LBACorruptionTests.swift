@@ -301,6 +301,6 @@ import Testing
             #expect(error.description.split(separator: ":").count >= 3)
         }
         #expect(errors[0].description == #"/a/b.lba: module "x\ny" sign_a (section 3): CRC-32C mismatch: stored 0x00000001, computed 0x00000002 (the data is corrupted)"#)
-        #expect(LBAError.quote("a\nb") == #""a\u{a}b""#)
+        #expect(LBAError.quote("a\nb\u{7}") == #""a\nb\u{7}""#)
     }
 }
