@@ -64,3 +64,12 @@ public struct Matrix: Sendable, Equatable {
     /// Whether every entry is finite (no NaN, no infinity).
     public var isFinite: Bool { values.allSatisfy { $0.isFinite } }
 }
+
+extension SeededGenerator {
+    /// A matrix of independent normal samples times `scale`.
+    public mutating func gaussianMatrix(rows: Int, cols: Int, scale: Float = 1) -> Matrix {
+        var m = Matrix(rows: rows, cols: cols)
+        for i in 0..<m.values.count { m.values[i] = nextGaussian() * scale }
+        return m
+    }
+}

@@ -26,13 +26,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         let u2 = Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
-
-    /// A matrix of independent normal samples times `scale`.
-    public mutating func gaussianMatrix(rows: Int, cols: Int, scale: Float = 1) -> Matrix {
-        var m = Matrix(rows: rows, cols: cols)
-        for i in 0..<m.values.count { m.values[i] = nextGaussian() * scale }
-        return m
-    }
 }
 
 #if canImport(Glibc)

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 
+import LoRDBA
+
 /// A seeded, PEFT-layout LoRA adapter with realistic factor statistics, for benchmarks and
 /// tests that need model-sized inputs no sample can provide.
 ///

@@ -1,0 +1,73 @@
+/// How many sign channels to store per module.
+public enum BinaryRankChoice: Sendable, Equatable {
+    /// `k = r · multiple` (`1` is plain LoRDBA).
+    case multiple(Int)
+    /// `k = max(r, n)` channels.
+    case fixed(Int)
+
+    /// Parses `16`, `2x`, `3x`.
+    public init?(_ text: String) {
+        if text.hasSuffix("x"), let n = Int(text.dropLast()), n >= 1 {
+            self = .multiple(n)
+        } else if let n = Int(text), n >= 1 {
+            self = .fixed(n)
+        } else {
+            return nil
+        }
+    }
+
+    /// The number of channels for a module of rank `r` (never below `r`).
+    public func channels(rank r: Int) -> Int {
+        switch self {
+        case .multiple(let n): r * n
+        case .fixed(let n): Swift.max(r, n)
+        }
+    }
+}
+
+/// Everything that decides how a LoRA module becomes a binary module.
+public struct PipelineOptions: Sendable {
+    /// How the factor pair is chosen before binarizing.
+    public var factorization: Factorization = .auto
+    /// Sign channels per module.
+    public var binaryRank: BinaryRankChoice = .multiple(1)
+    /// When set, the smallest binary rank (in steps of `r`, up to `binaryRank`'s channels or 4r)
+    /// whose product error is at most this.
+    public var targetError: Double?
+    /// Keep the input-channel scale `a` (full) or drop it (compact: `m` and `b` only).
+    public var compactScales = false
+    /// Storage dtype of `a` and `b`.
+    public var scaleDType: ScaleDType = .f16
+    /// Closed-form scale refits (alternating least squares sweeps); 0 turns them off.
+    public var refitSweeps = 6
+    /// Straight-through-estimator steps; 0 turns them off.
+    public var refineSteps = SignRefiner.defaultSteps
+    /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
+    public var seed: UInt64 = 1
+
+    public init() {}
+
+    /// Plain LoRDBA: the factors as trained, signs and rank-1 magnitudes, no refinement.
+    public static var plain: PipelineOptions {
+        var options = PipelineOptions()
+        options.factorization = .asIs
+        options.refitSweeps = 0
+        options.refineSteps = 0
+        return options
+    }
+
+    /// A short description for reports, e.g. `auto · k=2r · als 8 · ste 60`.
+    public var summary: String {
+        var parts = [factorization.rawValue]
+        switch binaryRank {
+        case .multiple(1): break
+        case .multiple(let n): parts.append("k=\(n)r")
+        case .fixed(let n): parts.append("k=\(n)")
+        }
+        if let targetError { parts.append("target \(targetError)") }
+        if compactScales { parts.append("compact") }
+        if refitSweeps > 0 { parts.append("als \(refitSweeps)") }
+        if refineSteps > 0 { parts.append("ste \(refineSteps)") }
+        return parts.joined(separator: " · ")
+    }
+}

@@ -1,0 +1,34 @@
+import Testing
+@testable import LoRDBA
+
+@Suite struct E4M3Tests {
+    @Test func knownCodes() {
+        #expect(E4M3.float(0x00) == 0)
+        #expect(E4M3.float(0x01) == 0x1p-9)            // smallest subnormal
+        #expect(E4M3.float(0x08) == 0x1p-6)            // smallest normal
+        #expect(E4M3.float(0x38) == 1)
+        #expect(E4M3.float(0x7E) == 448)               // largest finite
+        #expect(E4M3.float(0x7F).isNaN)
+        #expect(E4M3.float(0xB8) == -1)
+    }
+
+    @Test func roundsToNearestEvenAndSaturates() {
+        for code in UInt8(0)...0x7E { #expect(E4M3.bits(E4M3.float(code)) == code) }
+        #expect(E4M3.bits(1.0625) == 0x38)             // halfway between 1 and 1.125: ties to even (1.0)
+        #expect(E4M3.bits(1.1875) == 0x3A)             // halfway between 1.125 and 1.25: ties to even (1.25)
+        #expect(E4M3.bits(1000) == 0x7E)
+        #expect(E4M3.bits(-1000) == 0xFE)
+        #expect(E4M3.bits(0x1p-11) == 0x00)            // below half the smallest subnormal
+    }
+
+    @Test func e4m3ScalesRoundTripThroughTheFile() throws {
+        var rng = SeededGenerator(seed: 3)
+        let m = BinarizerTests.module(a: rng.gaussianMatrix(rows: 3, cols: 40), b: rng.gaussianMatrix(rows: 20, cols: 3), scale: 1)
+        let binary = Binarizer(scaleDType: .e4m3).binarize(m).module
+        #expect(binary.scales.input!.max() == 256)
+        let adapter = BinaryAdapter(layout: .peft, modules: [binary], carried: [], metadata: [:], scaleDType: .e4m3)
+        let file = try LBAFile(bytes: LBAWriter().encode(adapter).bytes)
+        #expect(file.adapter.scaleDType == .e4m3)
+        #expect(file.adapter.modules[0].scales == binary.scales)
+    }
+}
