@@ -46,7 +46,7 @@ import Testing
         #expect(report.modules.allSatisfy { $0.method != "" })
     }
 
-    @Test func outputIsIdenticalForAnyThreadCount() throws {
+    @Test(.tags(.slow), .slowNumeric) func outputIsIdenticalForAnyThreadCount() throws {
         let dir = TempDir()
         defer { dir.remove() }
         var bytes: [[UInt8]] = []
