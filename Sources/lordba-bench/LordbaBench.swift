@@ -60,7 +60,7 @@ struct ConvertBench: ParsableCommand {
         // 2. The default pipeline: factorizer auto, closed-form refit, straight-through refinement.
         let (refined, refinedPeak, refinedStatus) = try measure(converter, [adapterDir, "\(workDir)/default.lba", "--force", "--quiet", "--jobs", String(jobs)])
         guard refinedStatus == 0 else { throw ValidationError("lordba-convert (default) exited with status \(refinedStatus)") }
-        print("default        \(Format.fixed(refined, 2)) s (auto factorization + refit + \(SignRefiner.defaultSteps) STE steps; target ≤ 20 s), peak \(Format.bytes(refinedPeak))")
+        print("default        \(Format.fixed(refined, 2)) s (auto factorization + refit + \(SignDescent.defaultRounds) rounds of sign search; target ≤ 4 s), peak \(Format.bytes(refinedPeak))")
 
         // 3. Determinism across thread counts, byte for byte, for both.
         var identical = true

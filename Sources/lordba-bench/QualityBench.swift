@@ -25,18 +25,21 @@ struct QualityBench: ParsableCommand {
     /// The methods compared, as pipeline options.
     static var methods: [(String, PipelineOptions)] {
         var list: [(String, PipelineOptions)] = [("plain", .plain)]
-        for f in Factorization.allCases {
-            var o = PipelineOptions()
-            o.factorization = f
-            o.refineSteps = 0
-            list.append(("\(f.rawValue) + refit", o))
-        }
-        list.append(("default (auto + refit + ste \(SignRefiner.defaultSteps))", PipelineOptions()))
+        var refit = PipelineOptions()
+        refit.descentRounds = 0
+        list.append(("auto + refit", refit))
+        list.append(("default (auto + refit + bcd \(SignDescent.defaultRounds))", PipelineOptions()))
+        var ste = PipelineOptions()
+        ste.refineSteps = 24
+        list.append(("default + ste 24", ste))
         for n in [2, 3] {
             var o = PipelineOptions()
             o.binaryRank = .multiple(n)
             list.append(("default, k = \(n)r", o))
         }
+        var e4m3 = PipelineOptions()
+        e4m3.scaleDType = .e4m3
+        list.append(("default, e4m3 scales", e4m3))
         var compact = PipelineOptions()
         compact.compactScales = true
         list.append(("default, compact scales", compact))

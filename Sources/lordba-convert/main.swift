@@ -43,26 +43,29 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Worker threads (output is identical for any value).")
     var jobs: Int = ProcessInfoCores.count
 
-    @Option(name: .long, help: "Storage dtype of the outer scales: f16, bf16, f32 or e4m3.")
-    var scaleDtype: String = "f16"
+    @Option(name: .long, help: "Storage dtype of the outer scales: e4m3 (OCP fp8, one byte; default), f16, bf16 or f32.")
+    var scaleDtype: String = "e4m3"
 
-    @Option(name: .long, help: "Factor pair to binarize: as-is, balanced, rotated or auto (best per module).")
-    var factorization: String = "auto"
+    @Option(name: .long, help: "Factor pair to binarize: as-is, balanced, rotated or auto (best per module; default).")
+    var factorization: String?
 
-    @Option(name: .long, help: "Sign channels per module: N, or a multiple of the LoRA rank such as 2x.")
-    var binaryRank: String = "1x"
+    @Option(name: .long, help: "Sign channels per module: N (also below the LoRA rank), or a multiple of the LoRA rank such as 2x (default 1x).")
+    var binaryRank: String?
 
-    @Option(name: .long, help: "Scale vectors: full (a, m, b) or compact (m, b: no input-channel scale).")
-    var scales: String = "full"
+    @Option(name: .long, help: "Scale vectors: full (a, m, b; default) or compact (m, b: no input-channel scale).")
+    var scales: String?
 
     @Option(name: .long, help: "Per module, the smallest binary rank (in steps of r, up to --binary-rank or 4r) with product error at most this.")
     var targetError: Double?
 
-    @Option(name: .long, help: "Closed-form scale refit sweeps (alternating least squares); 0 turns them off.")
-    var refitSweeps: Int = PipelineOptions().refitSweeps
+    @Option(name: .long, help: "Closed-form scale refit sweeps (alternating least squares; default \(PipelineOptions().refitSweeps)); 0 turns them off.")
+    var refitSweeps: Int?
 
-    @Option(name: .long, help: "Straight-through-estimator refinement steps; 0 turns it off.")
-    var refineSteps: Int = SignRefiner.defaultSteps
+    @Option(name: .long, help: "Rounds of exact sign search (binary coordinate descent; default \(SignDescent.defaultRounds)); 0 turns it off.")
+    var bcdRounds: Int?
+
+    @Option(name: .long, help: "Straight-through-estimator steps after the sign search (opt-in, kept only where they lower the error; default 0).")
+    var refineSteps: Int?
 
     @Option(name: .long, help: "Seed for the random orthogonal mixes of --factorization rotated.")
     var seed: UInt64 = 1
@@ -101,13 +104,25 @@ struct Convert: ParsableCommand {
             throw ValidationError("--scale-dtype must be one of \(ScaleDType.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         if let maxError, !(maxError >= 0) { throw ValidationError("--max-error must be a non-negative number.") }
-        if Factorization(rawValue: factorization) == nil {
+        if let factorization, Factorization(rawValue: factorization) == nil {
             throw ValidationError("--factorization must be one of \(Factorization.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
-        if BinaryRankChoice(binaryRank) == nil { throw ValidationError("--binary-rank must be a positive number or a multiple such as 2x.") }
-        if scales != "full" && scales != "compact" { throw ValidationError("--scales must be full or compact.") }
+        if let binaryRank, BinaryRankChoice(binaryRank) == nil { throw ValidationError("--binary-rank must be a positive number or a multiple such as 2x.") }
+        if let scales, scales != "full" && scales != "compact" { throw ValidationError("--scales must be full or compact.") }
         if let targetError, !(targetError >= 0) { throw ValidationError("--target-error must be a non-negative number.") }
-        if refitSweeps < 0 || refineSteps < 0 { throw ValidationError("--refit-sweeps and --refine-steps must be at least 0.") }
+        if [refitSweeps, bcdRounds, refineSteps].contains(where: { ($0 ?? 0) < 0 }) {
+            throw ValidationError("--refit-sweeps, --bcd-rounds and --refine-steps must be at least 0.")
+        }
+        if plain {
+            let given: [(String, Bool)] = [
+                ("--factorization", factorization != nil), ("--binary-rank", binaryRank != nil), ("--scales", scales != nil),
+                ("--target-error", targetError != nil), ("--refit-sweeps", refitSweeps != nil), ("--bcd-rounds", bcdRounds != nil),
+                ("--refine-steps", refineSteps != nil), ("--calibration", calibration != nil),
+            ]
+            if let flag = given.first(where: { $0.1 })?.0 {
+                throw ValidationError("--plain is plain binarization; it cannot be combined with \(flag).")
+            }
+        }
     }
 
     func run() throws {
@@ -129,12 +144,11 @@ struct Convert: ParsableCommand {
         options.calibrationPath = calibration
         options.compare = compare
         var pipeline = plain ? PipelineOptions.plain : PipelineOptions()
-        if !plain {
-            pipeline.factorization = Factorization(rawValue: factorization)!
-            pipeline.refitSweeps = refitSweeps
-            pipeline.refineSteps = refineSteps
-        }
-        pipeline.binaryRank = BinaryRankChoice(binaryRank)!
+        if let factorization { pipeline.factorization = Factorization(rawValue: factorization)! }
+        if let refitSweeps { pipeline.refitSweeps = refitSweeps }
+        if let bcdRounds { pipeline.descentRounds = bcdRounds }
+        if let refineSteps { pipeline.refineSteps = refineSteps }
+        if let binaryRank { pipeline.binaryRank = BinaryRankChoice(binaryRank)! }
         pipeline.targetError = targetError
         pipeline.compactScales = scales == "compact"
         pipeline.scaleDType = ScaleDType(rawValue: scaleDtype)!

@@ -22,74 +22,126 @@ public struct ModulePipeline: Sendable {
         // Plain binarization: the report's factor figures, and the floor every option must beat.
         let plain = Binarizer(scaleDType: options.scaleDType).binarize(module)
         let plainErrors = ErrorAnalysis.analyze(original: module, binary: plain.module, fits: (plain.fitA, plain.fitB))
-        let isPlain = options.factorization == .asIs && options.refitSweeps == 0 && options.refineSteps == 0
-            && options.binaryRank == .multiple(1) && options.targetError == nil && !options.compactScales
-        if isPlain {
-            return Outcome(module: plain.module, errors: plainErrors, plainProductError: plainErrors.productError, method: "plain")
-        }
+        let plainOutcome = Outcome(module: plain.module, errors: plainErrors, plainProductError: plainErrors.productError,
+                                   method: "plain")
+        if options.isPlain { return plainOutcome }
         let target = RefinementTarget(module, inputSquareMean: inputSquareMean)
-
-        // 1. Factorization: each candidate binarized and refitted in closed form; keep the best.
-        let factorizations = options.factorization == .auto ? Factorization.candidates : [options.factorization]
-        // Candidates are compared after a few sweeps; the winner then gets the rest.
-        let trialSweeps = factorizations.count > 1 ? Swift.min(options.refitSweeps, 2) : options.refitSweeps
-        var best: (state: RefinementState, objective: Double, factors: LoRAModule, name: Factorization)?
-        for f in factorizations {
-            let factors = Factorizer.apply(f, to: module, seed: options.seed)
-            var state = initialState(factors, target: target)
-            let objective = trialSweeps > 0 ? ScaleRefit.refine(&state, target: target, sweeps: trialSweeps) : state.objective(target)
-            if best == nil || objective < best!.objective { best = (state, objective, factors, f) }
-        }
-        var (state, _, factors, chosen) = best!
-        if options.refitSweeps > trialSweeps {
-            ScaleRefit.refine(&state, target: target, sweeps: options.refitSweeps - trialSweeps)
-        }
-        var latentA = factors.a
-        var latentB = factors.b.transposed()
-
-        // 2. More sign channels: binarize the residual again, in rounds of at most r channels.
         let r = module.rank
         let maximum = options.targetError == nil
             ? options.binaryRank.channels(rank: r)
             : (options.binaryRank == .multiple(1) ? 4 * r : options.binaryRank.channels(rank: r))
-        while state.k < maximum {
-            if let goal = options.targetError, relativeError(state, target) <= goal { break }
-            let extra = Swift.min(r, maximum - state.k)
-            guard let round = residualChannels(state, target: target, count: extra) else { break }
-            state.append(signA: round.signA, signB: round.signB, m: round.m)
-            latentA = Matrix(rows: latentA.rows + round.latentA.rows, cols: latentA.cols, values: latentA.values + round.latentA.values)
-            latentB = Matrix(rows: latentB.rows + round.latentB.rows, cols: latentB.cols, values: latentB.values + round.latentB.values)
-            ScaleRefit.refine(&state, target: target, sweeps: Swift.max(options.refitSweeps, 2))
-        }
+        let search = SignDescent(rounds: options.descentRounds)
 
-        // 3. Straight-through refinement of signs and scales.
+        // 1. Factorizer → binarizer → closed-form refit, per candidate factorization (the top
+        //    directions of the balanced one when fewer channels than r are asked for).
+        // 2. More sign channels than r: the residual binarized again, in rounds of at most r;
+        //    with a target error, each binary rank is searched before deciding to grow.
+        // 3. Exact sign search (binary coordinate descent alternating with the refit).
+        // The search changes which factorization binarizes best, so `auto` searches each
+        // candidate and keeps the lowest objective.
+        let candidates = factorized(module, target: target, channels: Swift.min(maximum, r))
+        var best: Candidate?
+        for var candidate in candidates {
+            if options.targetError != nil { candidate.objective = search.refine(&candidate.state, target: target) }
+            while candidate.state.k < maximum {
+                if let goal = options.targetError, relativeError(candidate.state, target) <= goal { break }
+                guard let round = residualChannels(candidate.state, target: target,
+                                                   count: Swift.min(r, maximum - candidate.state.k)) else { break }
+                candidate.state.append(signA: round.signA, signB: round.signB, m: round.m)
+                candidate.latent.append(a: round.latentA, b: round.latentB)
+                candidate.objective = ScaleRefit.refine(&candidate.state, target: target, sweeps: Swift.max(options.refitSweeps, 2))
+                if options.targetError != nil { candidate.objective = search.refine(&candidate.state, target: target) }
+            }
+            if options.targetError == nil { candidate.objective = search.refine(&candidate.state, target: target) }
+            if best == nil || candidate.objective < best!.objective { best = candidate }
+        }
+        var (state, latent, chosen) = (best!.state, best!.latent, best!.factorization)
+
+        // 4. Straight-through refinement, opt-in; it keeps its best iterate, so never worse.
         if options.refineSteps > 0 {
-            SignRefiner(steps: options.refineSteps).refine(&state, target: target, latentA: latentA, latentB: latentB)
+            latent.alignSigns(with: state)
+            SignRefiner(steps: options.refineSteps).refine(&state, target: target, latentA: latent.a, latentB: latent.b)
         }
 
-        // 4. Store (normalise and round the scales), measure, and never do worse than plain.
+        // 5. Store (normalise and round the scales, refit m), measure, and never do worse than plain.
         let stored = state.binaryModule(like: plain.module, target: target, scaleDType: options.scaleDType,
                                         compact: options.compactScales)
         let measured = ErrorAnalysis.analyze(original: module, binary: stored)
+        if !options.compactScales && stored.binaryRank == r && measured.productError > plainErrors.productError {
+            return plainOutcome
+        }
         var method = [chosen.rawValue]
         if stored.binaryRank != r { method.append("k=\(stored.binaryRank)") }
         if options.compactScales { method.append("compact") }
         if options.refitSweeps > 0 { method.append("als") }
+        if options.descentRounds > 0 { method.append("bcd") }
         if options.refineSteps > 0 { method.append("ste") }
-        if !options.compactScales && stored.binaryRank == r && measured.productError > plainErrors.productError {
-            return Outcome(module: plain.module, errors: plainErrors, plainProductError: plainErrors.productError, method: "plain")
+        return Outcome(module: stored, errors: measured.describingFactors(of: plainErrors),
+                       plainProductError: plainErrors.productError, method: method.joined(separator: " · "))
+    }
+
+    /// Latent real factors whose signs are the state's: they seed the straight-through refiner.
+    struct Latent {
+        /// `[k, in]`.
+        var a: Matrix
+        /// `[k, out]`, rank-major.
+        var b: Matrix
+
+        mutating func append(a extraA: Matrix, b extraB: Matrix) {
+            a = Matrix(rows: a.rows + extraA.rows, cols: a.cols, values: a.values + extraA.values)
+            b = Matrix(rows: b.rows + extraB.rows, cols: b.cols, values: b.values + extraB.values)
         }
-        var errors = measured
-        // Factor figures and the bound describe plain binarization of the input's factors; the
-        // bound still holds for the stored module, whose error is no larger.
-        errors.rhoA = plainErrors.rhoA
-        errors.rhoB = plainErrors.rhoB
-        errors.errorA = plainErrors.errorA
-        errors.errorB = plainErrors.errorB
-        if measured.productError <= plainErrors.productError { errors.productErrorBound = plainErrors.productErrorBound }
-        errors.identityApplies = false
-        return Outcome(module: stored, errors: errors, plainProductError: plainErrors.productError,
-                       method: method.joined(separator: " · "))
+
+        /// Gives every latent the sign the state holds (the sign search flips some), keeping its magnitude.
+        mutating func alignSigns(with state: RefinementState) {
+            func aligned(_ latent: inout Matrix, _ signs: Matrix) {
+                for i in latent.values.indices {
+                    let magnitude = Swift.max(abs(latent.values[i]), Float.leastNormalMagnitude)
+                    latent.values[i] = signs.values[i] < 0 ? -magnitude : magnitude
+                }
+            }
+            aligned(&a, state.signA)
+            aligned(&b, state.signB)
+        }
+    }
+
+    /// One factorization's working state and what it reaches.
+    struct Candidate {
+        var state: RefinementState
+        var latent: Latent
+        var factorization: Factorization
+        var objective: Double
+    }
+
+    /// Working states after factorizing, binarizing and refitting with `channels` sign channels
+    /// (`channels ≤ r`; below `r`, the top directions of the balanced factorization). Without the
+    /// sign search, `auto` keeps only the candidate with the lowest objective after a few refit
+    /// sweeps (which then gets the rest); with it, every candidate goes on to the search.
+    func factorized(_ module: LoRAModule, target: RefinementTarget, channels: Int) -> [Candidate] {
+        let factorizations: [Factorization]
+        if channels < module.rank {
+            factorizations = [.balanced]
+        } else {
+            factorizations = options.factorization == .auto ? (options.descentRounds > 0 ? Factorization.searchCandidates : Factorization.candidates) : [options.factorization]
+        }
+        // With the sign search, which moves a and b with the signs, no refit is needed first.
+        let trialSweeps = options.descentRounds > 0 ? 0
+            : factorizations.count > 1 ? Swift.min(options.refitSweeps, 2) : options.refitSweeps
+        var candidates: [Candidate] = []
+        for f in factorizations {
+            var factors = Factorizer.apply(f, to: module, seed: options.seed)
+            if channels < factors.rank { factors = factors.truncated(toRank: channels) }
+            var state = initialState(factors, target: target)
+            let objective = trialSweeps > 0 ? ScaleRefit.refine(&state, target: target, sweeps: trialSweeps) : state.objective(target)
+            candidates.append(Candidate(state: state, latent: Latent(a: factors.a, b: factors.b.transposed()),
+                                        factorization: f, objective: objective))
+        }
+        if options.descentRounds > 0 { return candidates }
+        var best = candidates.min { $0.objective < $1.objective }!   // the first on ties
+        if options.refitSweeps > trialSweeps {
+            best.objective = ScaleRefit.refine(&best.state, target: target, sweeps: options.refitSweeps - trialSweeps)
+        }
+        return [best]
     }
 
     /// Signs and rank-1 magnitudes of `factors` as an unnormalised working state.

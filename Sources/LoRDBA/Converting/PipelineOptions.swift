@@ -2,7 +2,7 @@
 public enum BinaryRankChoice: Sendable, Equatable {
     /// `k = r · multiple` (`1` is plain LoRDBA).
     case multiple(Int)
-    /// `k = max(r, n)` channels.
+    /// `k = n` channels (below `r`: the top `n` directions of the balanced factorization).
     case fixed(Int)
 
     /// Parses `16`, `2x`, `3x`.
@@ -16,11 +16,11 @@ public enum BinaryRankChoice: Sendable, Equatable {
         }
     }
 
-    /// The number of channels for a module of rank `r` (never below `r`).
+    /// The number of channels for a module of rank `r`.
     public func channels(rank r: Int) -> Int {
         switch self {
         case .multiple(let n): r * n
-        case .fixed(let n): Swift.max(r, n)
+        case .fixed(let n): n
         }
     }
 }
@@ -37,21 +37,32 @@ public struct PipelineOptions: Sendable {
     /// Keep the input-channel scale `a` (full) or drop it (compact: `m` and `b` only).
     public var compactScales = false
     /// Storage dtype of `a` and `b`.
-    public var scaleDType: ScaleDType = .f16
+    public var scaleDType: ScaleDType = .e4m3
     /// Closed-form scale refits (alternating least squares sweeps); 0 turns them off.
     public var refitSweeps = 6
-    /// Straight-through-estimator steps; 0 turns them off.
-    public var refineSteps = SignRefiner.defaultSteps
+    /// Rounds of exact sign search (binary coordinate descent, each followed by a refit);
+    /// 0 turns it off.
+    public var descentRounds = SignDescent.defaultRounds
+    /// Straight-through-estimator steps after the sign search (opt-in; kept only where they
+    /// lower the error); 0 turns them off.
+    public var refineSteps = 0
     /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
     public var seed: UInt64 = 1
 
     public init() {}
+
+    /// Whether these options are plain binarization (no factorizer, refit, search or extra channels).
+    public var isPlain: Bool {
+        factorization == .asIs && refitSweeps == 0 && descentRounds == 0 && refineSteps == 0
+            && binaryRank == .multiple(1) && targetError == nil && !compactScales
+    }
 
     /// Plain LoRDBA: the factors as trained, signs and rank-1 magnitudes, no refinement.
     public static var plain: PipelineOptions {
         var options = PipelineOptions()
         options.factorization = .asIs
         options.refitSweeps = 0
+        options.descentRounds = 0
         options.refineSteps = 0
         return options
     }
@@ -67,6 +78,7 @@ public struct PipelineOptions: Sendable {
         if let targetError { parts.append("target \(targetError)") }
         if compactScales { parts.append("compact") }
         if refitSweeps > 0 { parts.append("als \(refitSweeps)") }
+        if descentRounds > 0 { parts.append("bcd \(descentRounds)") }
         if refineSteps > 0 { parts.append("ste \(refineSteps)") }
         return parts.joined(separator: " · ")
     }

@@ -81,6 +81,16 @@ public struct LoRAModule: Sendable {
     public var inFeatures: Int { a.cols }
     /// Output features (`B`'s rows).
     public var outFeatures: Int { b.rows }
+
+    /// The first `rank` channels: rows of `A` and columns of `B` (for factors ordered by
+    /// importance, such as the balanced factorization's, the best rank-`rank` part).
+    public func truncated(toRank rank: Int) -> LoRAModule {
+        precondition(rank >= 1 && rank <= self.rank, "truncation rank out of range")
+        let a = Matrix(rows: rank, cols: inFeatures, values: Array(self.a.values.prefix(rank * inFeatures)))
+        var b = Matrix(rows: outFeatures, cols: rank)
+        for o in 0..<outFeatures { for j in 0..<rank { b[o, j] = self.b[o, j] } }
+        return LoRAModule(name: name, kind: kind, a: a, b: b, scale: scale, source: source)
+    }
 }
 
 /// A tensor of the input that is not part of a LoRA pair (DoRA magnitudes, `modules_to_save`

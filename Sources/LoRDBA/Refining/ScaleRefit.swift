@@ -27,27 +27,31 @@ public enum ScaleRefit {
     /// Returns the objective `‖X‖² − 2mᵀc + mᵀ(normal)m` at the new `m`.
     @discardableResult
     public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) -> Double {
-        let k = state.k
-        var p = state.signB
-        scaleColumns(&p, by: state.b)
-        let q = state.effectiveRight()
-        let gp = SmallLinearAlgebra.gramFloat(p), gq = SmallLinearAlgebra.gramFloat(q)
-        let cp = SmallLinearAlgebra.rowDotsFloat(target.left, p), cq = SmallLinearAlgebra.rowDotsFloat(target.right, q)
-        let r = target.left.rows
+        solveMiddle(&state.m, output: SideStatistics(signs: state.signB, scales: state.b, target: target.left),
+                    input: SideStatistics(signs: state.signA, scales: state.a, target: target.right),
+                    normSquared: target.normSquared)
+    }
+
+    /// The `m` update from the two sides' statistics; returns the objective at the new `m`.
+    @discardableResult
+    static func solveMiddle(_ m: inout [Float], output: SideStatistics, input: SideStatistics,
+                            normSquared: Double) -> Double {
+        let k = m.count
+        let r = output.rank
         var normal = [Double](repeating: 0, count: k * k)
-        for i in 0..<(k * k) { normal[i] = Double(gp[i]) * Double(gq[i]) }
+        for i in 0..<(k * k) { normal[i] = Double(output.gram[i]) * Double(input.gram[i]) }
         var rhs = [Double](repeating: 0, count: k)
         for row in 0..<r {
-            for j in 0..<k { rhs[j] += Double(cp[row * k + j]) * Double(cq[row * k + j]) }
+            for j in 0..<k { rhs[j] += Double(output.cross[row * k + j]) * Double(input.cross[row * k + j]) }
         }
         if let solution = solveSymmetric(normal, rhs, n: k) {
-            state.m = solution.map { Float($0) }
+            m = solution.map { Float($0) }
         }
-        let m = state.m.map(Double.init)
-        var objective = target.normSquared
+        let md = m.map(Double.init)
+        var objective = normSquared
         for i in 0..<k {
-            objective -= 2 * m[i] * rhs[i]
-            for j in 0..<k { objective += m[i] * normal[i * k + j] * m[j] }
+            objective -= 2 * md[i] * rhs[i]
+            for j in 0..<k { objective += md[i] * normal[i * k + j] * md[j] }
         }
         return Swift.max(objective, 0)
     }
@@ -83,7 +87,7 @@ public enum ScaleRefit {
         var crossT = [Float](repeating: 0, count: k * r)
         for i in 0..<r { for j in 0..<k { crossT[j * r + i] = cross[i * k + j] } }
         let w = SmallLinearAlgebra.combine(crossT, rows: k, target)                     // k × n
-        let g = SmallLinearAlgebra.rowDotsFloat(partner, partner)                        // k × k
+        let g = SmallLinearAlgebra.gramFloat(partner)                     // k × k
         let u = SmallLinearAlgebra.combine(g, rows: k, channels)                         // k × n
         let n = channels.cols
         var out = current
@@ -144,5 +148,43 @@ public enum ScaleRefit {
             y[i] /= l[i * n + i]
         }
         return y
+    }
+}
+
+/// What the scale and sign updates need from one side of the product (`S_B` and `b` against
+/// `left`, or `S_A` and `a` against `right`): with `V = S ⊙ scales` (`[k, n]`), the Gram matrix
+/// `V·Vᵀ` (`k × k`) and the cross products `side·Vᵀ` (`r × k`). Both change only when that
+/// side's signs or scales do, so a round computes each once and reuses it.
+struct SideStatistics {
+    /// `V·Vᵀ`, `k × k` row-major.
+    var gram: [Float]
+    /// `side·Vᵀ`, `r × k` row-major.
+    var cross: [Float]
+    /// `r`.
+    var rank: Int
+
+    init(signs: Matrix, scales: [Float], target side: Matrix) {
+        var v = signs
+        ScaleRefit.scaleColumns(&v, by: scales)
+        gram = SmallLinearAlgebra.gramFloat(v)
+        cross = SmallLinearAlgebra.rowDotsFloat(side, v)
+        rank = side.rows
+    }
+
+    /// `diag(m)·gram·diag(m)`: the Gram matrix of the rows `m_j·V_j`.
+    func gram(scaledBy m: [Float]) -> [Float] {
+        let k = m.count
+        var out = gram
+        for i in 0..<k { for j in 0..<k { out[i * k + j] *= m[i] * m[j] } }
+        return out
+    }
+
+    /// `(cross·diag(m))ᵀ`, `k × r`: the coefficients that combine the target's other factor
+    /// into `(m ⊙ V)·X` or its transpose.
+    func crossTransposed(scaledBy m: [Float]) -> [Float] {
+        let k = m.count, r = rank
+        var out = [Float](repeating: 0, count: k * r)
+        for i in 0..<r { for j in 0..<k { out[j * r + i] = cross[i * k + j] * m[j] } }
+        return out
     }
 }

@@ -211,9 +211,3 @@ struct Adam: Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
-
-extension SignRefiner {
-    /// The default number of refinement steps (chosen so the 7B-shaped adapter refines in well
-    /// under 20 s on 2 cores; see the README's benchmark).
-    public static let defaultSteps = 24
-}

@@ -112,3 +112,20 @@ public enum ErrorAnalysis {
         return sum.squareRoot()
     }
 }
+
+extension ModuleErrors {
+    /// The figures reported for a refined module: its own measured product error, cosine and
+    /// norm, with the factor figures (ρ, ε) of plain binarization of the input's factors, and
+    /// plain's bound when the measured error is no larger (the bound then still holds).
+    /// `identityApplies` is false: ε = ρ/√(1+ρ²) describes plain binarization, not this module.
+    public func describingFactors(of plain: ModuleErrors) -> ModuleErrors {
+        var errors = self
+        errors.rhoA = plain.rhoA
+        errors.rhoB = plain.rhoB
+        errors.errorA = plain.errorA
+        errors.errorB = plain.errorB
+        if productError <= plain.productError { errors.productErrorBound = plain.productErrorBound }
+        errors.identityApplies = false
+        return errors
+    }
+}

@@ -20,7 +20,7 @@ import Testing
         #expect(report.bytesOut == file.fileSize)
         #expect(file.adapter.carried.count == source.carried.count)
         for (spec, stored) in zip(source.modules, file.adapter.modules) {
-            let direct = Binarizer().binarize(try source.load(spec)).module
+            let direct = Binarizer(scaleDType: options.pipeline.scaleDType).binarize(try source.load(spec)).module
             #expect(stored.name == spec.name)
             #expect(stored.signA == direct.signA && stored.signB == direct.signB)
             #expect(stored.scales == direct.scales)

@@ -1,0 +1,228 @@
+/// Exact sign search by binary coordinate descent (BCD), alternating with the closed-form scale
+/// refit.
+///
+/// With the scales and the other sign matrix fixed, the stored product is linear in each input
+/// column of `S_A` (and each output row of `S_B`), so every column is an independent
+/// `k`-dimensional binary least-squares problem:
+///
+/// `min_s  a_i²·sᵀGs − 2a_i·sᵀc_i`,  `G = PᵀP`,  `c_i = Pᵀ·X[:, i]`,  `P = diag(b)·S_Bᵀ·diag(m)`.
+///
+/// It is solved by coordinate flips: flipping `s_j` changes the objective by
+/// `4a_i²(G_jj − s_j(Gs)_j) + 4a_i·s_j·c_ij`; each negative change is taken and `Gs` updated with
+/// one column of `G`. `G` (`k × k`) and `C = Pᵀ·X` (`k × in`, computed as `(left·P)ᵀ·right` from the
+/// low-rank target) cost `O(k·(k + r)·(in + out))` per round; nothing `out × in` is formed.
+/// Rows of `S_B` are the same problem on the transposed product. Each flip, and each refit, lowers
+/// the objective, and the best iterate is kept, so the result is never worse than the start.
+///
+/// With calibration weights the target is `X·diag(√d)` and the state's `a` is `a ⊙ √d` (see
+/// `RefinementTarget`), so the weighted objective is the same problem and costs nothing extra.
+public struct SignDescent: Sendable {
+    /// Rounds of (columns of `S_A`, rows of `S_B`, scale refit).
+    public var rounds: Int
+    /// Extra closed-form refit sweeps after each round (the flips already move `a` and `b` to
+    /// their optima and `m` is solved after each half; measured on the samples, extra sweeps
+    /// change the median error by under 0.002).
+    public var refitSweeps: Int
+    /// Flip sweeps over one column's `k` coordinates, at most (it usually settles in 2–3).
+    public var maximumSweeps = 8
+    /// A round that lowers the objective by less than this (relative) ends the search.
+    public var tolerance = 1e-4
+
+    /// Rounds when none are asked for: measured on the samples, 4 rounds reach within 0.5 % of
+    /// the error 12 rounds reach (see the README's quality table).
+    public static let defaultRounds = 4
+
+    public init(rounds: Int = SignDescent.defaultRounds, refitSweeps: Int = 0) {
+        self.rounds = rounds
+        self.refitSweeps = refitSweeps
+    }
+
+    /// Refines the signs of `state` (and its scales) towards `target`; returns the best
+    /// objective `‖X − Y‖²`, whose state is left in `state`.
+    ///
+    /// A round: the columns of `S_A` with `a`, then `m`; the rows of `S_B` with `b`, then `m`.
+    /// Each side's statistics are computed once per round and shared by the flips of the other
+    /// side and the `m` solves.
+    @discardableResult
+    public func refine(_ state: inout RefinementState, target: RefinementTarget) -> Double {
+        guard rounds > 0, state.k > 0 else { return state.objective(target) }
+        var current = state
+        var output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
+        var input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+        var bestObjective = ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
+        var best = current
+        for _ in 0..<rounds {
+            // Columns of S_A: G = PᵀP = diag(m)·G_B·diag(m), C = Pᵀ·X = (left·P)ᵀ·right.
+            Self.descend(&current.signA, scales: &current.a, fixedScales: current.fixedInputScale,
+                         gram: output.gram(scaledBy: current.m),
+                         cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: current.m),
+                                                           rows: current.k, target.right),
+                         maximumSweeps: maximumSweeps)
+            input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+            ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
+            // Rows of S_B: G = Q·Qᵀ = diag(m)·G_A·diag(m), C = Q·Xᵀ = (right·Qᵀ)ᵀ·left.
+            Self.descend(&current.signB, scales: &current.b, fixedScales: false,
+                         gram: input.gram(scaledBy: current.m),
+                         cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: current.m),
+                                                           rows: current.k, target.left),
+                         maximumSweeps: maximumSweeps)
+            output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
+            var objective = ScaleRefit.solveMiddle(&current.m, output: output, input: input,
+                                                   normSquared: target.normSquared)
+            if refitSweeps > 0 {
+                objective = ScaleRefit.refine(&current, target: target, sweeps: refitSweeps)
+                output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
+                input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+            }
+            let enough = bestObjective - objective > tolerance * bestObjective
+            if objective < bestObjective {
+                best = current
+                bestObjective = objective
+            }
+            if !enough { break }
+        }
+        state = best
+        return bestObjective
+    }
+
+    /// One pass over the input columns of `S_A` (with `a`, unless it is fixed) against
+    /// `P = diag(b)·S_Bᵀ·diag(m)`. Returns the number of flips.
+    @discardableResult
+    static func descendInputColumns(_ state: inout RefinementState, target: RefinementTarget,
+                                    maximumSweeps: Int = 8) -> Int {
+        let output = SideStatistics(signs: state.signB, scales: state.b, target: target.left)
+        return descend(&state.signA, scales: &state.a, fixedScales: state.fixedInputScale,
+                       gram: output.gram(scaledBy: state.m),
+                       cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: state.m), rows: state.k, target.right),
+                       maximumSweeps: maximumSweeps)
+    }
+
+    /// One pass over the output rows of `S_B` (with `b`) against `Q = diag(m)·S_A·diag(a)`.
+    @discardableResult
+    static func descendOutputRows(_ state: inout RefinementState, target: RefinementTarget,
+                                  maximumSweeps: Int = 8) -> Int {
+        let input = SideStatistics(signs: state.signA, scales: state.a, target: target.right)
+        return descend(&state.signB, scales: &state.b, fixedScales: false,
+                       gram: input.gram(scaledBy: state.m),
+                       cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: state.m), rows: state.k, target.left),
+                       maximumSweeps: maximumSweeps)
+    }
+
+    /// Flips on every column, with the column's scale (`descendWithScales`) or with it fixed.
+    static func descend(_ signs: inout Matrix, scales: inout [Float], fixedScales: Bool, gram: [Float],
+                        cross: Matrix, maximumSweeps: Int) -> Int {
+        fixedScales ? descend(&signs, scales: scales, gram: gram, cross: cross, maximumSweeps: maximumSweeps)
+                    : descendWithScales(&signs, scales: &scales, gram: gram, cross: cross, maximumSweeps: maximumSweeps)
+    }
+
+    /// Coordinate flips on every column of `signs` (`[k, n]`, ±1): column `i` minimises
+    /// `scales_i²·sᵀ·gram·s − 2·scales_i·sᵀ·cross[:, i]`. Returns the number of flips.
+    static func descend(_ signs: inout Matrix, scales: [Float], gram: [Float], cross: Matrix,
+                        maximumSweeps: Int) -> Int {
+        let k = signs.rows, n = signs.cols
+        precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
+        var flips = 0
+        var s = [Float](repeating: 0, count: k)
+        var gs = [Float](repeating: 0, count: k)
+        var c = [Float](repeating: 0, count: k)
+        let product = SmallLinearAlgebra.combine(gram, rows: k, signs)     // G·S for every column at once
+        signs.values.withUnsafeMutableBufferPointer { sp in
+            cross.values.withUnsafeBufferPointer { cp in
+                gram.withUnsafeBufferPointer { g in
+                  product.values.withUnsafeBufferPointer { gsp in
+                    for i in 0..<n {
+                        let a = scales[i]
+                        if a == 0 || !a.isFinite { continue }
+                        for j in 0..<k {
+                            s[j] = sp[j * n + i]
+                            c[j] = cp[j * n + i]
+                            gs[j] = gsp[j * n + i]
+                        }
+                        let a2 = a * a
+                        var changed = false
+                        for _ in 0..<maximumSweeps {
+                            var flipped = false
+                            for j in 0..<k {
+                                // Objective change of flipping s_j, divided by 4.
+                                let delta = a2 * (g[j * k + j] - s[j] * gs[j]) + a * s[j] * c[j]
+                                if delta < 0 {
+                                    s[j] = -s[j]
+                                    let twice = 2 * s[j]
+                                    for l in 0..<k { gs[l] += twice * g[l * k + j] }
+                                    flipped = true
+                                    flips += 1
+                                }
+                            }
+                            if !flipped { break }
+                            changed = true
+                        }
+                        if changed {
+                            for j in 0..<k { sp[j * n + i] = s[j] }
+                        }
+                    }
+                  }
+                }
+            }
+        }
+        return flips
+    }
+
+    /// Coordinate flips on every column of `signs` together with its scale: with the scale at
+    /// its optimum `a = sᵀc/sᵀGs`, the column's objective is `−(sᵀc)²/(sᵀGs)`, and a flip is
+    /// taken when it raises `(sᵀc)²/(sᵀGs)`. The scale is then set to that optimum (what the
+    /// refit would give it), so each column's search sees the scale move with its signs.
+    static func descendWithScales(_ signs: inout Matrix, scales: inout [Float], gram: [Float], cross: Matrix,
+                                  maximumSweeps: Int) -> Int {
+        let k = signs.rows, n = signs.cols
+        precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
+        var flips = 0
+        var s = [Float](repeating: 0, count: k)
+        var gs = [Float](repeating: 0, count: k)
+        var c = [Float](repeating: 0, count: k)
+        let product = SmallLinearAlgebra.combine(gram, rows: k, signs)     // G·S for every column at once
+        signs.values.withUnsafeMutableBufferPointer { sp in
+            cross.values.withUnsafeBufferPointer { cp in
+                gram.withUnsafeBufferPointer { g in
+                  product.values.withUnsafeBufferPointer { gsp in
+                    for i in 0..<n {
+                        var u: Float = 0, v: Float = 0
+                        for j in 0..<k {
+                            s[j] = sp[j * n + i]
+                            c[j] = cp[j * n + i]
+                            gs[j] = gsp[j * n + i]
+                            u += s[j] * c[j]
+                            v += s[j] * gs[j]
+                        }
+                        guard v > 0, u != 0 else { continue }
+                        var changed = false
+                        for _ in 0..<maximumSweeps {
+                            var flipped = false
+                            for j in 0..<k {
+                                let u2 = u - 2 * s[j] * c[j]
+                                let v2 = v - 4 * s[j] * gs[j] + 4 * g[j * k + j]
+                                // (u2²/v2 > u²/v), both denominators positive.
+                                if v2 > 0, u2 * u2 * v > u * u * v2 * (1 + 1e-6) {
+                                    s[j] = -s[j]
+                                    let twice = 2 * s[j]
+                                    for l in 0..<k { gs[l] += twice * g[l * k + j] }
+                                    u = u2
+                                    v = v2
+                                    flipped = true
+                                    flips += 1
+                                }
+                            }
+                            if !flipped { break }
+                            changed = true
+                        }
+                        if changed {
+                            for j in 0..<k { sp[j * n + i] = s[j] }
+                        }
+                        scales[i] = u / v
+                    }
+                  }
+                }
+            }
+        }
+        return flips
+    }
+}
