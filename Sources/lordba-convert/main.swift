@@ -58,6 +58,15 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Per module, the smallest binary rank (in steps of r, up to --binary-rank or 4r) with product error at most this.")
     var targetError: Double?
 
+    @Option(name: .long, help: "Make each file at least X times smaller than the adapter in fp16, choosing each module's binary rank (1/4 r to 3r) for the least error.")
+    var sizeRatio: Double?
+
+    @Option(name: .long, help: "Make each file at most this many bytes, choosing each module's binary rank for the least error.")
+    var budget: Int?
+
+    @Option(name: .long, help: "What --size-ratio / --budget minimise: relative (sum of squared relative errors; default) or absolute (sum of squared errors).")
+    var budgetObjective: String?
+
     @Option(name: .long, help: "Closed-form scale refit sweeps (alternating least squares; default \(PipelineOptions().refitSweeps)); 0 turns them off.")
     var refitSweeps: Int?
 
@@ -113,8 +122,22 @@ struct Convert: ParsableCommand {
         if [refitSweeps, bcdRounds, refineSteps].contains(where: { ($0 ?? 0) < 0 }) {
             throw ValidationError("--refit-sweeps, --bcd-rounds and --refine-steps must be at least 0.")
         }
+        if let sizeRatio, !(sizeRatio >= 1 && sizeRatio.isFinite) { throw ValidationError("--size-ratio must be a number of at least 1.") }
+        if let budget, budget < 1 { throw ValidationError("--budget must be a positive number of bytes.") }
+        if sizeRatio != nil && budget != nil { throw ValidationError("Give --size-ratio or --budget, not both.") }
+        if let budgetObjective, BudgetObjective(rawValue: budgetObjective) == nil {
+            throw ValidationError("--budget-objective must be relative or absolute.")
+        }
+        if budgetObjective != nil && sizeRatio == nil && budget == nil {
+            throw ValidationError("--budget-objective needs --size-ratio or --budget.")
+        }
+        if sizeRatio != nil || budget != nil {
+            if binaryRank != nil { throw ValidationError("--size-ratio / --budget choose the binary rank per module; leave out --binary-rank.") }
+            if targetError != nil { throw ValidationError("--size-ratio / --budget and --target-error both choose the binary rank; give one.") }
+        }
         if plain {
             let given: [(String, Bool)] = [
+                ("--size-ratio", sizeRatio != nil), ("--budget", budget != nil), ("--budget-objective", budgetObjective != nil),
                 ("--factorization", factorization != nil), ("--binary-rank", binaryRank != nil), ("--scales", scales != nil),
                 ("--target-error", targetError != nil), ("--refit-sweeps", refitSweeps != nil), ("--bcd-rounds", bcdRounds != nil),
                 ("--refine-steps", refineSteps != nil), ("--calibration", calibration != nil),
@@ -154,6 +177,9 @@ struct Convert: ParsableCommand {
         pipeline.scaleDType = ScaleDType(rawValue: scaleDtype)!
         pipeline.seed = seed
         options.pipeline = pipeline
+        if let sizeRatio { options.budget = .sizeRatio(sizeRatio) }
+        if let budget { options.budget = .bytes(budget) }
+        if let budgetObjective { options.budgetObjective = BudgetObjective(rawValue: budgetObjective)! }
         let terminal = TerminalReport(colour: isatty(STDOUT_FILENO) != 0)
         let results = BatchConversion(options: options, jobs: jobs).run(jobsList)
 

@@ -20,6 +20,11 @@ public struct ConversionOptions: Sendable {
     public var overwrite = false
     /// Worker threads for the modules of one adapter (the output does not depend on it).
     public var threads = ProcessInfoCores.count
+    /// A size target for the file: each module's binary rank is then chosen to fit it
+    /// (`--budget`, `--size-ratio`); `pipeline.binaryRank` and `targetError` are not used.
+    public var budget: ByteBudget?
+    /// What the budget allocation minimises.
+    public var budgetObjective = BudgetObjective.relative
 
     public init() {}
 }
@@ -59,16 +64,30 @@ public struct Converter: Sendable {
                 }
             }
         }
-        let outcomes = try processAll(source, calibration: calibration)
-        let modules = outcomes.map(\.module)
         let carried = source.carried.map { source.loadCarried($0) }
+        let carriedFP16 = carried.reduce(0) { total, t in
+            let elements = t.shape.reduce(1, *)
+            return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
+        }
         var metadata = source.metadata
         metadata["lordba.source_layout"] = source.layout.rawValue
-        let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: carried,
-                                    metadata: metadata, scaleDType: options.pipeline.scaleDType)
+        func adapter(_ outcomes: [ModulePipeline.Outcome]) -> BinaryAdapter {
+            BinaryAdapter(layout: source.layout, modules: outcomes.map(\.module), carried: carried,
+                          metadata: metadata, scaleDType: options.pipeline.scaleDType)
+        }
+        var budgetNote: String?
+        let outcomes: [ModulePipeline.Outcome]
+        if let budget = options.budget {
+            (outcomes, budgetNote) = try allocate(budget, source: source, calibration: calibration, input: input,
+                                                  carriedFP16: carriedFP16,
+                                                  encode: { (o) throws(ConversionError) in try Self.encoded(adapter(o)) })
+        } else {
+            outcomes = try processAll(source, calibration: calibration)
+        }
+        let modules = outcomes.map(\.module)
         let encoded: LBAEncoded
         do {
-            encoded = try LBAWriter().write(adapter, to: output, overwrite: options.overwrite)
+            encoded = try LBAWriter().write(adapter(outcomes), to: output, overwrite: options.overwrite)
         } catch {
             throw .output(error)
         }
@@ -86,16 +105,13 @@ public struct Converter: Sendable {
             try addBaselines(to: &reports, source: source)
         }
         var notes = source.notes
+        if let budgetNote { notes.append(budgetNote) }
         if let calibration {
             let missing = source.modules.filter { calibration.statistics(for: $0.name) == nil }.count
             notes.append("weighted by input statistics from \(calibration.path)" + (missing > 0 ? " (\(missing) modules had none: unweighted)" : ""))
         }
         if !carried.isEmpty {
             notes.append("carried \(carried.count) non-LoRA tensor\(carried.count == 1 ? "" : "s") unchanged (\(carried.map(\.name).prefix(3).joined(separator: ", "))\(carried.count > 3 ? ", …" : ""))")
-        }
-        let carriedFP16 = carried.reduce(0) { total, t in
-            let elements = t.shape.reduce(1, *)
-            return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
         }
         return ConversionReport(
             input: input, weightsPath: source.weightsPath, output: output, layout: source.layout,
@@ -108,20 +124,27 @@ public struct Converter: Sendable {
     private func processAll(_ source: AdapterSource, calibration: CalibrationStats?) throws(ConversionError)
         -> [ModulePipeline.Outcome]
     {
+        try process(source, calibration: calibration, jobs: source.modules.indices.map { ($0, options.pipeline) })
+    }
+
+    /// Runs `jobs` (a module index and the options to run it with) in parallel; results in job order.
+    private func process(_ source: AdapterSource, calibration: CalibrationStats?,
+                         jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
-        let pipeline = ModulePipeline(options: options.pipeline)
-        var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: specs.count)
+        var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: jobs.count)
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
-            ParallelLoop.run(count: specs.count, threads: options.threads) { i in
-                out[i] = Result { () throws(AdapterError) -> ModulePipeline.Outcome in
+            ParallelLoop.run(count: jobs.count, threads: options.threads) { j in
+                let (i, pipelineOptions) = jobs[j]
+                out[j] = Result { () throws(AdapterError) -> ModulePipeline.Outcome in
                     let module = try source.load(specs[i])
-                    return pipeline.run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
+                    return ModulePipeline(options: pipelineOptions)
+                        .run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
                 }
             }
         }
         var outcomes: [ModulePipeline.Outcome] = []
-        outcomes.reserveCapacity(specs.count)
+        outcomes.reserveCapacity(jobs.count)
         for slot in slots {
             switch slot! {
             case .success(let outcome): outcomes.append(outcome)
@@ -129,6 +152,80 @@ public struct Converter: Sendable {
             }
         }
         return outcomes
+    }
+
+    private static func encoded(_ adapter: BinaryAdapter) throws(ConversionError) -> Int {
+        do { return try LBAWriter().encode(adapter).bytes.count } catch { throw .output(error) }
+    }
+
+    /// Every module at each of its candidate binary ranks, then the allocation within `budget`:
+    /// the outcomes to store and a note for the summary. The file's fixed part (preamble, table,
+    /// carried tensors) is measured by encoding, and the module limit shrinks until the whole
+    /// file fits.
+    private func allocate(_ budget: ByteBudget, source: AdapterSource, calibration: CalibrationStats?, input: String,
+                          carriedFP16: Int,
+                          encode: ([ModulePipeline.Outcome]) throws(ConversionError) -> Int)
+        throws(ConversionError) -> ([ModulePipeline.Outcome], String)
+    {
+        let specs = source.modules
+        var jobs: [(module: Int, options: PipelineOptions)] = []
+        var ranges: [Range<Int>] = []
+        for (i, spec) in specs.enumerated() {
+            let start = jobs.count
+            for k in BudgetAllocator.candidateRanks(rank: spec.rank) {
+                for compact in options.pipeline.compactScales ? [true] : [false, true] {
+                    var o = options.pipeline
+                    o.binaryRank = .fixed(k)
+                    o.targetError = nil
+                    o.compactScales = compact
+                    jobs.append((i, o))
+                }
+            }
+            ranges.append(start..<jobs.count)
+        }
+        let all = try process(source, calibration: calibration, jobs: jobs)
+        let dtype = options.pipeline.scaleDType
+        let choices: [[BudgetAllocator.Option]] = ranges.map { range in
+            range.map { j in
+                let m = all[j].module
+                let e = all[j].errors
+                let relative = e.productError * e.productError
+                return BudgetAllocator.Option(
+                    binaryRank: m.binaryRank,
+                    bytes: LBALayoutMath.storedModuleBytes(inFeatures: m.inFeatures, outFeatures: m.outFeatures,
+                                                           binaryRank: m.binaryRank, scaleDType: dtype,
+                                                           inputScales: m.scales.input != nil),
+                    objective: options.budgetObjective == .relative ? relative : relative * e.productNorm * e.productNorm)
+            }
+        }
+        let fp16 = specs.reduce(0) { $0 + 2 * $1.rank * ($1.inFeatures + $1.outFeatures) } + carriedFP16
+        let limit = budget.limit(fp16Bytes: fp16)
+        func pick(_ chosen: [Int]) -> [ModulePipeline.Outcome] { chosen.indices.map { all[ranges[$0].lowerBound + chosen[$0]] } }
+        // The fixed part: what the smallest file takes beyond its modules' estimated bytes.
+        let smallest = choices.map { options in options.indices.min { options[$0].bytes < options[$1].bytes }! }
+        let smallestBytes = try encode(pick(smallest))
+        guard smallestBytes <= limit else {
+            throw .budgetTooSmall(input: input, limit: limit, smallest: smallestBytes)
+        }
+        var moduleLimit = limit - (smallestBytes - zip(choices, smallest).reduce(0) { $0 + $1.0[$1.1].bytes })
+        while true {
+            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit) else {
+                throw .budgetTooSmall(input: input, limit: limit, smallest: smallestBytes)
+            }
+            let outcomes = pick(chosen)
+            let bytes = try encode(outcomes)
+            if bytes <= limit {
+                let ranks = outcomes.map(\.module.binaryRank).sorted()
+                let what: String
+                switch budget {
+                case .bytes(let b): what = "budget \(b) bytes"
+                case .sizeRatio(let x): what = "size ratio \(Format.fixed(x, x.rounded() == x ? 0 : 2))× (\(limit) bytes)"
+                }
+                return (outcomes, "\(what): \(bytes) bytes, binary rank per module \(ranks.first!)–\(ranks.last!) "
+                        + "(median \(ranks[ranks.count / 2])), \(options.budgetObjective.rawValue) objective")
+            }
+            moduleLimit -= bytes - limit
+        }
     }
 
     /// Matched-size baselines for every module, at the bytes the module takes in the `.lba`.
@@ -168,6 +265,8 @@ public enum ConversionError: Error, CustomStringConvertible {
     case outputExists(String)
     /// The calibration statistics could not be used.
     case calibration(CalibrationError)
+    /// Even with every module at its smallest binary rank the file exceeds the byte budget.
+    case budgetTooSmall(input: String, limit: Int, smallest: Int)
 
     public var description: String {
         switch self {
@@ -175,6 +274,9 @@ public enum ConversionError: Error, CustomStringConvertible {
         case .output(let e): e.description
         case .outputExists(let path): "\(path): output exists (use --force to replace it)"
         case .calibration(let e): e.description
+        case .budgetTooSmall(let input, let limit, let smallest):
+            "\(input): the byte budget (\(limit) bytes) is below the smallest file this adapter makes "
+                + "(\(smallest) bytes, every module at its smallest binary rank)"
         }
     }
 }

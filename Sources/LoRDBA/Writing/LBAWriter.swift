@@ -325,6 +325,15 @@ enum LBALayoutMath {
         return overflow ? nil : words
     }
 
+    /// Bytes a module takes in a file with its sections stored raw and aligned (an upper bound
+    /// when zstd shrinks a section): both sign matrices, `a` (when stored), `b` and `m`.
+    static func storedModuleBytes(inFeatures: Int, outFeatures: Int, binaryRank k: Int, scaleDType: ScaleDType,
+                                  inputScales: Bool) -> Int {
+        let parts = [signBytes(rows: k, cols: inFeatures)!, signBytes(rows: k, cols: outFeatures)!,
+                     inputScales ? inFeatures * scaleDType.byteWidth : 0, outFeatures * scaleDType.byteWidth, 4 * k]
+        return parts.reduce(0) { $0 + LBAFormat.aligned($1)! }
+    }
+
     /// Bytes of a packed sign matrix, or `nil` on overflow.
     static func signBytes(rows: Int, cols: Int) -> Int? {
         guard let words = signWords(rows: rows, cols: cols) else { return nil }
