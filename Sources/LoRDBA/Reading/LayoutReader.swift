@@ -3,12 +3,15 @@
 struct LayoutReader {
     let file: SafeTensorsFile
     let configPath: String?
+    /// The adapter to read from a file whose keys carry adapter names (`lora_A.<name>.weight`).
+    let adapterName: String?
     /// Assumptions made while reading, for `AdapterSource.notes`.
-    private(set) var notes: [String] = []
+    var notes: [String] = []
 
-    init(file: SafeTensorsFile, configPath: String?) {
+    init(file: SafeTensorsFile, configPath: String?, adapterName: String? = nil) {
         self.file = file
         self.configPath = configPath
+        self.adapterName = adapterName
     }
 
     private var path: String { file.path }
@@ -34,7 +37,7 @@ struct LayoutReader {
         NamePattern(suffix: ".lora_b", layout: .mlx, role: .b, embedding: false, partner: ".lora_a"),
         NamePattern(suffix: ".lora_down.weight", layout: .kohya, role: .a, embedding: false, partner: ".lora_up.weight"),
         NamePattern(suffix: ".lora_up.weight", layout: .kohya, role: .b, embedding: false, partner: ".lora_down.weight"),
-    ]
+    ] + DiffusersLayout.namePatterns
 
     /// kohya's per-module alpha: `<module>.alpha`.
     static let kohyaAlphaSuffix = ".alpha"
@@ -43,12 +46,13 @@ struct LayoutReader {
     /// whether a factor pair adapts an embedding.
     static let mlxEmbeddingNames: Set<String> = ["embed_tokens", "tok_embeddings", "wte", "word_embeddings", "embedding", "embeddings"]
 
-    /// The module name and pattern of a factor tensor, or `nil` for any other tensor.
-    static func classify(_ name: String) -> (module: String, pattern: NamePattern)? {
+    /// The module name and pattern of a factor tensor (with its PEFT adapter name, when the key
+    /// carries one), or `nil` for any other tensor.
+    static func classify(_ name: String) -> (module: String, pattern: NamePattern, adapter: String?)? {
         for pattern in namePatterns where name.hasSuffix(pattern.suffix) && name.count > pattern.suffix.count {
-            return (String(name.dropLast(pattern.suffix.count)), pattern)
+            return (String(name.dropLast(pattern.suffix.count)), pattern, nil)
         }
-        return nil
+        return PEFTAdapterNames.classify(name)
     }
 
     private struct Slot {
@@ -63,13 +67,38 @@ struct LayoutReader {
         var embedding: Bool
     }
 
-    /// The layout, the module specs sorted by name, and the names of every tensor they use.
+    /// The layout, the module specs sorted by name, and the names of every tensor they use (or
+    /// that belong to another adapter of the file and are left out).
     mutating func read() throws(AdapterError) -> (AdapterLayout, [ModuleSpec], Set<String>) {
-        var found: [(SafeTensorInfo, String, NamePattern)] = []
+        var named: [(SafeTensorInfo, String, NamePattern, String?)] = []
+        var others: [String] = []
         for info in file.tensors {
-            if let (module, pattern) = Self.classify(info.name) { found.append((info, module, pattern)) }
+            if let (module, pattern, adapter) = Self.classify(info.name) {
+                named.append((info, module, pattern, adapter))
+            } else {
+                others.append(info.name)
+            }
         }
+        if let (algorithm, tensor) = AdapterAlgorithms.detect(others) {
+            throw .notLoRA(path: path, tensor: tensor, algorithm: algorithm)
+        }
+        var used = Set<String>()
+        let (chosen, skipped) = try chooseAdapter(named, others: others)
+        used.formUnion(skipped)
+        var found = chosen
         guard !found.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
+
+        // diffusers files use PEFT's factor names under a pipeline component prefix.
+        let peftModules = found.filter { $0.2.layout == .peft }.map(\.1)
+        if !peftModules.isEmpty,
+           found.contains(where: { $0.2.layout == .diffusers })
+            || DiffusersLayout.recognises(metadata: file.metadata, modules: peftModules) {
+            found = found.map { entry in
+                var pattern = entry.2
+                if pattern.layout == .peft { pattern.layout = .diffusers }
+                return (entry.0, entry.1, pattern)
+            }
+        }
 
         // One layout per file: the most common one wins and any other is an error.
         var counts: [AdapterLayout: Int] = [:]
@@ -99,7 +128,6 @@ struct LayoutReader {
         let ordered = slots.values.sorted { ($0.module, $0.embedding ? 1 : 0) < ($1.module, $1.embedding ? 1 : 0) }
         var specs: [ModuleSpec] = []
         specs.reserveCapacity(ordered.count)
-        var used = Set<String>()
         var scaleSource = ScaleSource(layout: layout)
         var embeddingGuesses = 0
         for slot in ordered {
@@ -114,15 +142,23 @@ struct LayoutReader {
                 throw .conflictingTensors(path: path, tensor: a.name, other: previous.aTensor.name)
             }
             var spec = try shapeSpec(module: slot.module, a: a, b: b, layout: layout, embedding: slot.embedding)
+            if aPattern.layout == .diffusers {
+                spec.name = DiffusersLayout.modulePath(stem: slot.module, suffix: aPattern.suffix)
+            }
             if layout == .mlx, Self.mlxEmbeddingNames.contains(Self.lastComponent(slot.module)) {
                 spec.kind = .embedding
                 embeddingGuesses += 1
             }
-            spec.scale = try scale(for: &spec, source: &scaleSource)
+            spec.scale = try scale(for: &spec, stem: slot.module, source: &scaleSource)
             used.insert(a.name)
             used.insert(b.name)
             if let alpha = spec.alphaTensor { used.insert(alpha.name) }
             specs.append(spec)
+        }
+        // Renamed older diffusers keys may meet another module's name.
+        specs.sort { ($0.name, $0.kind == .embedding ? 1 : 0) < ($1.name, $1.kind == .embedding ? 1 : 0) }
+        for (previous, next) in zip(specs, specs.dropFirst()) where previous.name == next.name {
+            throw .conflictingTensors(path: path, tensor: next.aTensor.name, other: previous.aTensor.name)
         }
         notes.append(contentsOf: scaleSource.notes(moduleCount: specs.count))
         if embeddingGuesses > 0 {
@@ -230,6 +266,8 @@ struct LayoutReader {
         var peft: PEFTScaleRules?
         var mlx: Double?
         var mlxNote: String?
+        var diffusers: DiffusersLayout.ScaleRules?
+        var diffusersLoaded = false
         var kohyaMissingAlpha = 0
         var kohyaZeroAlpha = 0
 
@@ -239,16 +277,18 @@ struct LayoutReader {
             var out: [String] = []
             if let mlxNote { out.append(mlxNote) }
             if kohyaMissingAlpha > 0 {
-                out.append("\(kohyaMissingAlpha) of \(moduleCount) kohya module(s) have no alpha tensor; alpha = rank (scale 1) for them")
+                let config = layout == .diffusers ? " and no config in \(DiffusersLayout.metadataKey)" : ""
+                out.append("\(kohyaMissingAlpha) of \(moduleCount) \(layout.rawValue) module(s) have no alpha tensor\(config); alpha = rank (scale 1) for them")
             }
             if kohyaZeroAlpha > 0 {
-                out.append("\(kohyaZeroAlpha) kohya module(s) have alpha 0; alpha = rank (scale 1) for them, as kohya does")
+                out.append("\(kohyaZeroAlpha) \(layout.rawValue) module(s) have alpha 0; alpha = rank (scale 1) for them, as kohya does")
             }
             return out
         }
     }
 
-    private func scale(for spec: inout ModuleSpec, source: inout ScaleSource) throws(AdapterError) -> Double {
+    /// The scale of `spec`, whose factor keys start with `stem`.
+    private func scale(for spec: inout ModuleSpec, stem: String, source: inout ScaleSource) throws(AdapterError) -> Double {
         switch source.layout {
         case .peft:
             if source.peft == nil {
@@ -268,19 +308,41 @@ struct LayoutReader {
             }
             return source.mlx!
         case .kohya:
-            let rank = Double(spec.rank)
-            guard let alphaInfo = file.tensor(named: spec.name + Self.kohyaAlphaSuffix) else {
-                source.kohyaMissingAlpha += 1
-                return 1
+            return try alphaTensorScale(&spec, candidates: [spec.name + Self.kohyaAlphaSuffix], source: &source)
+        case .diffusers:
+            if !source.diffusersLoaded {
+                source.diffusersLoaded = true
+                var rules = try DiffusersLayout.ScaleRules.fromMetadata(file.metadata, weightsPath: path)
+                if let configPath {
+                    rules = rules ?? DiffusersLayout.ScaleRules()
+                    rules!.config = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
+                }
+                source.diffusers = rules
             }
-            spec.alphaTensor = alphaInfo
-            let alpha = try kohyaAlpha(alphaInfo)
-            if alpha == 0 {
-                source.kohyaZeroAlpha += 1
-                return 1
+            if let (rules, target) = source.diffusers?.rules(for: spec.name) {
+                return try rules.scale(module: spec.name, tensorRank: spec.rank, tensor: spec.aTensor.name,
+                                       weightsPath: path, patternTarget: target)
             }
-            return alpha / rank
+            // No config for the module: `<module>.alpha` as diffusers' network alphas, else alpha = r.
+            return try alphaTensorScale(&spec, candidates: [stem + Self.kohyaAlphaSuffix, spec.name + Self.kohyaAlphaSuffix],
+                                        source: &source)
         }
+    }
+
+    /// `alpha/r` from the first of `candidates` that is a tensor of the file (alpha = r, scale 1,
+    /// when none is or alpha is 0, as kohya does).
+    private func alphaTensorScale(_ spec: inout ModuleSpec, candidates: [String], source: inout ScaleSource) throws(AdapterError) -> Double {
+        guard let alphaInfo = candidates.lazy.compactMap({ self.file.tensor(named: $0) }).first else {
+            source.kohyaMissingAlpha += 1
+            return 1
+        }
+        spec.alphaTensor = alphaInfo
+        let alpha = try kohyaAlpha(alphaInfo)
+        if alpha == 0 {
+            source.kohyaZeroAlpha += 1
+            return 1
+        }
+        return alpha / Double(spec.rank)
     }
 
     private func kohyaAlpha(_ info: SafeTensorInfo) throws(AdapterError) -> Double {

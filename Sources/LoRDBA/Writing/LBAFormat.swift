@@ -7,7 +7,12 @@ public enum LBAFormat {
     public static let majorVersion = 1
     /// The minor version this library writes and fully understands. Files with a newer minor of
     /// the same major are read; their unknown table members and sections are checked and skipped.
-    public static let minorVersion = 0
+    public static let minorVersion = 1
+    /// The lowest minor version whose features a file of `layout` uses: 1 for the `diffusers`
+    /// layout (added in 1.1), 0 otherwise, so files of the other layouts stay 1.0 files.
+    public static func minorVersion(for layout: AdapterLayout) -> Int {
+        layout == .diffusers ? 1 : 0
+    }
     /// The format name stored in the table.
     public static let formatName = "lba"
 
