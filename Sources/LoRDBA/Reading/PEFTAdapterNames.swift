@@ -80,8 +80,12 @@ extension LayoutReader {
         }
         let otherNames = names.filter { $0 != chosen }
         skipped += others.filter { name in otherNames.contains { PEFTAdapterNames.belongs(name, to: $0) } }
-        notes.append("read adapter \"\(chosen)\" of \(names.count) named in the keys (\(names.joined(separator: ", "))); module names drop the adapter name"
-                     + (skipped.isEmpty ? "" : "; \(skipped.count) tensor(s) of the other adapter(s) left out"))
+        if names.count == 1 {
+            notes.append("the keys name the adapter \"\(chosen)\"; module names drop it")
+        } else {
+            notes.append("read adapter \"\(chosen)\" of \(names.count) named in the keys (\(names.joined(separator: ", "))); "
+                         + "module names drop the adapter name; \(skipped.count) tensor(s) of the other adapter(s) left out")
+        }
         return (kept, skipped)
     }
 }

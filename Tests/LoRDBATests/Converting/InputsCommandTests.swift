@@ -12,9 +12,15 @@ import Testing
         defer { dir.remove() }
         let weights = I.writeDiffusers(in: dir)
         let out = dir.path + "/d.lba"
-        let result = try convert.run([weights, out, "--plain"])
+        let json = dir.path + "/report.json"
+        let result = try convert.run([weights, out, "--plain", "--report-json", json])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.hasPrefix("ok \(weights) → \(out): 4 modules"))
+        // The report names the new layout and still follows the documented schema.
+        let document = try JSONParser.parse(String(contentsOfFile: json, encoding: .utf8))
+        let schema = try JSONParser.parse(String(contentsOfFile: ReadingFixtures.packageRoot + "/formats/report.schema.json", encoding: .utf8))
+        #expect(SchemaValidator(root: schema).violations(of: document) == [])
+        #expect(document["inputs"]?.arrayValue?.first?["layout"] == .string("diffusers"))
         let file = try LBAFile(path: out)
         #expect(file.adapter.layout == .diffusers && file.version == LBAVersion(major: 1, minor: 1))
         #expect(file.adapter.modules.map(\.loraScale).sorted() == I.expectedScales.sorted())

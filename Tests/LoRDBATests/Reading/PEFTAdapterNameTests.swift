@@ -56,6 +56,7 @@ import Testing
         let weights = dir.writeTensors("adapter_model.safetensors", I.rawPEFTTensors().filter { !$0.name.contains("style") })
         let source = try AdapterSource.open(weights)
         #expect(source.modules.count == 2 && source.carried.count == 2)
+        #expect(source.notes == ["the keys name the adapter \"default\"; module names drop it"])
         // A name given for a file whose keys carry none is an error, not silently ignored.
         let plain = dir.writeTensors("plain.safetensors", I.savedStyleTensors())
         let error = caught { () throws(AdapterError) in try AdapterSource.open(plain, adapterName: "style") }
