@@ -82,11 +82,11 @@ struct LayoutReader {
         if let (algorithm, tensor) = AdapterAlgorithms.detect(others) {
             throw .notLoRA(path: path, tensor: tensor, algorithm: algorithm)
         }
+        guard !named.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
         var used = Set<String>()
         let (chosen, skipped) = try chooseAdapter(named, others: others)
         used.formUnion(skipped)
         var found = chosen
-        guard !found.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
 
         // diffusers files use PEFT's factor names under a pipeline component prefix.
         let peftModules = found.filter { $0.2.layout == .peft }.map(\.1)

@@ -53,12 +53,14 @@ extension LayoutReader {
         case .diffusers:
             if !source.diffusersLoaded {
                 source.diffusersLoaded = true
-                var rules = try DiffusersLayout.ScaleRules.fromMetadata(file.metadata, weightsPath: path)
+                // A config file replaces the metadata, which is then not even parsed.
                 if let configPath {
-                    rules = rules ?? DiffusersLayout.ScaleRules()
-                    rules!.config = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
+                    var rules = DiffusersLayout.ScaleRules()
+                    rules.config = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
+                    source.diffusers = rules
+                } else {
+                    source.diffusers = try DiffusersLayout.ScaleRules.fromMetadata(file.metadata, weightsPath: path)
                 }
-                source.diffusers = rules
             }
             if let (rules, target) = source.diffusers?.rules(for: spec.name) {
                 return try rules.scale(module: spec.name, tensorRank: spec.rank, tensor: spec.aTensor.name,

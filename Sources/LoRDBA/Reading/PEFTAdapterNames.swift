@@ -38,10 +38,12 @@ enum PEFTAdapterNames {
     }
 
     /// Whether a tensor that is not a LoRA factor belongs to adapter `adapter` by the PEFT naming
-    /// `….lora_<something>.<adapter>[.…]` (DoRA's `lora_magnitude_vector.<adapter>.weight`, biases, …).
+    /// `….lora_<something>.<adapter>[.…]` (DoRA's `lora_magnitude_vector.<adapter>.weight`, LoRA
+    /// biases, …) or `….modules_to_save.<adapter>.…`.
     static func belongs(_ name: String, to adapter: String) -> Bool {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        for i in parts.indices.dropFirst() where parts[i] == adapter && parts[i - 1].hasPrefix("lora_") {
+        for i in parts.indices.dropFirst() where parts[i] == adapter
+            && (parts[i - 1].hasPrefix("lora_") || parts[i - 1] == "modules_to_save") {
             return true
         }
         return false

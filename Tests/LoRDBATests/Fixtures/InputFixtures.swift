@@ -77,7 +77,7 @@ enum InputFixtures {
     static let rawPaths = ["model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"]
 
     /// A raw `PeftModel.state_dict()`: two adapters (`default`, `style`) on two modules, the base
-    /// layers' weights, and a DoRA magnitude of `style`. Seeds: adapter `default` 20+, `style` 40+.
+    /// layers' weights, a DoRA magnitude of `style` and a `modules_to_save` copy of `default`. Seeds: adapter `default` 20+, `style` 40+.
     static func rawPEFTTensors() -> [F.Tensor] {
         var tensors: [F.Tensor] = []
         for (i, path) in rawPaths.enumerated() {
@@ -89,6 +89,7 @@ enum InputFixtures {
             }
             tensors.append(F.tensor(base + ".lora_magnitude_vector.style.weight", [6], seed: UInt64(80 + i)))
         }
+        tensors.append(F.tensor("base_model.model.score.modules_to_save.default.weight", [2, 6], seed: 90))
         return tensors
     }
 

@@ -45,6 +45,9 @@ import Testing
         #expect(scales[Self.attention + ".to_k"] == 6)
         #expect(scales["unet.down_blocks.0.resnets.0.conv1"] == 3)
         #expect(scales["text_encoder.text_model.encoder.layers.0.self_attn.q_proj"] == 1.5)
+        // The metadata is replaced, not read: a broken one does not matter then.
+        let broken = I.writeDiffusers(in: dir, name: "broken.safetensors", metadata: "[1, 2")
+        #expect(try AdapterSource.open(broken, configPath: config).modules.map(\.scale) == source.modules.map(\.scale))
     }
 
     @Test func metadataRankDisagreeingWithTheTensorsNamesTheField() throws {
