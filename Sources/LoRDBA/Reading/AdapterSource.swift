@@ -108,7 +108,14 @@ public struct AdapterSource: Sendable {
         }
         var reader = LayoutReader(file: file, configPath: foundConfig, adapterName: adapterName)
         let (layout, modules, used) = try reader.read()
-        let carried = dropExtra ? [] : file.tensors.filter { !used.contains($0.name) }
+        let renames = reader.carriedNames
+        let carried: [SafeTensorInfo] = dropExtra ? [] : file.tensors.filter { !used.contains($0.name) }
+            .map { (info: SafeTensorInfo) -> SafeTensorInfo in
+                var renamed = info
+                renamed.name = renames[info.name] ?? info.name
+                return renamed
+            }
+            .sorted { $0.name < $1.name }
         var notes = reader.notes
         let magnitudes = carried.filter { $0.name.hasSuffix(".dora_scale") || $0.name.contains(".lora_magnitude_vector") }
         if !magnitudes.isEmpty {

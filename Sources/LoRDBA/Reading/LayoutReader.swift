@@ -7,6 +7,8 @@ struct LayoutReader {
     let adapterName: String?
     /// Assumptions made while reading, for `AdapterSource.notes`.
     var notes: [String] = []
+    /// New names for carried tensors (a named adapter's tensors, named as `save_pretrained` does).
+    var carriedNames: [String: String] = [:]
 
     init(file: SafeTensorsFile, configPath: String?, adapterName: String? = nil) {
         self.file = file

@@ -33,6 +33,21 @@ enum PEFTAdapterNames {
         return nil
     }
 
+    /// The name `save_pretrained` gives a tensor of adapter `adapter`: the adapter name dropped,
+    /// DoRA's `lora_magnitude_vector.<adapter>.weight` without `.weight`, and
+    /// `modules_to_save.<adapter>.` dropped whole.
+    static func savedName(_ name: String, adapter: String) -> String {
+        var parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard let i = parts.indices.dropFirst().first(where: { parts[$0] == adapter }) else { return name }
+        if parts[i - 1] == "modules_to_save" {
+            parts.removeSubrange((i - 1)...i)
+        } else {
+            if parts[i - 1] == "lora_magnitude_vector" && parts.count == i + 2 && parts[i + 1] == "weight" { parts.removeLast() }
+            parts.remove(at: i)
+        }
+        return parts.joined(separator: ".")
+    }
+
     private static func isAdapterName(_ part: String) -> Bool {
         !part.isEmpty && part != "weight"
     }
@@ -52,8 +67,10 @@ enum PEFTAdapterNames {
 
 extension LayoutReader {
     /// Keeps the factors of one adapter: the one `adapterName` names, or the only one the keys
-    /// name. Returns the kept factors (module path, pattern) and the names of the other
-    /// adapters' tensors, which are neither converted nor carried.
+    /// name. Returns the kept factors (module path, pattern) and the names of the tensors left
+    /// out: the other adapters' and, as `save_pretrained` would, the base model's. The chosen
+    /// adapter's other tensors are renamed the way `save_pretrained` names them
+    /// (`carriedNames`), so the file converts exactly like that output.
     /// - Throws: when several adapters are named and none was chosen, or the chosen one is absent.
     mutating func chooseAdapter(_ factors: [(SafeTensorInfo, String, NamePattern, String?)], others: [String])
         throws(AdapterError) -> (kept: [(SafeTensorInfo, String, NamePattern)], skipped: [String])
@@ -80,14 +97,23 @@ extension LayoutReader {
                 skipped.append(factor.0.name)
             }
         }
-        let otherNames = names.filter { $0 != chosen }
-        skipped += others.filter { name in otherNames.contains { PEFTAdapterNames.belongs(name, to: $0) } }
-        if names.count == 1 {
-            notes.append("the keys name the adapter \"\(chosen)\"; module names drop it")
-        } else {
-            notes.append("read adapter \"\(chosen)\" of \(names.count) named in the keys (\(names.joined(separator: ", "))); "
-                         + "module names drop the adapter name; \(skipped.count) tensor(s) of the other adapter(s) left out")
+        var baseTensors = 0
+        let taken = Set(others)
+        for name in others {
+            if PEFTAdapterNames.belongs(name, to: chosen) {
+                let saved = PEFTAdapterNames.savedName(name, adapter: chosen)
+                if saved != name && !taken.contains(saved) && !carriedNames.values.contains(saved) { carriedNames[name] = saved }
+            } else {
+                skipped.append(name)
+                if !names.contains(where: { PEFTAdapterNames.belongs(name, to: $0) }) { baseTensors += 1 }
+            }
         }
+        let otherAdapters = skipped.count - baseTensors
+        var note = names.count == 1
+            ? "the keys name the adapter \"\(chosen)\"; module names drop it"
+            : "read adapter \"\(chosen)\" of \(names.count) named in the keys (\(names.joined(separator: ", "))); module names drop the adapter name; \(otherAdapters) tensor(s) of the other adapter(s) left out"
+        if baseTensors > 0 { note += "; \(baseTensors) tensor(s) of the base model left out, as save_pretrained does" }
+        notes.append(note)
         return (kept, skipped)
     }
 }

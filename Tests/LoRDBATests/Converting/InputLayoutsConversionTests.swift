@@ -60,8 +60,11 @@ import Testing
         dir.writeTensors("saved/adapter_model.safetensors", I.savedStyleTensors())
         dir.write("saved/adapter_config.json", text: I.rawConfig)
 
-        let fromRaw = try convert(raw, to: dir.path + "/raw.lba", adapterName: "style", dropExtra: true)
+        let fromRaw = try convert(raw, to: dir.path + "/raw.lba", adapterName: "style")
         let fromSaved = try convert(saved, to: dir.path + "/saved.lba")
+        // The same carried tensors (DoRA magnitudes) under the same names, byte for byte.
+        #expect(fromRaw.adapter.carried == fromSaved.adapter.carried)
+        #expect(fromRaw.adapter.carried.count == 2)
         #expect(fromRaw.adapter.modules.map(\.name) == fromSaved.adapter.modules.map(\.name))
         #expect(fromRaw.adapter.modules.map(\.name) == I.rawPaths.map { "base_model.model." + $0 })
         for (x, y) in zip(fromRaw.adapter.modules, fromSaved.adapter.modules) {

@@ -93,12 +93,14 @@ enum InputFixtures {
         return tensors
     }
 
-    /// The `style` adapter as `save_pretrained` writes it (same values, no adapter name).
+    /// The `style` adapter as `save_pretrained` writes it (same values, no adapter name, DoRA
+    /// magnitudes as `….lora_magnitude_vector`).
     static func savedStyleTensors() -> [F.Tensor] {
         rawPaths.enumerated().flatMap { i, path -> [F.Tensor] in
             let base = "base_model.model." + path
             return [F.tensor(base + ".lora_A.weight", [2, 6], seed: 40 + UInt64(i)),
-                    F.tensor(base + ".lora_B.weight", [6, 2], seed: 50 + UInt64(i))]
+                    F.tensor(base + ".lora_B.weight", [6, 2], seed: 50 + UInt64(i)),
+                    F.tensor(base + ".lora_magnitude_vector", [6], seed: 80 + UInt64(i))]
         }
     }
 
