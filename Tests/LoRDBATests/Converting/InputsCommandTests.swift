@@ -38,6 +38,10 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.stderr == "error: \(weights): the file holds 2 adapters (default, style); pick one with --adapter-name NAME\n")
         #expect(!FileManager.default.fileExists(atPath: out))
+        // inspect still shows the file, and says what conversion needs.
+        let inspect = try convert.run(["inspect", weights])
+        #expect(inspect.status == 0, "\(inspect.stderr)")
+        #expect(inspect.stdout.hasSuffix("not convertible: the file holds 2 adapters (default, style); pick one with --adapter-name NAME\n"), "\(inspect.stdout)")
         let result = try convert.run([weights, out, "--plain", "--adapter-name", "style"])
         #expect(result.status == 0, "\(result.stderr)")
         let file = try LBAFile(path: out)

@@ -58,7 +58,7 @@ import Testing
 
     // MARK: - Other algorithms
 
-    @Test func lohaAndLokrAreNamed() {
+    @Test func lohaAndLokrAreNamed() throws {
         let dir = TempDir()
         defer { dir.remove() }
         let module = "lora_unet_mid_block_attentions_0_proj_in"
@@ -77,6 +77,8 @@ import Testing
             F.tensor(module + ".lokr_w2_a", [2, 2], seed: 2), F.tensor(module + ".lokr_w2_b", [2, 2], seed: 3),
         ])
         #expect(openError(lokr) == .notLoRA(path: lokr, tensor: module + ".lokr_w1", algorithm: "LoKr"))
+        let inspected = try Inspector.describe(lokr)
+        #expect(inspected.hasSuffix("\nnot convertible: \(module).lokr_w1: LoKr tensor: this adapter is LoKr, not LoRA; only adapters made of LoRA factor pairs (A/B or down/up) can be converted"))
 
         // A LoHa module beside LoRA pairs still refuses the file (it would otherwise be dropped silently).
         let mixed = dir.writeTensors("mixed.safetensors", [
