@@ -120,6 +120,23 @@ import Testing
                                    missing: "unet.mid_block.resnets.0.conv1.lora.up.weight"))
     }
 
+    @Test func unprefixedMetadataOfOneModelAppliesToAllModules() throws {
+        // diffusers' save_lora_adapter on one model: no component prefix on keys or metadata.
+        let dir = TempDir()
+        defer { dir.remove() }
+        let unet = I.modules.filter { $0.component == "unet" }
+        let config = I.unetConfig.replacingOccurrences(of: #""peft_type": "LORA", "#, with: "")
+        let weights = dir.writeTensors("model.safetensors", unet.flatMap { I.factors($0, prefix: "") },
+                                       metadata: [DiffusersLayout.metadataKey: config])
+        let source = try AdapterSource.open(weights)
+        #expect(source.layout == .diffusers)
+        #expect(source.modules.map(\.name) == unet.map(\.path).sorted())
+        let scales = Dictionary(uniqueKeysWithValues: source.modules.map { ($0.name, $0.scale) })
+        for (module, scale) in zip(I.modules, I.expectedScales) where module.component == "unet" {
+            #expect(scales[module.path] == scale)
+        }
+    }
+
     @Test func plainPEFTNamesStayPEFT() throws {
         // Keys without a pipeline component and no lora_adapter_metadata are PEFT, as before.
         let dir = TempDir()
