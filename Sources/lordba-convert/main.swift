@@ -34,6 +34,9 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.")
     var config: String?
 
+    @Option(name: .long, help: "Adapter to convert when the keys name several (lora_A.<name>.weight).")
+    var adapterName: String?
+
     @Flag(name: .long, help: "Replace existing output files.")
     var force = false
 
@@ -163,6 +166,7 @@ struct Convert: ParsableCommand {
         var options = ConversionOptions()
         options.configPath = config
         options.dropExtra = dropExtra
+        options.adapterName = adapterName
         options.overwrite = force
         options.calibrationPath = calibration
         options.compare = compare

@@ -10,6 +10,8 @@ public struct ConversionOptions: Sendable {
     public var configPath: String?
     /// Leave tensors that are not LoRA pairs out of the `.lba`.
     public var dropExtra = false
+    /// The adapter to convert from a file whose keys name several (`lora_A.<name>.weight`).
+    public var adapterName: String?
     /// How each module is factorized, binarized and refined (`scaleDType` included).
     public var pipeline = PipelineOptions()
     /// Per-module input statistics that weight the refinement objective (`--calibration`).
@@ -51,7 +53,8 @@ public struct Converter: Sendable {
         }
         let source: AdapterSource
         do {
-            source = try AdapterSource.open(input, configPath: options.configPath, dropExtra: options.dropExtra)
+            source = try AdapterSource.open(input, configPath: options.configPath, dropExtra: options.dropExtra,
+                                            adapterName: options.adapterName)
         } catch {
             throw .input(error)
         }

@@ -26,6 +26,11 @@ public enum AdapterLayout: String, Sendable, Equatable, CaseIterable {
     case mlx
     /// kohya sd-scripts: `….lora_down.weight`, `….lora_up.weight`, scalar `….alpha`.
     case kohya
+    /// diffusers pipelines' `save_lora_weights`: PEFT-style factors under a component prefix
+    /// (`unet.`, `transformer.`, `text_encoder.`, …) with each component's LoRA config in the
+    /// safetensors metadata, or the older `….lora.down/up.weight` forms with `….alpha` tensors.
+    /// Written as format 1.1 (see `formats/lba.md`).
+    case diffusers
 }
 
 /// One LoRA module in the normalised internal form: `ΔW = scale · B · A`.

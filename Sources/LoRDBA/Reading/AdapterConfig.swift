@@ -46,27 +46,32 @@ struct PEFTScaleRules {
     /// The prefix `PeftModel` puts before module paths in saved keys; pattern keys match the path without it.
     static let modelPrefix = "base_model.model."
 
-    init(config: JSONValue, path: String) throws(AdapterError) {
+    /// Put before field names in messages: empty for `adapter_config.json`, e.g.
+    /// `lora_adapter_metadata: unet.` for a diffusers component's config.
+    let fieldPrefix: String
+
+    init(config: JSONValue, path: String, fieldPrefix: String = "") throws(AdapterError) {
         configPath = path
+        self.fieldPrefix = fieldPrefix
         if let type = config["peft_type"], type != .null {
             guard let name = type.stringValue else {
-                throw .invalidConfig(path: path, field: "peft_type", problem: "must be a string, found \(type.typeName)")
+                throw .invalidConfig(path: path, field: fieldPrefix + "peft_type", problem: "must be a string, found \(type.typeName)")
             }
             guard name.uppercased() == "LORA" else {
-                throw .invalidConfig(path: path, field: "peft_type", problem: "\(name) adapters are not plain LoRA; only LORA can be converted")
+                throw .invalidConfig(path: path, field: fieldPrefix + "peft_type", problem: "\(name) adapters are not plain LoRA; only LORA can be converted")
             }
         }
         guard let alpha = config["lora_alpha"], alpha != .null else {
-            throw .missingConfigField(path: path, field: "lora_alpha", problem: "missing from the config; the LoRA scale cannot be known without it")
+            throw .missingConfigField(path: path, field: fieldPrefix + "lora_alpha", problem: "missing from the config; the LoRA scale cannot be known without it")
         }
         guard let alphaValue = alpha.doubleValue else {
-            throw .invalidConfig(path: path, field: "lora_alpha", problem: "must be a number, found \(alpha.typeName)")
+            throw .invalidConfig(path: path, field: fieldPrefix + "lora_alpha", problem: "must be a number, found \(alpha.typeName)")
         }
         loraAlpha = alphaValue
 
         if let rValue = config["r"], rValue != .null {
             guard let rank = rValue.integerValue, rank > 0, let r = Int(exactly: rank) else {
-                throw .invalidConfig(path: path, field: "r", problem: "must be a positive integer, found \(rValue.serialized())")
+                throw .invalidConfig(path: path, field: fieldPrefix + "r", problem: "must be a positive integer, found \(rValue.serialized())")
             }
             self.r = r
         } else {
@@ -77,19 +82,19 @@ struct PEFTScaleRules {
         case nil, .null?: useRSLoRA = false
         case .bool(let flag)?: useRSLoRA = flag
         case let other?:
-            throw .invalidConfig(path: path, field: "use_rslora", problem: "must be true or false, found \(other.typeName)")
+            throw .invalidConfig(path: path, field: fieldPrefix + "use_rslora", problem: "must be true or false, found \(other.typeName)")
         }
 
-        rankPattern = try Self.patterns(config, field: "rank_pattern", path: path) { value throws(AdapterError) -> Int? in
+        rankPattern = try Self.patterns(config, field: "rank_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Int? in
             guard let rank = value.integerValue, rank > 0 else { return nil }
             return Int(exactly: rank)
         }
-        alphaPattern = try Self.patterns(config, field: "alpha_pattern", path: path) { value throws(AdapterError) -> Double? in
+        alphaPattern = try Self.patterns(config, field: "alpha_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Double? in
             value.doubleValue
         }
     }
 
-    private static func patterns<V>(_ config: JSONValue, field: String, path: String,
+    private static func patterns<V>(_ config: JSONValue, field: String, prefix fieldPrefix: String, path: String,
                                     value convert: (JSONValue) throws(AdapterError) -> V?) throws(AdapterError) -> [PatternEntry<V>] {
         guard let raw = config[field], raw != .null else { return [] }
         guard let members = raw.objectValue else {
@@ -100,13 +105,13 @@ struct PEFTScaleRules {
             let subject = "\(field)[\"\(key)\"]"
             guard let value = try convert(item) else {
                 let wanted = V.self == Int.self ? "a positive integer" : "a number"
-                throw .invalidConfig(path: path, field: subject, problem: "must be \(wanted), found \(item.serialized())")
+                throw .invalidConfig(path: path, field: fieldPrefix + subject, problem: "must be \(wanted), found \(item.serialized())")
             }
             let regex: Regex<AnyRegexOutput>
             do {
                 regex = try Regex("(.*\\.)?(\(key))").matchingSemantics(.unicodeScalar)
             } catch {
-                throw .invalidConfig(path: path, field: subject, problem: "key is not a valid regular expression")
+                throw .invalidConfig(path: path, field: fieldPrefix + subject, problem: "key is not a valid regular expression")
             }
             entries.append(PatternEntry(key: key, regex: regex, value: value))
         }
@@ -125,15 +130,18 @@ struct PEFTScaleRules {
 
     /// The effective scale of `module` whose tensors have rank `tensorRank`.
     /// - Throws: when the config's rank for the module disagrees with the tensors.
-    func scale(module: String, tensorRank: Int, tensor: String, weightsPath: String) throws(AdapterError) -> Double {
-        let target = Self.patternTarget(module)
+    /// - Parameter patternTarget: the path pattern keys are matched against (default: `module`
+    ///   without `base_model.model.`).
+    func scale(module: String, tensorRank: Int, tensor: String, weightsPath: String,
+               patternTarget: String? = nil) throws(AdapterError) -> Double {
+        let target = patternTarget ?? Self.patternTarget(module)
         if let entry = Self.firstMatch(rankPattern, target) {
             guard entry.value == tensorRank else {
                 throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: entry.value, tensorRank: tensorRank,
-                                          source: "rank_pattern[\"\(entry.key)\"]")
+                                          source: fieldPrefix + "rank_pattern[\"\(entry.key)\"]")
             }
         } else if let r, r != tensorRank {
-            throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: r, tensorRank: tensorRank, source: "r")
+            throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: r, tensorRank: tensorRank, source: fieldPrefix + "r")
         }
         let alpha = Self.firstMatch(alphaPattern, target)?.value ?? loraAlpha
         let rank = Double(tensorRank)

@@ -43,6 +43,15 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
     case outOfFloatRange(path: String, tensor: String, position: [Int], value: Double)
     /// Two tensors of the file claim the same LoRA slot.
     case conflictingTensors(path: String, tensor: String, other: String)
+    /// A pickled PyTorch checkpoint (`.bin`, `.pt`, `.ckpt`, …); it is never loaded, since
+    /// unpickling can run arbitrary code. `evidence` says how it was recognised.
+    case pickledCheckpoint(path: String, evidence: String)
+    /// The file's keys show a non-LoRA adapter algorithm (LoHa, LoKr, IA3, GLoRA, OFT, …).
+    case notLoRA(path: String, tensor: String, algorithm: String)
+    /// The file holds the factors of several named adapters and none was chosen.
+    case ambiguousAdapterName(path: String, names: [String])
+    /// The adapter name asked for is not among the file's adapter names.
+    case unknownAdapterName(path: String, name: String, names: [String])
 
     /// The file the error is about (weights, config or input directory).
     public var file: String {
@@ -53,7 +62,9 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
              .noLoRATensors(let p, _), .mixedLayouts(let p, _, _), .unpaired(let p, _, _),
              .unsupportedDType(let p, _, _), .wrongShape(let p, _, _, _), .rankMismatch(let p, _, _, _, _),
              .zeroRank(let p, _, _), .configRankMismatch(let p, _, _, _, _), .invalidAlpha(let p, _, _),
-             .nonFinite(let p, _, _, _), .outOfFloatRange(let p, _, _, _), .conflictingTensors(let p, _, _):
+             .nonFinite(let p, _, _, _), .outOfFloatRange(let p, _, _, _), .conflictingTensors(let p, _, _),
+             .pickledCheckpoint(let p, _), .notLoRA(let p, _, _), .ambiguousAdapterName(let p, _),
+             .unknownAdapterName(let p, _, _):
             p
         }
     }
@@ -62,12 +73,13 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
     public var subject: String? {
         switch self {
         case .safetensors(let e): e.tensor
-        case .missingInput, .noWeightsFile, .ambiguousWeightsFile, .unreadableConfig, .noLoRATensors: nil
+        case .missingInput, .noWeightsFile, .ambiguousWeightsFile, .unreadableConfig, .noLoRATensors,
+             .pickledCheckpoint, .ambiguousAdapterName, .unknownAdapterName: nil
         case .invalidConfig(_, let field, _), .missingConfigField(_, let field, _): field
         case .mixedLayouts(_, let t, _), .unpaired(_, let t, _), .unsupportedDType(_, let t, _),
              .wrongShape(_, let t, _, _), .rankMismatch(_, let t, _, _, _), .zeroRank(_, let t, _),
              .configRankMismatch(_, let t, _, _, _), .invalidAlpha(_, let t, _), .nonFinite(_, let t, _, _),
-             .outOfFloatRange(_, let t, _, _), .conflictingTensors(_, let t, _):
+             .outOfFloatRange(_, let t, _, _), .conflictingTensors(_, let t, _), .notLoRA(_, let t, _):
             t
         }
     }
@@ -88,7 +100,7 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
         case .invalidConfig(_, _, let problem), .missingConfigField(_, _, let problem):
             return problem
         case .noLoRATensors(_, let count):
-            return "none of the \(count) tensors is a LoRA factor (expected …lora_A.weight/…lora_B.weight, …lora_a/…lora_b or …lora_down.weight/…lora_up.weight)"
+            return "none of the \(count) tensors is a LoRA factor (expected …lora_A.weight/…lora_B.weight, …lora_a/…lora_b, …lora_down.weight/…lora_up.weight or …lora.down.weight/…lora.up.weight)"
         case .mixedLayouts(_, _, let layouts):
             return "the file mixes LoRA layouts (\(layouts.map(\.rawValue).joined(separator: ", "))); this tensor belongs to a different layout than the rest"
         case .unpaired(_, _, let missing):
@@ -112,10 +124,23 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
             return "element \(ReadingText.shape(position)) is \(value), beyond the range of Float"
         case .conflictingTensors(_, _, let other):
             return "tensor fills the same LoRA slot as \"\(other)\""
+        case .pickledCheckpoint(let path, let evidence):
+            return "\(evidence): a pickled PyTorch checkpoint, which is not loaded because unpickling can run arbitrary code; "
+                + "convert it to safetensors once, where you trust it, with: " + PickleCheck.conversionCommand(for: path)
+        case .notLoRA(_, _, let algorithm):
+            return "\(algorithm) tensor: this adapter is \(algorithm), not LoRA; only adapters made of LoRA factor pairs (A/B or down/up) can be converted"
+        case .ambiguousAdapterName(_, let names):
+            return "the file holds \(names.count) adapters (\(names.joined(separator: ", "))); pick one with --adapter-name NAME"
+        case .unknownAdapterName(_, let name, let names):
+            return "no adapter named \"\(name)\"; the file holds \(names.isEmpty ? "no named adapter" : names.joined(separator: ", "))"
         }
     }
 
     public var description: String {
-        ReadingText.message(file: file, subject: subject, problem: problem)
+        if case .pickledCheckpoint = self {
+            // Not shortened: the conversion command must stay whole to be copied.
+            return ReadingText.oneLine(file) + ": " + MessageText.escaped(problem)
+        }
+        return ReadingText.message(file: file, subject: subject, problem: problem)
     }
 }

@@ -35,6 +35,21 @@ enum AdapterFiles {
         return names.sorted()
     }
 
+    /// Up to `count` first bytes of the file at `path` (fewer when it is shorter or unreadable).
+    static func prefix(of path: String, count: Int) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, count - filled) }
+            if n <= 0 { break }
+            filled += n
+        }
+        return Array(bytes.prefix(filled))
+    }
+
     /// `directory` and `name` joined with one slash.
     static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name

@@ -70,18 +70,26 @@ public struct AdapterSource: Sendable {
     public var inputBytes: Int { file.fileSize }
 
     /// The weights file names looked for, in order, when the input is a directory.
-    public static let standardWeightsNames = ["adapter_model.safetensors", "adapters.safetensors"]
+    public static let standardWeightsNames = ["adapter_model.safetensors", "adapters.safetensors", "pytorch_lora_weights.safetensors"]
     /// The config looked for beside the weights file.
     public static let standardConfigName = "adapter_config.json"
 
-    /// Opens a PEFT, MLX-LM or kohya adapter.
+    /// Opens a PEFT, diffusers, MLX-LM or kohya adapter.
     /// - Parameters:
     ///   - input: a `.safetensors` file, or a directory holding `adapter_model.safetensors`,
-    ///     `adapters.safetensors` or exactly one `*.safetensors`.
-    ///   - configPath: the `adapter_config.json` to use instead of the one beside the weights.
+    ///     `adapters.safetensors`, `pytorch_lora_weights.safetensors` or exactly one `*.safetensors`.
+    ///     Pickled checkpoints are refused without being read.
+    ///   - configPath: the `adapter_config.json` to use instead of the one beside the weights
+    ///     (for diffusers files, instead of the `lora_adapter_metadata` configs).
     ///   - dropExtra: leave out every tensor that is not a LoRA factor.
-    public static func open(_ input: String, configPath: String? = nil, dropExtra: Bool = false) throws(AdapterError) -> AdapterSource {
+    ///   - adapterName: which adapter to read when the keys carry adapter names
+    ///     (`….lora_A.<name>.weight`); needed only when they name several.
+    public static func open(_ input: String, configPath: String? = nil, dropExtra: Bool = false,
+                            adapterName: String? = nil) throws(AdapterError) -> AdapterSource {
         let weightsPath = try locateWeights(input)
+        if let evidence = PickleCheck.evidence(path: weightsPath) {
+            throw .pickledCheckpoint(path: weightsPath, evidence: evidence)
+        }
         var foundConfig: String? = nil
         if let configPath {
             guard AdapterFiles.kind(of: configPath) != nil else {
@@ -98,11 +106,23 @@ public struct AdapterSource: Sendable {
         } catch {
             throw .safetensors(error)
         }
-        var reader = LayoutReader(file: file, configPath: foundConfig)
+        var reader = LayoutReader(file: file, configPath: foundConfig, adapterName: adapterName)
         let (layout, modules, used) = try reader.read()
-        let carried = dropExtra ? [] : file.tensors.filter { !used.contains($0.name) }
+        let renames = reader.carriedNames
+        let carried: [SafeTensorInfo] = dropExtra ? [] : file.tensors.filter { !used.contains($0.name) }
+            .map { (info: SafeTensorInfo) -> SafeTensorInfo in
+                var renamed = info
+                renamed.name = renames[info.name] ?? info.name
+                return renamed
+            }
+            .sorted { $0.name < $1.name }
+        var notes = reader.notes
+        let magnitudes = carried.filter { $0.name.hasSuffix(".dora_scale") || $0.name.contains(".lora_magnitude_vector") }
+        if !magnitudes.isEmpty {
+            notes.append("\(magnitudes.count) DoRA magnitude tensor(s) (kohya dora_scale / PEFT lora_magnitude_vector) carried unchanged")
+        }
         return AdapterSource(weightsPath: weightsPath, configPath: foundConfig, layout: layout, modules: modules,
-                             carried: carried, metadata: file.metadata, notes: reader.notes, file: file)
+                             carried: carried, metadata: file.metadata, notes: notes, file: file)
     }
 
     private init(weightsPath: String, configPath: String?, layout: AdapterLayout, modules: [ModuleSpec],
@@ -129,7 +149,18 @@ public struct AdapterSource: Sendable {
             let candidates = AdapterFiles.entries(of: input).filter {
                 $0.hasSuffix(".safetensors") && AdapterFiles.kind(of: AdapterFiles.join(input, $0)) == .regular
             }
-            guard !candidates.isEmpty else { throw .noWeightsFile(directory: input) }
+            guard !candidates.isEmpty else {
+                // A folder with a pickled checkpoint gets the pickle message, which says what to do.
+                let pickles = PickleCheck.standardNames.map { AdapterFiles.join(input, $0) }
+                    + AdapterFiles.entries(of: input).filter { PickleCheck.fileExtension($0).map(PickleCheck.extensions.contains) == true }
+                        .map { AdapterFiles.join(input, $0) }
+                for candidate in pickles where AdapterFiles.kind(of: candidate) == .regular {
+                    if let evidence = PickleCheck.evidence(path: candidate) {
+                        throw .pickledCheckpoint(path: candidate, evidence: evidence)
+                    }
+                }
+                throw .noWeightsFile(directory: input)
+            }
             guard candidates.count == 1 else { throw .ambiguousWeightsFile(directory: input, candidates: candidates) }
             return AdapterFiles.join(input, candidates[0])
         default:

@@ -3,15 +3,20 @@
 struct LayoutReader {
     let file: SafeTensorsFile
     let configPath: String?
+    /// The adapter to read from a file whose keys carry adapter names (`lora_A.<name>.weight`).
+    let adapterName: String?
     /// Assumptions made while reading, for `AdapterSource.notes`.
-    private(set) var notes: [String] = []
+    var notes: [String] = []
+    /// New names for carried tensors (a named adapter's tensors, named as `save_pretrained` does).
+    var carriedNames: [String: String] = [:]
 
-    init(file: SafeTensorsFile, configPath: String?) {
+    init(file: SafeTensorsFile, configPath: String?, adapterName: String? = nil) {
         self.file = file
         self.configPath = configPath
+        self.adapterName = adapterName
     }
 
-    private var path: String { file.path }
+    var path: String { file.path }
 
     enum Role { case a, b }
 
@@ -34,7 +39,7 @@ struct LayoutReader {
         NamePattern(suffix: ".lora_b", layout: .mlx, role: .b, embedding: false, partner: ".lora_a"),
         NamePattern(suffix: ".lora_down.weight", layout: .kohya, role: .a, embedding: false, partner: ".lora_up.weight"),
         NamePattern(suffix: ".lora_up.weight", layout: .kohya, role: .b, embedding: false, partner: ".lora_down.weight"),
-    ]
+    ] + DiffusersLayout.namePatterns
 
     /// kohya's per-module alpha: `<module>.alpha`.
     static let kohyaAlphaSuffix = ".alpha"
@@ -43,12 +48,13 @@ struct LayoutReader {
     /// whether a factor pair adapts an embedding.
     static let mlxEmbeddingNames: Set<String> = ["embed_tokens", "tok_embeddings", "wte", "word_embeddings", "embedding", "embeddings"]
 
-    /// The module name and pattern of a factor tensor, or `nil` for any other tensor.
-    static func classify(_ name: String) -> (module: String, pattern: NamePattern)? {
+    /// The module name and pattern of a factor tensor (with its PEFT adapter name, when the key
+    /// carries one), or `nil` for any other tensor.
+    static func classify(_ name: String) -> (module: String, pattern: NamePattern, adapter: String?)? {
         for pattern in namePatterns where name.hasSuffix(pattern.suffix) && name.count > pattern.suffix.count {
-            return (String(name.dropLast(pattern.suffix.count)), pattern)
+            return (String(name.dropLast(pattern.suffix.count)), pattern, nil)
         }
-        return nil
+        return PEFTAdapterNames.classify(name)
     }
 
     private struct Slot {
@@ -63,13 +69,38 @@ struct LayoutReader {
         var embedding: Bool
     }
 
-    /// The layout, the module specs sorted by name, and the names of every tensor they use.
+    /// The layout, the module specs sorted by name, and the names of every tensor they use (or
+    /// that belong to another adapter of the file and are left out).
     mutating func read() throws(AdapterError) -> (AdapterLayout, [ModuleSpec], Set<String>) {
-        var found: [(SafeTensorInfo, String, NamePattern)] = []
+        var named: [(SafeTensorInfo, String, NamePattern, String?)] = []
+        var others: [String] = []
         for info in file.tensors {
-            if let (module, pattern) = Self.classify(info.name) { found.append((info, module, pattern)) }
+            if let (module, pattern, adapter) = Self.classify(info.name) {
+                named.append((info, module, pattern, adapter))
+            } else {
+                others.append(info.name)
+            }
         }
-        guard !found.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
+        if let (algorithm, tensor) = AdapterAlgorithms.detect(others) {
+            throw .notLoRA(path: path, tensor: tensor, algorithm: algorithm)
+        }
+        guard !named.isEmpty else { throw .noLoRATensors(path: path, tensorCount: file.tensors.count) }
+        var used = Set<String>()
+        let (chosen, skipped) = try chooseAdapter(named, others: others)
+        used.formUnion(skipped)
+        var found = chosen
+
+        // diffusers files use PEFT's factor names under a pipeline component prefix.
+        let peftModules = found.filter { $0.2.layout == .peft }.map(\.1)
+        if !peftModules.isEmpty,
+           found.contains(where: { $0.2.layout == .diffusers })
+            || DiffusersLayout.recognises(metadata: file.metadata, modules: peftModules) {
+            found = found.map { entry in
+                var pattern = entry.2
+                if pattern.layout == .peft { pattern.layout = .diffusers }
+                return (entry.0, entry.1, pattern)
+            }
+        }
 
         // One layout per file: the most common one wins and any other is an error.
         var counts: [AdapterLayout: Int] = [:]
@@ -99,7 +130,6 @@ struct LayoutReader {
         let ordered = slots.values.sorted { ($0.module, $0.embedding ? 1 : 0) < ($1.module, $1.embedding ? 1 : 0) }
         var specs: [ModuleSpec] = []
         specs.reserveCapacity(ordered.count)
-        var used = Set<String>()
         var scaleSource = ScaleSource(layout: layout)
         var embeddingGuesses = 0
         for slot in ordered {
@@ -114,15 +144,23 @@ struct LayoutReader {
                 throw .conflictingTensors(path: path, tensor: a.name, other: previous.aTensor.name)
             }
             var spec = try shapeSpec(module: slot.module, a: a, b: b, layout: layout, embedding: slot.embedding)
+            if aPattern.layout == .diffusers {
+                spec.name = DiffusersLayout.modulePath(stem: slot.module, suffix: aPattern.suffix)
+            }
             if layout == .mlx, Self.mlxEmbeddingNames.contains(Self.lastComponent(slot.module)) {
                 spec.kind = .embedding
                 embeddingGuesses += 1
             }
-            spec.scale = try scale(for: &spec, source: &scaleSource)
+            spec.scale = try scale(for: &spec, stem: slot.module, source: &scaleSource)
             used.insert(a.name)
             used.insert(b.name)
             if let alpha = spec.alphaTensor { used.insert(alpha.name) }
             specs.append(spec)
+        }
+        // Renamed older diffusers keys may meet another module's name.
+        specs.sort { ($0.name, $0.kind == .embedding ? 1 : 0) < ($1.name, $1.kind == .embedding ? 1 : 0) }
+        for (previous, next) in zip(specs, specs.dropFirst()) where previous.name == next.name {
+            throw .conflictingTensors(path: path, tensor: next.aTensor.name, other: previous.aTensor.name)
         }
         notes.append(contentsOf: scaleSource.notes(moduleCount: specs.count))
         if embeddingGuesses > 0 {
@@ -220,90 +258,5 @@ struct LayoutReader {
         }
         return ModuleSpec(name: module, kind: kind, rank: rank, inFeatures: inFeatures, outFeatures: outFeatures,
                           scale: 1, aTensor: a, bTensor: b, alphaTensor: nil, dtype: dtype, transposed: transposed)
-    }
-
-    // MARK: - Scales
-
-    /// Config-derived state shared by all modules, read once on first use.
-    private struct ScaleSource {
-        let layout: AdapterLayout
-        var peft: PEFTScaleRules?
-        var mlx: Double?
-        var mlxNote: String?
-        var kohyaMissingAlpha = 0
-        var kohyaZeroAlpha = 0
-
-        init(layout: AdapterLayout) { self.layout = layout }
-
-        func notes(moduleCount: Int) -> [String] {
-            var out: [String] = []
-            if let mlxNote { out.append(mlxNote) }
-            if kohyaMissingAlpha > 0 {
-                out.append("\(kohyaMissingAlpha) of \(moduleCount) kohya module(s) have no alpha tensor; alpha = rank (scale 1) for them")
-            }
-            if kohyaZeroAlpha > 0 {
-                out.append("\(kohyaZeroAlpha) kohya module(s) have alpha 0; alpha = rank (scale 1) for them, as kohya does")
-            }
-            return out
-        }
-    }
-
-    private func scale(for spec: inout ModuleSpec, source: inout ScaleSource) throws(AdapterError) -> Double {
-        switch source.layout {
-        case .peft:
-            if source.peft == nil {
-                guard let configPath else {
-                    throw .missingConfigField(path: path, field: "lora_alpha",
-                                              problem: "PEFT adapters keep lora_alpha in \(AdapterSource.standardConfigName), and none was found beside the weights; give the config path")
-                }
-                source.peft = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
-            }
-            return try source.peft!.scale(module: spec.name, tensorRank: spec.rank, tensor: spec.aTensor.name, weightsPath: path)
-        case .mlx:
-            if source.mlx == nil {
-                let config = try configPath.map { (p: String) throws(AdapterError) -> JSONValue in try AdapterConfigFile.read(p) }
-                let (value, note) = try MLXScaleRule.scale(config: config, path: configPath)
-                source.mlx = value
-                source.mlxNote = note
-            }
-            return source.mlx!
-        case .kohya:
-            let rank = Double(spec.rank)
-            guard let alphaInfo = file.tensor(named: spec.name + Self.kohyaAlphaSuffix) else {
-                source.kohyaMissingAlpha += 1
-                return 1
-            }
-            spec.alphaTensor = alphaInfo
-            let alpha = try kohyaAlpha(alphaInfo)
-            if alpha == 0 {
-                source.kohyaZeroAlpha += 1
-                return 1
-            }
-            return alpha / rank
-        }
-    }
-
-    private func kohyaAlpha(_ info: SafeTensorInfo) throws(AdapterError) -> Double {
-        guard info.dtype.isConvertibleFloat else {
-            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha must be a float scalar, found \(info.dtype.rawValue)")
-        }
-        guard info.elementCount == 1 else {
-            throw .invalidAlpha(path: path, tensor: info.name,
-                                problem: "alpha must hold exactly one value, found shape \(ReadingText.shape(info.shape))")
-        }
-        let value: Double = file.withBytes(info) { bytes in
-            if info.dtype == .f64 {
-                return Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
-            }
-            var one: Float = 0
-            withUnsafeMutablePointer(to: &one) { pointer in
-                info.dtype.decodeFloats(bytes, count: 1, into: UnsafeMutableBufferPointer(start: pointer, count: 1))
-            }
-            return Double(one)
-        }
-        guard value.isFinite else {
-            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha is \(value), not a finite number")
-        }
-        return value
     }
 }

@@ -28,9 +28,15 @@ public enum Inspector {
         do {
             return describe(adapter: try AdapterSource.open(path))
         } catch {
-            // Not an adapter we can convert: still show the safetensors file itself when it is one.
-            guard case .noLoRATensors = error, let file = try? SafeTensorsFile(path: path) else { throw .adapter(error) }
-            return describe(safetensors: file) + "\nnot convertible: \(error.problem)"
+            // Not an adapter we can convert (or not without choosing one of its adapters): still
+            // show the safetensors file itself when it is one.
+            switch error {
+            case .noLoRATensors, .notLoRA, .ambiguousAdapterName: break
+            default: throw .adapter(error)
+            }
+            guard let file = try? SafeTensorsFile(path: path) else { throw .adapter(error) }
+            let subject = error.subject.map { ReadingText.oneLine($0) + ": " } ?? ""
+            return describe(safetensors: file) + "\nnot convertible: \(subject)\(error.problem)"
         }
     }
 

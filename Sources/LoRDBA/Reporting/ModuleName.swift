@@ -2,7 +2,9 @@
 ///
 /// `base_model.model.model.layers.3.self_attn.q_proj` → layer 3, type `q_proj`;
 /// `bert.encoder.layer.0.attention.self.query` → layer 0, type `query`; kohya's underscored
-/// `lora_unet_…_blocks_1_…_to_q` → layer 1, type `to_q`. Names without a layer index get `nil`.
+/// `lora_unet_…_blocks_1_…_to_q` → layer 1, type `to_q`; diffusers'
+/// `text_encoder_2.text_model.encoder.layers.0.self_attn.q_proj` → layer 0, type
+/// `text_encoder_2.q_proj`. Names without a layer index get `nil`.
 public struct ModuleName: Sendable, Equatable {
     public var layer: Int?
     public var type: String
@@ -22,6 +24,10 @@ public struct ModuleName: Sendable, Equatable {
             }
         }
         var type = parts.last ?? path
+        // diffusers: the pipeline component tells two text encoders' layer-0 `q_proj` apart.
+        if layer != nil, parts.count > 2, DiffusersLayout.components.contains(parts[0]) {
+            type = parts[0] + "." + type
+        }
         if parts.count <= 1 {
             // kohya: one underscored identifier; the layer is the first number after a block word.
             let pieces = path.split(separator: "_").map(String.init)

@@ -5,9 +5,16 @@ public enum LBAFormat {
     public static let magic: [UInt8] = [0x89, 0x4C, 0x42, 0x41, 0x0D, 0x0A, 0x1A, 0x0A]
     /// The major version this library writes and reads. A different major is refused.
     public static let majorVersion = 1
-    /// The minor version this library writes and fully understands. Files with a newer minor of
-    /// the same major are read; their unknown table members and sections are checked and skipped.
-    public static let minorVersion = 0
+    /// The newest minor version this library writes and fully understands (1.1 added the
+    /// `diffusers` layout). Each file gets the lowest minor its content needs
+    /// (``minorVersion(for:)``). Files with a newer minor of the same major are read; their
+    /// unknown table members and sections are checked and skipped.
+    public static let minorVersion = 1
+    /// The lowest minor version whose features a file of `layout` uses: 1 for the `diffusers`
+    /// layout (added in 1.1), 0 otherwise, so files of the other layouts stay 1.0 files.
+    public static func minorVersion(for layout: AdapterLayout) -> Int {
+        layout == .diffusers ? 1 : 0
+    }
     /// The format name stored in the table.
     public static let formatName = "lba"
 
@@ -189,7 +196,7 @@ public struct LBAVersion: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.minor = minor
     }
 
-    /// The version this library writes.
+    /// The newest version this library writes (a file gets the lowest one its content needs).
     public static let current = LBAVersion(major: LBAFormat.majorVersion, minor: LBAFormat.minorVersion)
 
     public static func < (lhs: LBAVersion, rhs: LBAVersion) -> Bool {

@@ -111,6 +111,9 @@ struct TableReader {
         guard let layout = AdapterLayout(rawValue: layoutName) else {
             throw fail("table", "unknown layout \(LBAError.quote(layoutName))")
         }
+        guard version.minor >= LBAFormat.minorVersion(for: layout) else {
+            throw fail("table", "layout \(LBAError.quote(layoutName)) needs format version 1.\(LBAFormat.minorVersion(for: layout)), the file says \(version)")
+        }
         let scaleName = try root.string("scale_dtype")
         guard let scaleDType = ScaleDType(rawValue: scaleName) else {
             throw fail("table", "unknown scale_dtype \(LBAError.quote(scaleName))")

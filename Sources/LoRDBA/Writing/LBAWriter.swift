@@ -146,7 +146,7 @@ public struct LBAWriter: Sendable {
         if let last = sections.indices.last {
             fileLength = LBAFormat.aligned(offsets[last] + sections[last].stored.count)!
         }
-        var bytes = LBAFormat.preamble(tableLength: table.count, fileLength: fileLength,
+        var bytes = LBAFormat.preamble(minor: LBAFormat.minorVersion(for: adapter.layout), tableLength: table.count, fileLength: fileLength,
                                        tableCRC: CRC32C.checksum(table))
         bytes.reserveCapacity(fileLength)
         bytes.append(contentsOf: table)
@@ -226,7 +226,7 @@ public struct LBAWriter: Sendable {
         let metadata = adapter.metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         return .object([
             ("format", .string(LBAFormat.formatName)),
-            ("version", .array([int(LBAFormat.majorVersion), int(LBAFormat.minorVersion)])),
+            ("version", .array([int(LBAFormat.majorVersion), int(LBAFormat.minorVersion(for: adapter.layout))])),
             ("layout", .string(adapter.layout.rawValue)),
             ("scale_dtype", .string(adapter.scaleDType.rawValue)),
             ("metadata", .object(metadata.map { ($0.key, .string($0.value)) })),
