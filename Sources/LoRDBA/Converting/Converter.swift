@@ -131,7 +131,7 @@ public struct Converter: Sendable {
     }
 
     /// Runs `jobs` (a module index and the options to run it with) in parallel; results in job order.
-    private func process(_ source: AdapterSource, calibration: CalibrationStats?,
+    func process(_ source: AdapterSource, calibration: CalibrationStats?,
                          jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
         var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: jobs.count)
@@ -155,80 +155,6 @@ public struct Converter: Sendable {
             }
         }
         return outcomes
-    }
-
-    private static func encoded(_ adapter: BinaryAdapter) throws(ConversionError) -> Int {
-        do { return try LBAWriter().encode(adapter).bytes.count } catch { throw .output(error) }
-    }
-
-    /// Every module at each of its candidate binary ranks, then the allocation within `budget`:
-    /// the outcomes to store and a note for the summary. The file's fixed part (preamble, table,
-    /// carried tensors) is measured by encoding, and the module limit shrinks until the whole
-    /// file fits.
-    private func allocate(_ budget: ByteBudget, source: AdapterSource, calibration: CalibrationStats?, input: String,
-                          carriedFP16: Int,
-                          encode: ([ModulePipeline.Outcome]) throws(ConversionError) -> Int)
-        throws(ConversionError) -> ([ModulePipeline.Outcome], String)
-    {
-        let specs = source.modules
-        var jobs: [(module: Int, options: PipelineOptions)] = []
-        var ranges: [Range<Int>] = []
-        for (i, spec) in specs.enumerated() {
-            let start = jobs.count
-            for k in BudgetAllocator.candidateRanks(rank: spec.rank) {
-                for compact in options.pipeline.compactScales ? [true] : [false, true] {
-                    var o = options.pipeline
-                    o.binaryRank = .fixed(k)
-                    o.targetError = nil
-                    o.compactScales = compact
-                    jobs.append((i, o))
-                }
-            }
-            ranges.append(start..<jobs.count)
-        }
-        let all = try process(source, calibration: calibration, jobs: jobs)
-        let dtype = options.pipeline.scaleDType
-        let choices: [[BudgetAllocator.Option]] = ranges.map { range in
-            range.map { j in
-                let m = all[j].module
-                let e = all[j].errors
-                let relative = e.productError * e.productError
-                return BudgetAllocator.Option(
-                    binaryRank: m.binaryRank,
-                    bytes: LBALayoutMath.storedModuleBytes(inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                                                           binaryRank: m.binaryRank, scaleDType: dtype,
-                                                           inputScales: m.scales.input != nil),
-                    objective: options.budgetObjective == .relative ? relative : relative * e.productNorm * e.productNorm)
-            }
-        }
-        let fp16 = specs.reduce(0) { $0 + 2 * $1.rank * ($1.inFeatures + $1.outFeatures) } + carriedFP16
-        let limit = budget.limit(fp16Bytes: fp16)
-        func pick(_ chosen: [Int]) -> [ModulePipeline.Outcome] { chosen.indices.map { all[ranges[$0].lowerBound + chosen[$0]] } }
-        // The fixed part: what the smallest file takes beyond its modules' estimated bytes.
-        let smallest = choices.map { options in options.indices.min { options[$0].bytes < options[$1].bytes }! }
-        let smallestBytes = try encode(pick(smallest))
-        guard smallestBytes <= limit else {
-            throw .budgetTooSmall(input: input, limit: limit, smallest: smallestBytes)
-        }
-        var moduleLimit = limit - (smallestBytes - zip(choices, smallest).reduce(0) { $0 + $1.0[$1.1].bytes })
-        while true {
-            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit) else {
-                throw .budgetTooSmall(input: input, limit: limit, smallest: smallestBytes)
-            }
-            let outcomes = pick(chosen)
-            let bytes = try encode(outcomes)
-            if bytes <= limit {
-                let ranks = outcomes.map(\.module.binaryRank).sorted()
-                let what: String
-                switch budget {
-                case .bytes(let b): what = "budget \(b) bytes"
-                case .sizeRatio(let x): what = "size ratio \(Format.fixed(x, x.rounded() == x ? 0 : 2))× (\(limit) bytes)"
-                }
-                return (outcomes, "\(what): \(bytes) bytes, binary rank per module \(ranks.first!)–\(ranks.last!) "
-                        + "(median \(ranks[ranks.count / 2])), \(options.budgetObjective.rawValue) objective")
-            }
-            moduleLimit -= bytes - limit
-        }
     }
 
     /// Matched-size baselines for every module, at the bytes the module takes in the `.lba`.

@@ -106,8 +106,22 @@ struct LBAReader {
             throw .checksum(path: path, context: "table", stored: storedTableCRC, computed: tableCRC)
         }
         let json: JSONValue
-        do { json = try JSONParser.parse(tableBytes) } catch {
+        do {
+            if let decodedLength = try compressedTableLength(flags: flags, minor: minor, storedLength: tableLength) {
+                let decoded: [UInt8]
+                do { decoded = try Zstd.decompress(tableBytes, expectedSize: decodedLength) } catch {
+                    throw LBAError.compression(path: path, context: "table", problem: error.description)
+                }
+                json = try decoded.withUnsafeBytes { raw throws(JSONError) in try JSONParser.parse(raw) }
+            } else {
+                json = try JSONParser.parse(tableBytes)
+            }
+        } catch let error as LBAError {
+            throw error
+        } catch let error as JSONError {
             throw .table(path: path, context: "table", problem: error.description)
+        } catch {
+            throw .table(path: path, context: "table", problem: "\(error)")
         }
         let version = LBAVersion(major: major, minor: minor)
         let table = try TableReader(path: path, version: version).read(json)
@@ -161,6 +175,26 @@ struct LBAReader {
         let adapter = try table.makeAdapter(decoded)
         return LBAFile(version: version, adapter: adapter, sections: table.sections, fileSize: fileLength,
                        tableLength: tableLength, table: json)
+    }
+
+    /// The decoded length of a zstd-compressed table (flag `compressedTable`, format 1.1), or
+    /// `nil` for a raw table, whose decoded-length field must then be zero.
+    private func compressedTableLength(flags: UInt32, minor: Int, storedLength: Int) throws(LBAError) -> Int? {
+        let field = bytes.loadLE(UInt64.self, at: LBAFormat.Preamble.tableDecodedLength)
+        guard flags & LBAFormat.Flags.compressedTable != 0 else {
+            if field != 0 {
+                throw .nonZeroPadding(path: path, context: "preamble table decoded length (the table is not compressed)",
+                                      offset: LBAFormat.Preamble.tableDecodedLength)
+            }
+            return nil
+        }
+        guard minor >= 1 else { throw .unsupportedFlags(path: path, flags: flags) }
+        guard field > 0, field <= UInt64(LBAFormat.maximumTableLength),
+              LBAFormat.withinZstdRatio(decoded: Int(field), stored: storedLength) else {
+            throw .layout(path: path, context: "preamble",
+                          problem: "compressed table decodes to \(field) bytes (at most \(LBAFormat.maximumTableLength), and at most \(Zstd.maximumRatio)× its \(storedLength) stored bytes)")
+        }
+        return Int(field)
     }
 
     private func checkZero(_ range: Range<Int>, context: String) throws(LBAError) {

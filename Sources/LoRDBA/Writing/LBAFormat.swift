@@ -35,12 +35,24 @@ public enum LBAFormat {
         public static let tableLength = 24   // u64
         public static let fileLength = 32    // u64
         public static let tableCRC = 40      // u32
-        public static let reserved = 44      // 16 bytes, zero
+        public static let tableDecodedLength = 44   // u64 (1.1): the JSON's length when the table is zstd-compressed, else 0
+        public static let reserved = 52      // 8 bytes, zero
         public static let preambleCRC = 60   // u32, CRC-32C of bytes 0..<60
     }
 
-    /// Flags a reader of this version understands (none yet). Any other set bit is refused.
-    public static let knownFlags: UInt32 = 0
+    /// Preamble flag bits.
+    public enum Flags {
+        /// (1.1) The table region holds one zstd frame of the JSON table, whose decoded length is
+        /// at ``Preamble/tableDecodedLength``; the table CRC covers the stored (compressed) bytes.
+        public static let compressedTable: UInt32 = 1
+    }
+
+    /// Flags a reader of this version understands. Any other set bit is refused.
+    public static let knownFlags: UInt32 = Flags.compressedTable
+
+    /// The largest decoded table a reader accepts (a table describes modules in a few hundred
+    /// bytes each, so 64 MiB is far beyond any adapter).
+    public static let maximumTableLength = 64 << 20
 
     /// The zstd level the writer uses for every section (level 3: on float data higher levels
     /// gain under 1 % and are 10–100× slower; see `formats/lba.md`).
@@ -71,8 +83,8 @@ public enum LBAFormat {
 
     /// The 64-byte preamble with both CRCs filled in.
     static func preamble(major: Int = majorVersion, minor: Int = minorVersion, flags: UInt32 = 0,
-                         tableOffset: Int = tableOffset, tableLength: Int, fileLength: Int,
-                         tableCRC: UInt32) -> [UInt8] {
+                         tableOffset: Int = tableOffset, tableLength: Int, tableDecodedLength: Int = 0,
+                         fileLength: Int, tableCRC: UInt32) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: preambleSize)
         bytes.replaceSubrange(0..<8, with: magic)
         bytes.storeLE(UInt16(truncatingIfNeeded: major), at: Preamble.major)
@@ -80,6 +92,7 @@ public enum LBAFormat {
         bytes.storeLE(flags, at: Preamble.flags)
         bytes.storeLE(UInt64(tableOffset), at: Preamble.tableOffset)
         bytes.storeLE(UInt64(tableLength), at: Preamble.tableLength)
+        bytes.storeLE(UInt64(tableDecodedLength), at: Preamble.tableDecodedLength)
         bytes.storeLE(UInt64(fileLength), at: Preamble.fileLength)
         bytes.storeLE(tableCRC, at: Preamble.tableCRC)
         bytes.storeLE(CRC32C.checksum(bytes[0..<Preamble.preambleCRC]), at: Preamble.preambleCRC)

@@ -120,34 +120,19 @@ public struct LBAWriter: Sendable {
             sections.append(section)
         }
 
-        // The table holds the section offsets, which depend on the table's length: iterate to the
-        // fixed point. Lengths only grow with the offsets, so this takes two or three rounds.
-        var tableRegion = 0
-        var table: [UInt8]
-        var offsets: [Int]
-        while true {
-            var offset = LBAFormat.tableOffset + tableRegion
-            offsets = []
-            for section in sections {
-                offsets.append(offset)
-                offset = LBAFormat.aligned(offset + section.stored.count)!
-            }
-            let json = LBAWriter.table(adapter, sections: sections, offsets: offsets,
-                                       moduleSections: moduleSections, carriedSections: carriedSections)
-            table = Array(json.serialized().utf8)
-            let region = LBAFormat.aligned(table.count)!
-            // The region never shrinks: longer offsets only ever need as many digits or more.
-            if region == tableRegion { break }
-            precondition(region > tableRegion, "table layout did not converge")
-            tableRegion = region
+        // The table is stored zstd-compressed (format 1.1) when that makes the file shorter.
+        let plainMinor = LBAFormat.minorVersion(for: adapter.layout)
+        var layout = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
+                                 carriedSections: carriedSections, minor: plainMinor, context: nil)!
+        if let context, let packed = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
+                                                 carriedSections: carriedSections, minor: 1, context: context),
+           packed.fileLength < layout.fileLength {
+            layout = packed
         }
-
-        var fileLength = LBAFormat.tableOffset + tableRegion
-        if let last = sections.indices.last {
-            fileLength = LBAFormat.aligned(offsets[last] + sections[last].stored.count)!
-        }
-        var bytes = LBAFormat.preamble(minor: LBAFormat.minorVersion(for: adapter.layout), tableLength: table.count, fileLength: fileLength,
-                                       tableCRC: CRC32C.checksum(table))
+        let (table, offsets, fileLength) = (layout.stored, layout.offsets, layout.fileLength)
+        var bytes = LBAFormat.preamble(minor: layout.minor, flags: layout.decodedLength > 0 ? LBAFormat.Flags.compressedTable : 0,
+                                       tableLength: table.count, tableDecodedLength: layout.decodedLength,
+                                       fileLength: fileLength, tableCRC: CRC32C.checksum(table))
         bytes.reserveCapacity(fileLength)
         bytes.append(contentsOf: table)
         for (section, offset) in zip(sections, offsets) {
@@ -159,6 +144,53 @@ public struct LBAWriter: Sendable {
     }
 
     /// A section for `payload`: zstd when that saves enough, raw otherwise.
+    /// Where the table and sections go: the stored table bytes, each section's offset, the file length.
+    private struct TableLayout {
+        var stored: [UInt8]
+        /// The JSON's length when `stored` is a zstd frame, else 0.
+        var decodedLength: Int
+        var offsets: [Int]
+        var fileLength: Int
+        var minor: Int
+    }
+
+    /// The table holds the section offsets, which depend on the table's stored length: iterate
+    /// to the fixed point. Raw, lengths only grow with the offsets, so this takes two or three
+    /// rounds; compressed (`context` given), the length may wobble, and a layout that has not
+    /// settled after a few rounds is given up (`nil`).
+    private func tableLayout(_ adapter: BinaryAdapter, sections: [Section], moduleSections: [[LBASectionContent: Int]],
+                             carriedSections: [Int], minor: Int, context: Zstd.CompressionContext?) -> TableLayout? {
+        var tableRegion = 0
+        for _ in 0..<12 {
+            var offset = LBAFormat.tableOffset + tableRegion
+            var offsets: [Int] = []
+            for section in sections {
+                offsets.append(offset)
+                offset = LBAFormat.aligned(offset + section.stored.count)!
+            }
+            let json = Array(LBAWriter.table(adapter, sections: sections, offsets: offsets, moduleSections: moduleSections,
+                                             carriedSections: carriedSections, minor: minor).serialized().utf8)
+            var stored = json
+            if let context {
+                guard let frame = json.withUnsafeBytes({ try? context.compress($0, level: LBAFormat.zstdLevel) }),
+                      LBAFormat.withinZstdRatio(decoded: json.count, stored: frame.count) else { return nil }
+                stored = frame
+            }
+            let region = LBAFormat.aligned(stored.count)!
+            if region == tableRegion {
+                var fileLength = LBAFormat.tableOffset + tableRegion
+                if let last = sections.indices.last {
+                    fileLength = LBAFormat.aligned(offsets[last] + sections[last].stored.count)!
+                }
+                return TableLayout(stored: stored, decodedLength: context == nil ? 0 : json.count, offsets: offsets,
+                                   fileLength: fileLength, minor: minor)
+            }
+            precondition(context != nil || region > tableRegion, "table layout did not converge")
+            tableRegion = region
+        }
+        return nil
+    }
+
     private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int,
                        context: Zstd.CompressionContext?, path: String) throws(LBAError) -> Section {
         if let context, payload.count > LBAFormat.minimumSavingBytes {
@@ -180,7 +212,7 @@ public struct LBAWriter: Sendable {
     }
 
     private static func table(_ adapter: BinaryAdapter, sections: [Section], offsets: [Int],
-                              moduleSections: [[LBASectionContent: Int]], carriedSections: [Int]) -> JSONValue {
+                              moduleSections: [[LBASectionContent: Int]], carriedSections: [Int], minor: Int) -> JSONValue {
         func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
         var modules: [JSONValue] = []
         for (module, references) in zip(adapter.modules, moduleSections) {
@@ -226,7 +258,7 @@ public struct LBAWriter: Sendable {
         let metadata = adapter.metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         return .object([
             ("format", .string(LBAFormat.formatName)),
-            ("version", .array([int(LBAFormat.majorVersion), int(LBAFormat.minorVersion(for: adapter.layout))])),
+            ("version", .array([int(LBAFormat.majorVersion), int(minor)])),
             ("layout", .string(adapter.layout.rawValue)),
             ("scale_dtype", .string(adapter.scaleDType.rawValue)),
             ("metadata", .object(metadata.map { ($0.key, .string($0.value)) })),
