@@ -43,6 +43,19 @@ extension Converter {
                     objective: options.budgetObjective == .relative ? relative : relative * e.productNorm * e.productNorm)
             }
         }
+        // The same binary rank (as a share of r) and scale layout for every module: the
+        // allocation is never worse than any of these that fits.
+        var uniform: [[Int]] = []
+        for quarter in [1, 2, 3, 4, 6, 8, 12] {
+            for compact in [false, true] {
+                let pick = ranges.indices.map { i -> Int? in
+                    let k = Swift.max(1, (specs[i].rank * quarter + 3) / 4)
+                    return ranges[i].firstIndex { all[$0].module.binaryRank == k && (all[$0].module.scales.input == nil) == compact }
+                        .map { $0 - ranges[i].lowerBound }
+                }
+                if pick.allSatisfy({ $0 != nil }) { uniform.append(pick.map { $0! }) }
+            }
+        }
         let fp16 = specs.reduce(0) { $0 + 2 * $1.rank * ($1.inFeatures + $1.outFeatures) } + carriedFP16
         let limit = budget.limit(fp16Bytes: fp16)
         func pick(_ chosen: [Int]) -> [ModulePipeline.Outcome] { chosen.indices.map { all[ranges[$0].lowerBound + chosen[$0]] } }
@@ -58,7 +71,8 @@ extension Converter {
         var best: (chosen: [Int], bytes: Int)?
         var tried: Set<[Int]> = []
         for _ in 0..<8 {
-            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit), tried.insert(chosen).inserted else { break }
+            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit, references: uniform),
+                  tried.insert(chosen).inserted else { break }
             let bytes = try encode(pick(chosen))
             if bytes <= limit {
                 best = (chosen, bytes)

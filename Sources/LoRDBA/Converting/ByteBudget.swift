@@ -62,8 +62,11 @@ public enum BudgetAllocator {
     }
 
     /// For each module, the index of the chosen option in its list, or `nil` when even the
-    /// smallest options exceed `limit`.
-    public static func allocate(_ options: [[Option]], limit: Int) -> [Int]? {
+    /// smallest options exceed `limit`. `references` are assignments that must not be beaten
+    /// (e.g. the same binary rank for every module): each one that fits is improved by the same
+    /// upgrade rule, and the lowest objective of all wins, so the result is never worse than any
+    /// of them.
+    public static func allocate(_ options: [[Option]], limit: Int, references: [[Int]] = []) -> [Int]? {
         precondition(options.allSatisfy { !$0.isEmpty }, "every module needs at least one option")
         let hulls = options.map(lowerHull)
         var position = [Int](repeating: 0, count: hulls.count)
@@ -83,7 +86,49 @@ public enum BudgetAllocator {
             position[step.module] += 1
             used += hulls[step.module][position[step.module]].option.bytes - now.bytes
         }
-        return hulls.indices.map { hulls[$0][position[$0]].index }
+        var chosen = improved(hulls.indices.map { hulls[$0][position[$0]].index }, options, limit: limit)
+        var objective = total(chosen, options)
+        for reference in references where reference.count == options.count && bytes(reference, options) <= limit {
+            let candidate = improved(reference, options, limit: limit)
+            let value = total(candidate, options)
+            if value < objective {
+                chosen = candidate
+                objective = value
+            }
+        }
+        return chosen
+    }
+
+    /// From `start`, repeatedly takes the single-module change with the largest objective drop
+    /// per extra byte (any option, not only hull points; a change that also saves bytes first)
+    /// that keeps the total within `limit`, until no change lowers the objective.
+    static func improved(_ start: [Int], _ options: [[Option]], limit: Int) -> [Int] {
+        var chosen = start
+        var used = bytes(chosen, options)
+        while true {
+            var best: (module: Int, option: Int, efficiency: Double)?
+            for (i, list) in options.enumerated() {
+                let now = list[chosen[i]]
+                for (j, option) in list.enumerated() where option.objective < now.objective {
+                    let extra = option.bytes - now.bytes
+                    guard used + extra <= limit else { continue }
+                    let drop = now.objective - option.objective
+                    let efficiency = extra <= 0 ? Double.infinity : drop / Double(extra)
+                    if best == nil || efficiency > best!.efficiency { best = (i, j, efficiency) }
+                }
+            }
+            guard let step = best else { return chosen }
+            used += options[step.module][step.option].bytes - options[step.module][chosen[step.module]].bytes
+            chosen[step.module] = step.option
+        }
+    }
+
+    static func bytes(_ chosen: [Int], _ options: [[Option]]) -> Int {
+        zip(options, chosen).reduce(0) { $0 + $1.0[$1.1].bytes }
+    }
+
+    static func total(_ chosen: [Int], _ options: [[Option]]) -> Double {
+        zip(options, chosen).reduce(0) { $0 + $1.0[$1.1].objective }
     }
 
     /// The options on the lower convex hull of (bytes, objective), by increasing bytes, each

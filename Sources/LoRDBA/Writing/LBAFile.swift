@@ -182,9 +182,10 @@ struct LBAReader {
     private func compressedTableLength(flags: UInt32, minor: Int, storedLength: Int) throws(LBAError) -> Int? {
         let field = bytes.loadLE(UInt64.self, at: LBAFormat.Preamble.tableDecodedLength)
         guard flags & LBAFormat.Flags.compressedTable != 0 else {
-            if field != 0 {
+            let start = LBAFormat.Preamble.tableDecodedLength
+            if field != 0, let offset = (start..<(start + 8)).first(where: { bytes[$0] != 0 }) {
                 throw .nonZeroPadding(path: path, context: "preamble table decoded length (the table is not compressed)",
-                                      offset: LBAFormat.Preamble.tableDecodedLength)
+                                      offset: offset)
             }
             return nil
         }

@@ -30,16 +30,19 @@ public struct LBAWriter: Sendable {
     public var compression: Bool
     /// The zstd level used when trying compression.
     public var compressionLevel: Int32
+    /// Also try zstd on the table (format 1.1) and keep it when the file gets shorter (default
+    /// true, with `compression`). False writes the table raw, as a 1.0 reader can read it.
+    public var tableCompression: Bool
 
     public init() {
-        self.compression = true
-        self.compressionLevel = LBAFormat.zstdLevel
+        self.init(compression: true)
     }
 
     /// A writer with explicit compression settings.
-    public init(compression: Bool, compressionLevel: Int32 = LBAFormat.zstdLevel) {
+    public init(compression: Bool, compressionLevel: Int32 = LBAFormat.zstdLevel, tableCompression: Bool = true) {
         self.compression = compression
         self.compressionLevel = compressionLevel
+        self.tableCompression = tableCompression
     }
 
     /// Serializes an adapter; also returns the stored byte count attributable to each module
@@ -124,7 +127,7 @@ public struct LBAWriter: Sendable {
         let plainMinor = LBAFormat.minorVersion(for: adapter.layout)
         var layout = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
                                  carriedSections: carriedSections, minor: plainMinor, context: nil)!
-        if let context, let packed = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
+        if tableCompression, let context, let packed = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
                                                  carriedSections: carriedSections, minor: 1, context: context),
            packed.fileLength < layout.fileLength {
             layout = packed
@@ -172,7 +175,7 @@ public struct LBAWriter: Sendable {
                                              carriedSections: carriedSections, minor: minor).serialized().utf8)
             var stored = json
             if let context {
-                guard let frame = json.withUnsafeBytes({ try? context.compress($0, level: LBAFormat.zstdLevel) }),
+                guard let frame = json.withUnsafeBytes({ try? context.compress($0, level: compressionLevel) }),
                       LBAFormat.withinZstdRatio(decoded: json.count, stored: frame.count) else { return nil }
                 stored = frame
             }

@@ -195,7 +195,14 @@ struct LBAParts {
         minor = Int(bytes[10]) | Int(bytes[11]) << 8
         flags = bytes.withUnsafeBytes { $0.loadLE(UInt32.self, at: 12) }
         let tableLength = bytes.withUnsafeBytes { Int($0.loadLE(UInt64.self, at: 24)) }
-        table = try JSONParser.parse(String(decoding: bytes[64..<(64 + tableLength)], as: UTF8.self))
+        var tableBytes = Array(bytes[64..<(64 + tableLength)])
+        if flags & LBAFormat.Flags.compressedTable != 0 {
+            // Taken apart raw: the reassembled file stores the table uncompressed.
+            let decoded = bytes.withUnsafeBytes { Int($0.loadLE(UInt64.self, at: LBAFormat.Preamble.tableDecodedLength)) }
+            tableBytes = try Zstd.decompress(tableBytes, expectedSize: decoded)
+            flags &= ~LBAFormat.Flags.compressedTable
+        }
+        table = try JSONParser.parse(String(decoding: tableBytes, as: UTF8.self))
         sections = (table["sections"]?.arrayValue ?? []).map { entry in
             let offset = Int(entry["offset"]!.integerValue!)
             let length = Int(entry["length"]!.integerValue!)

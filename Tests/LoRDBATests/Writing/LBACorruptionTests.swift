@@ -2,7 +2,8 @@ import Testing
 @testable import LoRDBA
 
 @Suite struct LBACorruptionTests {
-    static let small: [UInt8] = try! LBAWriter().encode(Fixtures.small()).bytes
+    /// The table raw, so tests can edit it in place (compressed tables have their own tests).
+    static let small: [UInt8] = try! LBAWriter(compression: true, tableCompression: false).encode(Fixtures.small()).bytes
 
     /// Reads `bytes` expecting a rejection; returns the error.
     func reject(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> LBAError? {
