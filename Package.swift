@@ -20,9 +20,12 @@ let package = Package(
         .systemLibrary(
             name: "CJSONC", pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
 
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
         .executableTarget(

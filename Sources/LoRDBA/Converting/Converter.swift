@@ -63,7 +63,7 @@ public struct Converter: Sendable {
         let modules = outcomes.map(\.module)
         let carried = source.carried.map { source.loadCarried($0) }
         var metadata = source.metadata
-        metadata["lordba.source_layout"] = source.layout.rawValue
+        metadata.merge(try conversionMetadata(source)) { _, recorded in recorded }
         let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: carried,
                                     metadata: metadata, scaleDType: options.pipeline.scaleDType)
         let encoded: LBAEncoded
@@ -150,6 +150,17 @@ public struct Converter: Sendable {
             case .failure(let error): throw .input(error)
             }
         }
+    }
+
+    /// The `lordba.*` entries describing this conversion (``ConversionMetadata``).
+    private func conversionMetadata(_ source: AdapterSource) throws(ConversionError) -> [String: String] {
+        let inputHash: String
+        do { inputHash = try SHA256.hex(ofFile: source.weightsPath) } catch {
+            throw .input(.safetensors(.cannotOpen(path: source.weightsPath, reason: error.description)))
+        }
+        let calibrationHash = options.calibrationPath.flatMap { try? SHA256.hex(ofFile: $0) }
+        return ConversionMetadata.entries(source: source, options: options, inputSHA256: inputHash,
+                                          calibrationSHA256: calibrationHash)
     }
 
     private func fileExists(_ path: String) -> Bool {
