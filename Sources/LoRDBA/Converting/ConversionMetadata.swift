@@ -53,6 +53,22 @@ public enum ConversionMetadata {
         return entries
     }
 
+    /// `tensors` with their ``CarriedRole`` set from their names, the adapter's modules and the
+    /// source config's `modules_to_save`.
+    public static func withRoles(_ tensors: [CarriedTensor], source: AdapterSource) -> [CarriedTensor] {
+        var modulesToSave: [String] = []
+        if let path = source.configPath, let config = try? AdapterConfigFile.read(path),
+           let list = config["modules_to_save"]?.arrayValue {
+            modulesToSave = list.compactMap(\.stringValue)
+        }
+        let names = Set(source.modules.map(\.name))
+        return tensors.map { tensor in
+            var tensor = tensor
+            tensor.role = CarriedRole.classify(tensor.name, moduleNames: names, modulesToSave: modulesToSave)
+            return tensor
+        }
+    }
+
     /// `plain` when the pipeline is plain LoRDBA (as-is factors, no refit, no refinement), else
     /// `lordba` (factorizer, closed-form refit and straight-through refinement as configured).
     static func method(_ pipeline: PipelineOptions) -> String {

@@ -61,7 +61,7 @@ public struct Converter: Sendable {
         }
         let outcomes = try processAll(source, calibration: calibration)
         let modules = outcomes.map(\.module)
-        let carried = source.carried.map { source.loadCarried($0) }
+        let carried = ConversionMetadata.withRoles(source.carried.map { source.loadCarried($0) }, source: source)
         var metadata = source.metadata
         metadata.merge(try conversionMetadata(source)) { _, recorded in recorded }
         let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: carried,

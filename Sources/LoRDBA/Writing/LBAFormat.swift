@@ -7,7 +7,7 @@ public enum LBAFormat {
     public static let majorVersion = 1
     /// The minor version this library writes and fully understands. Files with a newer minor of
     /// the same major are read; their unknown table members and sections are checked and skipped.
-    public static let minorVersion = 0
+    public static let minorVersion = 1
     /// The format name stored in the table.
     public static let formatName = "lba"
 
