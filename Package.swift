@@ -28,9 +28,11 @@ let package = Package(
         .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
+        // More than one file: main.swift holds `@main`, so it is parsed as a library file.
         .executableTarget(
             name: "lordba-convert",
-            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(
             name: "lordba-validate",
             dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
