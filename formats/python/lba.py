@@ -21,6 +21,7 @@ import ctypes.util
 import json
 import math
 import sys
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,9 +168,14 @@ def _parse_json(text: bytes, path: str) -> Any:
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        seen: set[str] = set()
         for key, value in items:
-            if key in out:
+            key = _text(key)
+            if isinstance(value, str):
+                value = _text(value)
+            if _nfc(key) in seen:
                 raise fail(f"duplicate key {json.dumps(key)}")
+            seen.add(_nfc(key))
             out[key] = value
         return out
 
@@ -190,6 +196,18 @@ def _parse_json(text: bytes, path: str) -> Any:
     if depth > 32:
         raise fail(f"nested {depth} levels deep (at most 32)")
     return value
+
+
+def _text(s: str) -> str:
+    """Lone surrogates (from escapes such as \\ud800 without a partner) become U+FFFD (spec 5)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in s):
+        return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
+    return s
+
+
+def _nfc(s: str) -> str:
+    """Names are compared after NFC normalization (spec 5)."""
+    return unicodedata.normalize("NFC", s)
 
 
 def _depth(value: Any) -> int:
@@ -528,9 +546,9 @@ class _Table:
                                                "binary_rank": "int", "lora_scale": "number", "source": "obj",
                                                "sections": "obj"}, optional)
             context = f"module {json.dumps(m['name'])}"
-            if m["name"] in names:
+            if _nfc(m["name"]) in names:
                 raise self.fail(context, "duplicate module name")
-            names.add(m["name"])
+            names.add(_nfc(m["name"]))
             if m["kind"] not in KINDS:
                 raise self.fail(context, f"unknown kind {json.dumps(m['kind'])}")
             if m["kind"] == "conv":
@@ -575,9 +593,9 @@ class _Table:
             c = self.members(value, context, {"name": "str", "dtype": "str", "shape": "list", "section": "int"},
                              optional)
             context = f"carried tensor {json.dumps(c['name'])}"
-            if c["name"] in tensor_names:
+            if _nfc(c["name"]) in tensor_names:
                 raise self.fail(context, "duplicate carried tensor name")
-            tensor_names.add(c["name"])
+            tensor_names.add(_nfc(c["name"]))
             if c["dtype"] not in DTYPE_BITS:
                 raise self.fail(context, f"unknown dtype {json.dumps(c['dtype'])}")
             if "role" in c and c["role"] not in ROLES:

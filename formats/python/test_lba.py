@@ -294,6 +294,9 @@ def test_truncation_trailing_data_and_table_errors(work):
         lba._parse_json(b'{"a":1,"a":2}', "x")
     with pytest.raises(lba.LBAError, match="not a JSON number"):
         lba._parse_json(b'{"a":NaN}', "x")
+    with pytest.raises(lba.LBAError, match="duplicate key"):
+        lba._parse_json('{"\u00e9":1,"e\u0301":2}'.encode(), "x")  # canonically equivalent keys
+    assert lba._parse_json(b'{"a":"x\\ud800y","b":-0}', "x") == {"a": "x\ufffdy", "b": 0}
 
 
 # ---------------------------------------------------------------------------------------------
