@@ -709,7 +709,10 @@ def main(argv: list[str]) -> int:
     except (LBAError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(summary(f))
+    try:
+        print(summary(f))
+    except BrokenPipeError:  # e.g. piped into head
+        pass
     return 0
 
 
