@@ -86,6 +86,12 @@ public struct Converter: Sendable {
             try addBaselines(to: &reports, source: source)
         }
         var notes = source.notes
+        if options.dropExtra {
+            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(".lora_magnitude_vector") }.count
+            if magnitudes > 0 {
+                notes.append("--drop-extra left out \(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s"): those modules now run as plain LoRA, which changes their effect")
+            }
+        }
         if let calibration {
             let missing = source.modules.filter { calibration.statistics(for: $0.name) == nil }.count
             notes.append("weighted by input statistics from \(calibration.path)" + (missing > 0 ? " (\(missing) modules had none: unweighted)" : ""))
