@@ -95,6 +95,9 @@ enum ExportSupport {
 
     /// `values` in `dtype`, refusing values that do not fit (f16 overflows above 65504).
     static func encode(_ values: [Float], as dtype: ExportDType, path: String, module: String) throws(ExportError) -> [UInt8] {
+        if let bad = values.first(where: { !$0.isFinite }) {
+            throw .nonFinite(path: path, module: module, value: bad)
+        }
         let bytes = SafeTensorsWriter.encode(values, as: dtype.tensorDType)
         if dtype == .f16 {
             for v in values where abs(v) > 65504 {

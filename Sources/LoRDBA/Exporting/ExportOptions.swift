@@ -66,6 +66,8 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
     case unsupported(path: String, module: String, problem: String)
     /// An exported value does not fit the chosen dtype (e.g. above 65504 in f16).
     case notRepresentable(path: String, module: String, dtype: String)
+    /// A stored scale is NaN or infinite, so the module's factors are not numbers.
+    case nonFinite(path: String, module: String, value: Float)
     /// The base model config is missing, unreadable or lacks a field.
     case baseConfig(path: String, problem: String)
     /// The output could not be written.
@@ -79,6 +81,7 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
         case .unsupported(let path, let module, let problem): "\(path): module \(module): \(problem)"
         case .notRepresentable(let path, let module, let dtype):
             "\(path): module \(module): a factor value does not fit \(dtype); export with --dtype f32"
+        case .nonFinite(let path, let module, let value): "\(path): module \(module): a stored scale makes a factor \(value); nothing exported"
         case .baseConfig(let path, let problem): "\(path): \(problem)"
         case .io(let e): e.description
         }

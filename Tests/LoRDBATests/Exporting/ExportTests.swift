@@ -154,6 +154,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.path + "/a.gguf"))
     }
 
+    @Test func nonFiniteScalesAreRefused() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        var adapter = Fixtures.small()
+        adapter.modules[0].scales.middle[0] = .infinity
+        let path = dir.path + "/inf.lba"
+        try LBAWriter().write(adapter, to: path, overwrite: false)
+        let error = caught { () throws(ExportError) in _ = try Self.export(path, .kohya, to: dir.path + "/k.safetensors") }
+        guard case .nonFinite(_, let module, _)? = error else { Issue.record("non-finite factor exported"); return }
+        #expect(module == "m")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/k.safetensors"))
+    }
+
     @Test func ropePermutationMatchesTheReshapeDefinition() {
         // 2 heads, out = 8 (half = 2), one column: row (h, t, j) → (h, j, t).
         let rows: [Float] = (0..<8).map(Float.init)
