@@ -20,14 +20,19 @@ let package = Package(
         .systemLibrary(
             name: "CJSONC", pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
 
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
+        // More than one file: main.swift holds `@main`, so it is parsed as a library file.
         .executableTarget(
             name: "lordba-convert",
-            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(
             name: "lordba-validate",
             dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

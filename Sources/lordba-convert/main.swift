@@ -9,7 +9,7 @@ struct LordbaConvert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lordba-convert",
         abstract: "Convert LoRA adapters (PEFT, MLX-LM, kohya) into compact LoRDBA .lba files.",
-        subcommands: [Convert.self, Inspect.self],
+        subcommands: [Convert.self, Inspect.self, Export.self],
         defaultSubcommand: Convert.self)
 }
 

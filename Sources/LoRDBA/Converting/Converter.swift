@@ -67,13 +67,13 @@ public struct Converter: Sendable {
                 }
             }
         }
-        let carried = source.carried.map { source.loadCarried($0) }
+        let carried = ConversionMetadata.withRoles(source.carried.map { source.loadCarried($0) }, source: source)
         let carriedFP16 = carried.reduce(0) { total, t in
             let elements = t.shape.reduce(1, *)
             return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
         }
         var metadata = source.metadata
-        metadata["lordba.source_layout"] = source.layout.rawValue
+        metadata.merge(try conversionMetadata(source)) { _, recorded in recorded }
         func adapter(_ outcomes: [ModulePipeline.Outcome]) -> BinaryAdapter {
             BinaryAdapter(layout: source.layout, modules: outcomes.map(\.module), carried: carried,
                           metadata: metadata, scaleDType: options.pipeline.scaleDType)
@@ -109,6 +109,12 @@ public struct Converter: Sendable {
         }
         var notes = source.notes
         if let budgetNote { notes.append(budgetNote) }
+        if options.dropExtra {
+            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(".lora_magnitude_vector") }.count
+            if magnitudes > 0 {
+                notes.append("--drop-extra left out \(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s"): those modules now run as plain LoRA, which changes their effect")
+            }
+        }
         if let calibration {
             let missing = source.modules.filter { calibration.statistics(for: $0.name) == nil }.count
             notes.append("weighted by input statistics from \(calibration.path)" + (missing > 0 ? " (\(missing) modules had none: unweighted)" : ""))
@@ -176,6 +182,17 @@ public struct Converter: Sendable {
             case .failure(let error): throw .input(error)
             }
         }
+    }
+
+    /// The `lordba.*` entries describing this conversion (``ConversionMetadata``).
+    private func conversionMetadata(_ source: AdapterSource) throws(ConversionError) -> [String: String] {
+        let inputHash: String
+        do { inputHash = try SHA256.hex(ofFile: source.weightsPath) } catch {
+            throw .input(.safetensors(.cannotOpen(path: source.weightsPath, reason: error.description)))
+        }
+        let calibrationHash = options.calibrationPath.flatMap { try? SHA256.hex(ofFile: $0) }
+        return ConversionMetadata.entries(source: source, options: options, inputSHA256: inputHash,
+                                          calibrationSHA256: calibrationHash)
     }
 
     private func fileExists(_ path: String) -> Bool {

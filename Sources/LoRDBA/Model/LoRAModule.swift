@@ -106,12 +106,15 @@ public struct CarriedTensor: Sendable, Equatable {
     public var shape: [Int]
     /// The little-endian bytes exactly as stored in the input.
     public var bytes: [UInt8]
+    /// What the tensor is for; `nil` when not recorded (files of format 1.0).
+    public var role: CarriedRole?
 
-    public init(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8]) {
+    public init(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8], role: CarriedRole? = nil) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
         self.bytes = bytes
+        self.role = role
     }
 }
 

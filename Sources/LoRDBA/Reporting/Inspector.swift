@@ -79,8 +79,11 @@ public enum Inspector {
         } else {
             lines.append("carried    \(adapter.carried.count) tensor\(adapter.carried.count == 1 ? "" : "s") unchanged:")
             for t in adapter.carried {
-                lines.append("  \(t.name) \(t.dtype.rawValue) \(t.shape) (\(t.bytes.count) bytes)")
+                lines.append("  \(t.name) \(t.dtype.rawValue) \(t.shape) (\(t.bytes.count) bytes)" + (t.role.map { ", role \($0.rawValue)" } ?? ""))
             }
+        }
+        if !lba.doraMagnitudes.isEmpty {
+            lines.append("dora       \(lba.doraMagnitudes.count) DoRA module\(lba.doraMagnitudes.count == 1 ? "" : "s") (magnitudes carried; apply as DoRA, formats/lba.md §7)")
         }
         return lines.joined(separator: "\n")
     }

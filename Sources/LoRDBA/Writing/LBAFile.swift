@@ -19,6 +19,8 @@ public struct LBAFile: Sendable {
     public var tableLength: Int
     /// The parsed JSON table.
     public var table: JSONValue
+    /// DoRA modules (format 1.1 `dora`): module name → name of its carried magnitude tensor.
+    public var doraMagnitudes: [String: String] = [:]
 
     /// Memory-maps `path` and validates and decodes the whole file.
     public init(path: String) throws(LBAError) {
@@ -173,8 +175,10 @@ struct LBAReader {
             }
         }
         let adapter = try table.makeAdapter(decoded)
-        return LBAFile(version: version, adapter: adapter, sections: table.sections, fileSize: fileLength,
-                       tableLength: tableLength, table: json)
+        var file = LBAFile(version: version, adapter: adapter, sections: table.sections, fileSize: fileLength,
+                           tableLength: tableLength, table: json)
+        for module in table.modules { file.doraMagnitudes[module.name] = module.doraMagnitude }
+        return file
     }
 
     /// The decoded length of a zstd-compressed table (flag `compressedTable`, format 1.1), or

@@ -72,6 +72,12 @@ struct ObjectReader {
         return members
     }
 
+    mutating func optionalObject(_ key: String) throws(LBAError) -> [(String, JSONValue)]? {
+        guard let value = value(key) else { return nil }
+        guard let members = value.objectValue else { throw wrongType(key, value, "an object") }
+        return members
+    }
+
     /// Refuses members that were never read, unless the file is of a newer minor version.
     func finish() throws(LBAError) {
         guard reader.strict else { return }

@@ -15,6 +15,8 @@ struct TableReader {
         var loraScale: Double
         var source: LoRAModule.Source
         var sections: [LBASectionContent: Int]
+        /// Format 1.1: the carried magnitude tensor of a DoRA module.
+        var doraMagnitude: String? = nil
     }
 
     struct Carried {
@@ -22,7 +24,12 @@ struct TableReader {
         var dtype: TensorDType
         var shape: [Int]
         var section: Int
+        /// Format 1.1: what the tensor is for.
+        var role: CarriedRole? = nil
     }
+
+    /// Whether the file's version has the 1.1 members (`role`, `dora`).
+    var hasRoles: Bool { version.minor >= 1 }
 
     struct Table {
         let path: String
@@ -56,7 +63,8 @@ struct TableReader {
                                             scales: scales, source: module.source))
             }
             let carried = self.carried.map { tensor in
-                CarriedTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, bytes: decoded[tensor.section]!)
+                CarriedTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, bytes: decoded[tensor.section]!,
+                              role: tensor.role)
             }
             return BinaryAdapter(layout: layout, modules: modules, carried: carried, metadata: metadata,
                                  scaleDType: scaleDType)
@@ -227,6 +235,12 @@ struct TableReader {
             let alphaTensor = try sourceObject.optionalString("alpha")
             let dtypeName = try sourceObject.string("dtype")
             try sourceObject.finish()
+            var doraMagnitude: String?
+            if hasRoles, let dora = try object.optionalObject("dora") {
+                var doraObject = try ObjectReader(.object(dora), context: context + " dora", reader: self)
+                doraMagnitude = try doraObject.string("magnitude")
+                try doraObject.finish()
+            }
             guard let dtype = TensorDType(rawValue: dtypeName) else {
                 throw fail(context, "unknown source dtype \(LBAError.quote(dtypeName))")
             }
@@ -266,7 +280,7 @@ struct TableReader {
                                   rank: rank, binaryRank: binaryRank, loraScale: loraScale,
                                   source: LoRAModule.Source(aTensor: aTensor, bTensor: bTensor,
                                                             alphaTensor: alphaTensor, dtype: dtype),
-                                  sections: references))
+                                  sections: references, doraMagnitude: doraMagnitude))
         }
 
         var carried: [Carried] = []
@@ -288,6 +302,13 @@ struct TableReader {
                 }
                 shape.append(Int(dimension))
             }
+            var role: CarriedRole?
+            if hasRoles, let roleName = try object.optionalString("role") {
+                guard let known = CarriedRole(rawValue: roleName) else {
+                    throw fail(context, "unknown role \(LBAError.quote(roleName))")
+                }
+                role = known
+            }
             let section = try object.int("section")
             try object.finish()
             try claim(section, content: .carried, owner: index, context: context)
@@ -297,7 +318,29 @@ struct TableReader {
                 throw .shape(path: path, context: sections[section].label,
                              problem: "holds \(actual) bytes, but \(dtypeName) shape \(shape) needs \(LBALayoutMath.tensorBytes(dtype: dtype, shape: shape).map(String.init) ?? "more than can be addressed")")
             }
-            carried.append(Carried(name: name, dtype: dtype, shape: shape, section: section))
+            carried.append(Carried(name: name, dtype: dtype, shape: shape, section: section, role: role))
+        }
+
+        // DoRA: each magnitude named by a module is a carried tensor of role magnitude with one
+        // value per output feature, and belongs to one module only.
+        var magnitudeOwners: [String: String] = [:]
+        for module in modules {
+            guard let magnitude = module.doraMagnitude else { continue }
+            let context = "module \(LBAError.quote(module.name)) dora"
+            guard let tensor = carried.first(where: { $0.name == magnitude }) else {
+                throw fail(context, "magnitude \(LBAError.quote(magnitude)) is not a carried tensor")
+            }
+            guard tensor.role == .magnitude else {
+                throw fail(context, "magnitude \(LBAError.quote(magnitude)) does not have role \"magnitude\"")
+            }
+            let elements = LBALayoutMath.elementCount(tensor.shape)
+            guard elements == module.outFeatures else {
+                throw .shape(path: path, context: context,
+                             problem: "magnitude \(LBAError.quote(magnitude)) has \(elements.map(String.init) ?? "too many") elements, out = \(module.outFeatures)")
+            }
+            if let other = magnitudeOwners.updateValue(module.name, forKey: magnitude) {
+                throw fail(context, "magnitude \(LBAError.quote(magnitude)) is also used by module \(LBAError.quote(other))")
+            }
         }
 
         for index in sections.indices where !claimed[index] {

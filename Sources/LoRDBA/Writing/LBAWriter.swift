@@ -124,7 +124,7 @@ public struct LBAWriter: Sendable {
         }
 
         // The table is stored zstd-compressed (format 1.1) when that makes the file shorter.
-        let plainMinor = LBAFormat.minorVersion(for: adapter.layout)
+        let plainMinor = LBAWriter.minorVersion(of: adapter)
         var layout = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
                                  carriedSections: carriedSections, minor: plainMinor, context: nil)!
         if tableCompression, let context, let packed = tableLayout(adapter, sections: sections, moduleSections: moduleSections,
@@ -232,6 +232,9 @@ public struct LBAWriter: Sendable {
             if let alpha = module.source.alphaTensor { source.append(("alpha", .string(alpha))) }
             source.append(("dtype", .string(module.source.dtype.rawValue)))
             members.append(("source", .object(source)))
+            if let magnitude = LBAWriter.doraMagnitude(of: module, in: adapter) {
+                members.append(("dora", .object([("magnitude", .string(magnitude))])))
+            }
             let refs = LBASectionContent.moduleContents.compactMap { content in
                 references[content].map { (content.name, int($0)) }
             }
@@ -239,12 +242,14 @@ public struct LBAWriter: Sendable {
             modules.append(.object(members))
         }
         let carried: [JSONValue] = zip(adapter.carried, carriedSections).map { tensor, section in
-            .object([
+            var members: [(String, JSONValue)] = [
                 ("name", .string(tensor.name)),
                 ("dtype", .string(tensor.dtype.rawValue)),
                 ("shape", .array(tensor.shape.map(int))),
-                ("section", int(section)),
-            ])
+            ]
+            if let role = tensor.role { members.append(("role", .string(role.rawValue))) }
+            members.append(("section", int(section)))
+            return .object(members)
         }
         let sectionList: [JSONValue] = zip(sections, offsets).map { section, offset in
             .object([
@@ -269,6 +274,21 @@ public struct LBAWriter: Sendable {
             ("carried", .array(carried)),
             ("sections", .array(sectionList)),
         ])
+    }
+
+    /// The lowest minor version whose features the adapter uses: 1 when a carried tensor has a
+    /// `role` (and so when a module is DoRA), else 0.
+    static func minorVersion(of adapter: BinaryAdapter) -> Int {
+        Swift.max(LBAFormat.minorVersion(for: adapter.layout), adapter.carried.contains { $0.role != nil } ? 1 : 0)
+    }
+
+    /// The name of the carried DoRA magnitude of `module` (role `magnitude`, named
+    /// `<module>.lora_magnitude_vector`), if the adapter has one.
+    static func doraMagnitude(of module: BinaryModule, in adapter: BinaryAdapter) -> String? {
+        let name = CarriedRole.magnitudeName(forModule: module.name)
+        return adapter.carried.contains {
+            $0.role == .magnitude && $0.name == name && LBALayoutMath.elementCount($0.shape) == module.outFeatures
+        } ? name : nil
     }
 
     // MARK: - Payloads
@@ -381,6 +401,16 @@ enum LBALayoutMath {
         guard count >= 0, width >= 0 else { return nil }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
         return overflow ? nil : bytes
+    }
+
+    /// Number of elements of a tensor of `shape`, or `nil` on overflow.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            guard let next = product(count, dimension) else { return nil }
+            count = next
+        }
+        return count
     }
 
     /// Bytes of a tensor: the element count times the bit width, which must be whole bytes.

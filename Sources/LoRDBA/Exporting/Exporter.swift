@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The files of one export, before they are written: names (empty for a single-file target)
+/// and bytes, plus notes for the user.
+struct ExportFiles {
+    var files: [(name: String, bytes: [UInt8])]
+    var notes: [String]
+    var carried: Int
+}
+
+/// Turns a `.lba` back into a LoRA adapter a training or inference library loads:
+/// PEFT, MLX-LM, kohya or a llama.cpp GGUF (see ``ExportTarget``).
+///
+/// The exported factors are the `.lba`'s own dequantized factors (``DequantizedModule``), so
+/// their product is the stored ΔW (exactly in f32; f16/bf16 add one rounding per entry).
+/// Outputs are written atomically: a folder target goes to a temporary folder renamed into
+/// place, a file target through ``AtomicFile``; nothing is replaced without `overwrite`.
+public struct Exporter: Sendable {
+    public var options: ExportOptions
+
+    public init(options: ExportOptions) {
+        self.options = options
+    }
+
+    /// Exports the `.lba` at `input` to `output` (a folder for PEFT and MLX, else a file).
+    public func export(input: String, output: String) throws(ExportError) -> ExportReport {
+        if Self.samePath(input, output) { throw .outputIsInput(output) }
+        if !options.overwrite, AtomicFile.exists(output) { throw .outputExists(output) }
+        let file: LBAFile
+        do { file = try LBAFile(path: input) } catch { throw .input(error) }
+        let produced = try files(for: file, path: input)
+        try write(produced, to: output)
+        let names = produced.files.map { $0.name.isEmpty ? output : $0.name }
+        return ExportReport(input: input, output: output, files: names, modules: file.adapter.modules.count,
+                            carried: produced.carried, bytes: produced.files.reduce(0) { $0 + $1.bytes.count },
+                            notes: produced.notes)
+    }
+
+    /// The exported files for an already-read `.lba` (no I/O).
+    func files(for file: LBAFile, path: String) throws(ExportError) -> ExportFiles {
+        let adapter = file.adapter
+        let modules = adapter.modules.map { DequantizedModule($0, doraMagnitude: file.doraMagnitudes[$0.name]) }
+        switch options.target {
+        case .peft: return try PEFTExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
+        case .mlx: return try MLXExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
+        case .kohya: return try KohyaExport.file(adapter, modules: modules, dtype: options.dtype, path: path)
+        case .gguf: return try GGUFExport.file(adapter, modules: modules, options: options, path: path)
+        }
+    }
+
+    /// The output path of `input` in batch mode: `DIR/<stem>` plus the target's extension.
+    public static func output(for input: String, in directory: String, target: ExportTarget) -> String {
+        var name = input.split(separator: "/").last.map(String.init) ?? input
+        if name.hasSuffix(".lba") { name.removeLast(4) }
+        return AdapterFiles.join(directory, name + target.fileExtension)
+    }
+
+    private func write(_ produced: ExportFiles, to output: String) throws(ExportError) {
+        if !options.target.writesFolder {
+            do { try AtomicFile.write(produced.files[0].bytes, to: output, overwrite: options.overwrite) } catch {
+                if error.errno == EEXIST { throw .outputExists(output) }
+                throw .io(error)
+            }
+            return
+        }
+        var info = stat()
+        if lstat(output, &info) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw .io(FileError(path: output, operation: "export into", errno: ENOTDIR))
+            }
+            // --force into an existing folder: each file is replaced atomically.
+            for (name, bytes) in produced.files {
+                do { try AtomicFile.write(bytes, to: AdapterFiles.join(output, name), overwrite: true) } catch { throw .io(error) }
+            }
+            return
+        }
+        let temporary = output + ".lordba-tmp-\(getpid())"
+        guard mkdir(temporary, 0o755) == 0 else { throw .io(FileError(path: temporary, operation: "mkdir", errno: errno)) }
+        var written: [String] = []
+        func cleanUp() {
+            for path in written { unlink(path) }
+            rmdir(temporary)
+        }
+        for (name, bytes) in produced.files {
+            let path = AdapterFiles.join(temporary, name)
+            do { try AtomicFile.write(bytes, to: path, overwrite: false) } catch {
+                cleanUp()
+                throw .io(error)
+            }
+            written.append(path)
+        }
+        guard rename(temporary, output) == 0 else {
+            let code = errno
+            cleanUp()
+            throw code == EEXIST || code == ENOTEMPTY ? .outputExists(output) : .io(FileError(path: output, operation: "rename", errno: code))
+        }
+    }
+
+    /// Whether two paths name the same existing file.
+    static func samePath(_ a: String, _ b: String) -> Bool {
+        var x = stat(), y = stat()
+        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
+        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
+    }
+}

@@ -1,0 +1,41 @@
+/// Writes a `.lba` back as a kohya-ss LoRA: one safetensors file with `<name>.lora_down.weight`
+/// (`A'`, conv: `[k, C_in, k₁, …]`), `<name>.lora_up.weight` (`B'`, conv: `[out, k, 1, …]`) and
+/// a scalar `<name>.alpha = k`, so kohya's `alpha / rank` scaling is exactly 1.
+///
+/// Names: the source's when the source was kohya; otherwise `lora_` followed by the module path
+/// (PEFT prefix removed) with dots replaced by underscores. Carried tensors are written back
+/// byte for byte under their original names.
+enum KohyaExport {
+    static func file(_ adapter: BinaryAdapter, modules: [DequantizedModule], dtype: ExportDType,
+                     path: String) throws(ExportError) -> ExportFiles {
+        var tensors: [(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8])] = []
+        for module in modules {
+            let base = baseName(module, fromKohya: adapter.layout == .kohya)
+            let (aShape, bShape) = PEFTExport.shapes(module)
+            tensors.append((base + ".lora_down.weight", dtype.tensorDType, aShape,
+                            try ExportSupport.encode(module.a, as: dtype, path: path, module: module.name)))
+            tensors.append((base + ".lora_up.weight", dtype.tensorDType, bShape,
+                            try ExportSupport.encode(module.b, as: dtype, path: path, module: module.name)))
+            tensors.append((base + ".alpha", .f32, [], SafeTensorsWriter.encode([Float(module.rank)], as: .f32)))
+        }
+        var taken = Set(tensors.map(\.name))
+        var notes: [String] = []
+        var carried = 0
+        for tensor in adapter.carried {
+            guard taken.insert(tensor.name).inserted else {
+                notes.append("carried tensor \(tensor.name) clashes with an exported name; left out")
+                continue
+            }
+            tensors.append((tensor.name, tensor.dtype, tensor.shape, tensor.bytes))
+            carried += 1
+        }
+        let bytes = SafeTensorsWriter.serialize(tensors, metadata: ["ss_network_module": "networks.lora"])
+        return ExportFiles(files: [("", bytes)], notes: notes, carried: carried)
+    }
+
+    static func baseName(_ module: DequantizedModule, fromKohya: Bool) -> String {
+        let suffix = ".lora_down.weight"
+        if fromKohya, module.source.aTensor.hasSuffix(suffix) { return String(module.source.aTensor.dropLast(suffix.count)) }
+        return "lora_" + ExportSupport.strippingPEFTPrefix(module.name).split(separator: ".", omittingEmptySubsequences: false).joined(separator: "_")
+    }
+}

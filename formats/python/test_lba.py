@@ -1,0 +1,474 @@
+"""Tests of the reference reader `lba.py` against files the Swift converter writes.
+
+The session fixture converts the bundled samples and synthetic adapters (PEFT with DoRA, conv,
+embedding, mixed ranks, modules_to_save; MLX; kohya with conv) with several option sets using
+the `lordba-convert` binary (`LORDBA_CONVERT`, default `.build/debug/lordba-convert`), and
+exports them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
+
+    LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q formats/python
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lba  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))
+
+
+# ---------------------------------------------------------------------------------------------
+# safetensors, numpy only
+
+ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "<u1"}
+
+
+def st_read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, bytes], dict, dict]:
+    data = path.read_bytes()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    meta = header.pop("__metadata__", {}) or {}
+    arrays, raw = {}, {}
+    base = 8 + n
+    for name, info in header.items():
+        begin, end = info["data_offsets"]
+        blob = data[base + begin:base + end]
+        raw[name] = blob
+        if info["dtype"] == "BF16":
+            arrays[name] = (np.frombuffer(blob, "<u2").astype(np.uint32) << 16).view(np.float32).reshape(info["shape"])
+        elif info["dtype"] in ST_DTYPES:
+            arrays[name] = np.frombuffer(blob, ST_DTYPES[info["dtype"]]).reshape(info["shape"])
+    return arrays, raw, header, meta
+
+
+def st_write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    header: dict = {}
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    blobs, offset = [], 0
+    names = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64"}
+    for name, array in tensors.items():
+        blob = np.ascontiguousarray(array).tobytes()
+        header[name] = {"dtype": names[array.dtype], "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic adapters
+
+def make_mixed_peft(folder: Path) -> None:
+    rng = np.random.default_rng(5)
+    p = "base_model.model."
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    folder.mkdir()
+    st_write(folder / "adapter_model.safetensors", {
+        p + "model.layers.0.self_attn.q_proj.lora_A.weight": f32(4, 48),
+        p + "model.layers.0.self_attn.q_proj.lora_B.weight": f32(32, 4),
+        p + "model.layers.0.self_attn.q_proj.lora_magnitude_vector": np.abs(f32(32)) + 1,
+        p + "model.layers.0.self_attn.v_proj.lora_A.weight": f32(8, 48).astype(np.float16),
+        p + "model.layers.0.self_attn.v_proj.lora_B.weight": f32(32, 8).astype(np.float16),
+        p + "model.embed_tokens.lora_embedding_A": f32(4, 70),
+        p + "model.embed_tokens.lora_embedding_B": f32(20, 4),
+        p + "conv.lora_A.weight": f32(4, 3, 3, 3),
+        p + "conv.lora_B.weight": f32(10, 4, 1, 1),
+        p + "classifier.weight": f32(2, 32),
+        p + "classifier.bias": f32(2),
+        p + "extra.counter": np.array(7, dtype=np.int64),
+    }, {"format": "pt"})
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "r": 4, "lora_alpha": 8, "rank_pattern": {"v_proj": 8}, "alpha_pattern": {"v_proj": 4},
+        "use_dora": True, "use_rslora": False, "modules_to_save": ["classifier"],
+        "target_modules": ["q_proj", "v_proj", "embed_tokens", "conv"], "task_type": "CAUSAL_LM"}))
+
+
+def make_mlx(folder: Path) -> None:
+    rng = np.random.default_rng(6)
+    folder.mkdir()
+    tensors = {}
+    for layer in range(2):
+        for proj, (n_in, n_out) in {"self_attn.q_proj": (40, 40), "mlp.down_proj": (72, 40)}.items():
+            tensors[f"model.layers.{layer}.{proj}.lora_a"] = rng.standard_normal((n_in, 8)).astype(np.float32)
+            tensors[f"model.layers.{layer}.{proj}.lora_b"] = rng.standard_normal((8, n_out)).astype(np.float32)
+    st_write(folder / "adapters.safetensors", tensors)
+    (folder / "adapter_config.json").write_text(json.dumps({"lora_parameters": {"rank": 8, "scale": 10.0}}))
+
+
+def make_kohya(path: Path) -> None:
+    rng = np.random.default_rng(7)
+    st_write(path, {
+        "lora_unet_block_0_proj.lora_down.weight": rng.standard_normal((4, 40)).astype(np.float16),
+        "lora_unet_block_0_proj.lora_up.weight": rng.standard_normal((24, 4)).astype(np.float16),
+        "lora_unet_block_0_proj.alpha": np.array(2.0, dtype=np.float32),
+        "lora_unet_block_0_conv.lora_down.weight": rng.standard_normal((4, 5, 3, 3)).astype(np.float16),
+        "lora_unet_block_0_conv.lora_up.weight": rng.standard_normal((12, 4, 1, 1)).astype(np.float16),
+        "lora_unet_block_0_conv.alpha": np.array(4.0, dtype=np.float32),
+    }, {"ss_network_dim": "4"})
+
+
+OPTION_SETS = {
+    "default": [],
+    "plain": ["--plain"],
+    "bf16": ["--scale-dtype", "bf16", "--refine-steps", "2"],
+    "f32": ["--scale-dtype", "f32", "--refine-steps", "2"],
+    "e4m3": ["--scale-dtype", "e4m3", "--refine-steps", "2"],
+    "compact": ["--scales", "compact", "--refine-steps", "2"],
+    "k2x": ["--binary-rank", "2x", "--refine-steps", "2"],
+}
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(CONVERT), *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lordba-convert {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory) -> dict:
+    if not CONVERT.exists():
+        pytest.fail(f"{CONVERT} not found: build it (swift build) or set LORDBA_CONVERT")
+    d = tmp_path_factory.mktemp("lba")
+    inputs = {"minilm": ROOT / "samples/minilm-cls-r8", "tiny": ROOT / "samples/tiny-llama-lora-f16"}
+    make_mixed_peft(d / "mixed")
+    make_mlx(d / "mlx")
+    make_kohya(d / "kohya.safetensors")
+    inputs.update({"mixed": d / "mixed", "mlx": d / "mlx", "kohya": d / "kohya.safetensors"})
+    files = {}
+    for name, source in inputs.items():
+        sets = OPTION_SETS if name in ("minilm", "mixed") else {k: OPTION_SETS[k] for k in ("default", "plain", "e4m3")}
+        for option, flags in sets.items():
+            out = d / f"{name}-{option}.lba"
+            report = d / f"{name}-{option}.json"
+            run(str(source), str(out), "-q", "--report-json", str(report), *flags)
+            files[(name, option)] = (source, out, json.loads(report.read_text())["inputs"][0])
+    return {"dir": d, "files": files}
+
+
+def weights_path(source: Path) -> Path:
+    if source.is_file():
+        return source
+    for name in ("adapter_model.safetensors", "adapters.safetensors"):
+        if (source / name).exists():
+            return source / name
+    raise AssertionError(source)
+
+
+def source_factors(arrays: dict, module: lba.Module, layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """The source LoRA's (A [r, in], B [out, r]) in float64."""
+    a = arrays[module.source["a"]].astype(np.float64)
+    b = arrays[module.source["b"]].astype(np.float64)
+    if layout == "mlx":
+        a, b = a.T, b.T
+    return a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+
+
+def low_rank_difference(b1, a1, b2, a2) -> float:
+    """||B1 A1 - B2 A2||_F / ||B2 A2||_F from Gram matrices (nothing out x in)."""
+    x = np.concatenate([b1, -b2], axis=1)
+    y = np.concatenate([a1, a2], axis=0)
+    diff = float(np.sum((x.T @ x) * (y @ y.T)))
+    norm = float(np.sum((b2.T @ b2) * (a2 @ a2.T)))
+    return max(diff, 0.0) ** 0.5 / norm ** 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading what the converter writes
+
+def test_every_file_reads_and_reproduces_the_reports_product_errors(work):
+    checked = 0
+    for (name, option), (source, out, report) in work["files"].items():
+        f = lba.read(str(out))
+        arrays, raw, header, _ = st_read(weights_path(source))
+        assert [m.name for m in f.modules] == [m["name"] for m in report["modules"]]
+        for m, r in zip(f.modules, report["modules"]):
+            a, b = source_factors(arrays, m, f.layout)
+            assert (m.rank, m.binary_rank, m.in_features, m.out_features) == (r["rank"], r["binary_rank"], r["in"], r["out"])
+            a2, b2 = m.factors()
+            error = low_rank_difference(b2, a2, m.lora_scale * b, a)  # ||B^A^ - sBA|| / ||sBA||
+            assert abs(error - r["product_error"]) < 1e-6, (name, option, m.name, error, r["product_error"])
+            checked += 1
+        # carried tensors: byte-identical to the source
+        for c in f.carried:
+            assert c.data == raw[c.name], c.name
+            assert c.shape == header[c.name]["shape"] and c.dtype == header[c.name]["dtype"]
+    assert checked > 200
+
+
+def test_metadata_records_version_input_hash_and_options(work):
+    for (name, option), (source, out, _) in work["files"].items():
+        f = lba.read(str(out))
+        md = f.metadata
+        assert md["lordba.tool_version"]
+        assert md["lordba.input_sha256"] == hashlib.sha256(weights_path(source).read_bytes()).hexdigest()
+        assert md["lordba.input_file"] == weights_path(source).name
+        assert md["lordba.scale_dtype"] == f.scale_dtype
+        assert md["lordba.method"] == ("plain" if option == "plain" else "lordba")
+        assert md["lordba.scales"] == ("compact" if option == "compact" else "full")
+        assert md["lordba.binary_rank"] == ("2x" if option == "k2x" else "1x")
+        for key in ("lordba.seed", "lordba.refit_sweeps", "lordba.refine_steps", "lordba.factorization",
+                    "lordba.source_layout", "lordba.drop_extra"):
+            assert key in md, key
+        if option == "compact":
+            assert all(m.scale_a is None for m in f.modules)
+        if option == "k2x":
+            assert all(m.binary_rank == 2 * m.rank for m in f.modules)
+
+
+def test_scale_dtypes_and_layouts_are_all_covered(work):
+    seen = {(lba.read(str(out)).scale_dtype, lba.read(str(out)).layout) for _, out, _ in work["files"].values()}
+    assert {d for d, _ in seen} == {"f16", "bf16", "f32", "e4m3"}
+    assert {l for _, l in seen} == {"peft", "mlx", "kohya"}
+
+
+def test_dora_conv_embedding_and_roles(work):
+    f = lba.read(str(work["files"][("mixed", "default")][1]))
+    assert f.version == (1, 1)
+    q = "base_model.model.model.layers.0.self_attn.q_proj"
+    assert f.module(q).dora_magnitude == q + ".lora_magnitude_vector"
+    assert [m.dora_magnitude for m in f.modules if m.name != q] == [None] * (len(f.modules) - 1)
+    roles = {c.name: c.role for c in f.carried}
+    assert roles == {
+        "base_model.model.classifier.bias": "modules_to_save",
+        "base_model.model.classifier.weight": "modules_to_save",
+        "base_model.model.extra.counter": "other",
+        q + ".lora_magnitude_vector": "magnitude",
+    }
+    conv = f.module("base_model.model.conv")
+    assert conv.kind == "conv" and conv.kernel == [3, 3] and conv.in_features == 27
+    assert f.module("base_model.model.model.embed_tokens").kind == "embedding"
+    assert f.module("base_model.model.model.layers.0.self_attn.v_proj").rank == 8
+    # files without carried tensors stay at 1.0
+    assert lba.read(str(work["files"][("tiny", "default")][1])).version == (1, 0)
+
+
+def test_cli_prints_a_summary(work):
+    out = work["files"][("mixed", "default")][1]
+    result = subprocess.run([sys.executable, str(Path(lba.__file__)), str(out)], capture_output=True, text=True)
+    assert result.returncode == 0 and "all checks passed" in result.stdout and "dora(" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Corruption: every single bit flip is rejected, by the Python reader and by the Swift one.
+
+def test_every_bit_flip_is_rejected_by_both_readers(work, tmp_path):
+    data = bytearray(work["files"][("kohya", "plain")][1].read_bytes())
+    lba.parse(bytes(data))
+    positions = range(len(data) * 8)
+    for bit in positions:
+        data[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(lba.LBAError):
+            lba.parse(bytes(data))
+        data[bit // 8] ^= 1 << (bit % 8)
+    # The same files through the Swift reader (a spread of positions: preamble, table, sections).
+    step = max(1, len(data) * 8 // 40)
+    for bit in list(range(0, len(data) * 8, step)) + [8 * 8, 44 * 8, len(data) * 8 - 1]:
+        data[bit // 8] ^= 1 << (bit % 8)
+        path = tmp_path / f"flip{bit}.lba"
+        path.write_bytes(bytes(data))
+        assert run("inspect", str(path), check=False).returncode == 1, bit
+        data[bit // 8] ^= 1 << (bit % 8)
+
+
+def test_truncation_trailing_data_and_table_errors(work):
+    data = work["files"][("minilm", "default")][1].read_bytes()
+    for bad in (data[:-64], data + b"\0" * 64, data[:40], b"PK" + data[2:]):
+        with pytest.raises(lba.LBAError):
+            lba.parse(bad)
+    with pytest.raises(lba.LBAError, match="duplicate key"):
+        lba._parse_json(b'{"a":1,"a":2}', "x")
+    with pytest.raises(lba.LBAError, match="not a JSON number"):
+        lba._parse_json(b'{"a":NaN}', "x")
+    with pytest.raises(lba.LBAError, match="duplicate key"):
+        lba._parse_json('{"\u00e9":1,"e\u0301":2}'.encode(), "x")  # canonically equivalent keys
+    assert lba._parse_json(b'{"a":"x\\ud800y","b":-0}', "x") == {"a": "x\ufffdy", "b": 0}
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports: the factors' product equals the .lba's delta; configs; GGUF read independently.
+
+def export(work, key, target, *flags, suffix=""):
+    out = work["dir"] / f"{key[0]}-{key[1]}-{target}{suffix}"
+    run("export", str(work["files"][key][1]), "--to", target, str(out), "--dtype", "f32", "--force", "-q", *flags)
+    return out
+
+
+def peft_scale(config: dict, module_path: str) -> float:
+    key = module_path.removeprefix("base_model.model.")
+    r = config["rank_pattern"].get(key, config["r"])
+    alpha = config["alpha_pattern"].get(key, config["lora_alpha"])
+    return alpha / r
+
+
+@pytest.mark.parametrize("key", [("minilm", "default"), ("tiny", "default"), ("mixed", "default"),
+                                 ("mixed", "k2x"), ("mixed", "compact"), ("kohya", "default")])
+def test_peft_export_product_equals_the_lba_delta(work, key):
+    f = lba.read(str(work["files"][key][1]))
+    out = export(work, key, "peft")
+    arrays, raw, header, _ = st_read(out / "adapter_model.safetensors")
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["use_rslora"] is False and config["peft_type"] == "LORA"
+    assert config["use_dora"] == any(m.dora_magnitude for m in f.modules)
+    for m in f.modules:
+        a_name, b_name = (m.source["a"], m.source["b"]) if f.layout == "peft" else (
+            "base_model.model." + m.name + ".lora_A.weight", "base_model.model." + m.name + ".lora_B.weight")
+        a = arrays[a_name].astype(np.float64)
+        b = arrays[b_name].astype(np.float64)
+        if m.kind == "conv":
+            assert list(a.shape) == [m.binary_rank, m.in_features // int(np.prod(m.kernel))] + m.kernel
+            assert list(b.shape) == [m.out_features, m.binary_rank] + [1] * len(m.kernel)
+        a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+        a2, b2 = m.factors()
+        assert low_rank_difference(peft_scale(config, m.name) * b, a, b2, a2) < 1e-6, m.name
+    for c in f.carried:
+        assert raw[c.name] == c.data
+
+
+def test_f16_export_error(work):
+    key = ("tiny", "default")
+    f = lba.read(str(work["files"][key][1]))
+    out = work["dir"] / "tiny-f16-peft"
+    run("export", str(work["files"][key][1]), "--to", "peft", str(out), "--force", "-q")
+    arrays, _, _, _ = st_read(out / "adapter_model.safetensors")
+    worst = 0.0
+    for m in f.modules:
+        a = arrays[m.source["a"]].astype(np.float64)
+        b = arrays[m.source["b"]].astype(np.float64)
+        a2, b2 = m.factors()
+        worst = max(worst, low_rank_difference(b, a, b2, a2))
+    print(f"f16 export: worst relative ΔW difference {worst:.2e}")
+    assert 1e-6 < worst < 2e-3
+
+
+@pytest.mark.parametrize("key", [("tiny", "default"), ("mlx", "default"), ("mixed", "e4m3")])
+def test_mlx_and_kohya_exports(work, key):
+    f = lba.read(str(work["files"][key][1]))
+    linear_only = all(m.kind == "linear" for m in f.modules)
+    if linear_only:
+        out = export(work, key, "mlx")
+        arrays, _, _, _ = st_read(out / "adapters.safetensors")
+        config = json.loads((out / "adapter_config.json").read_text())
+        assert config["lora_parameters"]["scale"] == 1 and config["fine_tune_type"] in ("lora", "dora")
+        rank = config["lora_parameters"]["rank"]
+        for m in f.modules:
+            path = m.name.removeprefix("base_model.model.")
+            a = arrays[path + ".lora_a"].astype(np.float64)
+            b = arrays[path + ".lora_b"].astype(np.float64)
+            assert a.shape == (m.in_features, rank) and b.shape == (rank, m.out_features)
+            a2, b2 = m.factors()
+            assert low_rank_difference(b.T, a.T, b2, a2) < 1e-6
+    out = export(work, key, "kohya", suffix=".safetensors")
+    arrays, _, _, _ = st_read(out)
+    names = {n.removesuffix(".lora_down.weight") for n in arrays if n.endswith(".lora_down.weight")}
+    assert len(names) == len(f.modules)
+    for m in f.modules:
+        base = m.source["a"].removesuffix(".lora_down.weight") if f.layout == "kohya" else \
+            "lora_" + m.name.removeprefix("base_model.model.").replace(".", "_")
+        a = arrays[base + ".lora_down.weight"].astype(np.float64)
+        b = arrays[base + ".lora_up.weight"].astype(np.float64)
+        alpha = float(arrays[base + ".alpha"])
+        a, b = a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
+        a2, b2 = m.factors()
+        assert low_rank_difference(alpha / a.shape[0] * b, a, b2, a2) < 1e-6
+
+
+class GGUF:
+    """An independent GGUF v3 reader (numpy only)."""
+
+    TYPES = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8", 12: "<f8"}
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+        assert self.take(4) == b"GGUF"
+        assert self.scalar("<u4") == 3
+        n_tensors, n_kv = self.scalar("<u8"), self.scalar("<u8")
+        self.kv = {}
+        for _ in range(n_kv):
+            key = self.string()
+            self.kv[key] = self.value(self.scalar("<u4"))
+        infos = []
+        for _ in range(n_tensors):
+            name = self.string()
+            dims = [self.scalar("<u8") for _ in range(self.scalar("<u4"))]
+            infos.append((name, dims, self.scalar("<u4"), self.scalar("<u8")))
+        align = self.kv.get("general.alignment", 32)
+        start = (self.pos + align - 1) // align * align
+        self.tensors = {}
+        for name, dims, kind, offset in infos:
+            assert offset % align == 0
+            dtype = {0: "<f4", 1: "<f2"}[kind]
+            count = int(np.prod(dims))
+            begin = start + offset
+            self.tensors[name] = np.frombuffer(data[begin:begin + count * np.dtype(dtype).itemsize], dtype).reshape(dims[::-1])
+
+    def take(self, n: int) -> bytes:
+        out = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def scalar(self, fmt: str):
+        size = np.dtype(fmt).itemsize
+        return np.frombuffer(self.take(size), fmt)[0].item()
+
+    def string(self) -> str:
+        return self.take(self.scalar("<u8")).decode()
+
+    def value(self, kind: int):
+        if kind == 8:
+            return self.string()
+        if kind == 9:
+            inner, count = self.scalar("<u4"), self.scalar("<u8")
+            return [self.value(inner) for _ in range(count)]
+        return self.scalar(self.TYPES[kind])
+
+
+def test_gguf_export_read_independently(work, tmp_path):
+    key = ("tiny", "default")
+    f = lba.read(str(work["files"][key][1]))
+    base = tmp_path / "config.json"
+    heads, kv_heads = 4, 2
+    base.write_text(json.dumps({"model_type": "llama", "num_attention_heads": heads, "num_key_value_heads": kv_heads}))
+    out = export(work, key, "gguf", "--base-config", str(base), suffix=".gguf")
+    g = GGUF(out.read_bytes())
+    assert g.kv["general.architecture"] == "llama" and g.kv["general.type"] == "adapter"
+    assert g.kv["adapter.type"] == "lora"
+    alpha = g.kv["adapter.lora.alpha"]
+    names = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+             "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+    assert len(g.tensors) == 2 * len(f.modules)
+    for m in f.modules:
+        parts = m.name.split(".")
+        layer = parts[parts.index("layers") + 1]
+        name = f"blk.{layer}.{names[parts[-1]]}.weight"
+        a = g.tensors[name + ".lora_a"].astype(np.float64)
+        b = g.tensors[name + ".lora_b"].astype(np.float64)
+        assert a.shape == (m.binary_rank, m.in_features) and b.shape == (m.out_features, m.binary_rank)
+        if parts[-1] in ("q_proj", "k_proj"):
+            h = heads if parts[-1] == "q_proj" else kv_heads
+            # undo llama.cpp's rope row order: reshape(h, 2, n/h/2, k).swapaxes(1, 2) inverted
+            n = b.shape[0]
+            b = b.reshape(h, n // h // 2, 2, -1).swapaxes(1, 2).reshape(n, -1)
+        a2, b2 = m.factors()
+        assert low_rank_difference(alpha / b.shape[1] * b, a, b2, a2) < 1e-6, m.name
+
+
+def test_gguf_needs_base_config_for_q_and_k(work):
+    lba_path = work["files"][("tiny", "default")][1]
+    result = run("export", str(lba_path), "--to", "gguf", str(work["dir"] / "x.gguf"), "--arch", "llama", check=False)
+    assert result.returncode == 1 and "--base-config" in result.stderr
+    assert not (work["dir"] / "x.gguf").exists()
