@@ -22,31 +22,30 @@ struct QualityBench: ParsableCommand {
     @Option(help: "Worker threads.")
     var jobs = ProcessInfoCores.count
 
-    /// The methods compared, as pipeline options.
-    static var methods: [(String, PipelineOptions)] {
-        var list: [(String, PipelineOptions)] = [("plain", .plain)]
-        var refit = PipelineOptions()
-        refit.descentRounds = 0
-        list.append(("auto + refit", refit))
-        list.append(("default (auto + refit + bcd \(SignDescent.defaultRounds))", PipelineOptions()))
-        var ste = PipelineOptions()
-        ste.refineSteps = 24
-        list.append(("default + ste 24", ste))
-        for n in [2, 3] {
-            var o = PipelineOptions()
-            o.binaryRank = .multiple(n)
-            list.append(("default, k = \(n)r", o))
+    /// The methods compared, as conversion options.
+    static var methods: [(String, ConversionOptions)] {
+        func with(_ change: (inout ConversionOptions) -> Void) -> ConversionOptions {
+            var options = ConversionOptions()
+            change(&options)
+            return options
         }
-        var e4m3 = PipelineOptions()
-        e4m3.scaleDType = .e4m3
-        list.append(("default, e4m3 scales", e4m3))
-        var compact = PipelineOptions()
-        compact.compactScales = true
-        list.append(("default, compact scales", compact))
-        return list
+        return [
+            ("plain", with { $0.pipeline = .plain }),
+            ("auto + refit (no search)", with { $0.pipeline.descentRounds = 0 }),
+            ("default (auto + refit + bcd \(SignDescent.defaultRounds))", ConversionOptions()),
+            ("default + ste 24", with { $0.pipeline.refineSteps = 24 }),
+            ("default, f16 scales", with { $0.pipeline.scaleDType = .f16 }),
+            ("default, k = 2r", with { $0.pipeline.binaryRank = .multiple(2) }),
+            ("default, k = 3r", with { $0.pipeline.binaryRank = .multiple(3) }),
+            ("default, compact scales", with { $0.pipeline.compactScales = true }),
+            ("--size-ratio 8", with { $0.budget = .sizeRatio(8) }),
+            ("--size-ratio 6", with { $0.budget = .sizeRatio(6) }),
+            ("--size-ratio 4", with { $0.budget = .sizeRatio(4) }),
+        ]
     }
 
     func run() throws {
+        mkdir(workDir, 0o755)   // an existing folder is fine
         var inputs = adapters
         if inputs.isEmpty {
             inputs = ["samples/minilm-cls-r8", "samples/tiny-llama-lora-f16"]
@@ -63,12 +62,17 @@ struct QualityBench: ParsableCommand {
             print("\n\(input)")
             var rows: [[String]] = []
             var plainMedian = 0.0
-            for (name, pipeline) in Self.methods {
-                var options = ConversionOptions()
-                options.pipeline = pipeline
+            for (name, method) in Self.methods {
+                var options = method
                 options.overwrite = true
                 options.threads = jobs
-                let report = try Converter(options: options).convert(input: input, output: "\(workDir)/quality.lba")
+                let report: ConversionReport
+                do {
+                    report = try Converter(options: options).convert(input: input, output: "\(workDir)/quality.lba")
+                } catch .budgetTooSmall(_, let limit, let smallest) {
+                    rows.append([name, "-", "-", "below the smallest file (\(smallest) > \(limit) bytes)", "", "", ""])
+                    continue
+                }
                 let s = report.summary
                 if name == "plain" { plainMedian = s.productErrorMedian }
                 let change = plainMedian > 0 ? (s.productErrorMedian / plainMedian - 1) * 100 : 0

@@ -19,7 +19,8 @@ import Testing
         #expect(metadata["lordba.input_sha256"] == "67edda0b2bd4529603c761527f6bd0be788b6594ec9df72d0f0e9d0780b1b637")
         #expect(metadata["lordba.input_file"] == "adapter_model.safetensors")
         #expect(metadata["lordba.tool_version"] == ToolVersion.current)
-        #expect(metadata["lordba.method"] == "plain")
+        // As-is signs, but with extra channels and compact scales: not plain binarization.
+        #expect(metadata["lordba.method"] == "lordba")
         #expect(metadata["lordba.scales"] == "compact")
         #expect(metadata["lordba.scale_dtype"] == "bf16")
         #expect(metadata["lordba.seed"] == "7")

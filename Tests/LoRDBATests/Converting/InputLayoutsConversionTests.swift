@@ -35,7 +35,7 @@ import Testing
         var compared = 0
         for component in ["unet", "text_encoder"] {
             let peft = try convert(folders[component]!, to: dir.path + "/\(component).lba")
-            #expect(peft.adapter.layout == .peft && peft.version == LBAVersion(major: 1, minor: 0))
+            #expect(peft.adapter.layout == .peft && peft.version.major == 1)   // 1.1 only when the compressed table is shorter
             for module in peft.adapter.modules {
                 let path = String(module.name.dropFirst("base_model.model.".count))
                 let twin = try #require(diffusers.adapter.modules.first { $0.name == component + "." + path })

@@ -83,7 +83,7 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let input = ExportFixtures.mixedPEFTAdapter(in: dir)
-        let lba = try Self.convert(input, to: dir.path + "/m.lba", binaryRank: .fixed(6))
+        let lba = try Self.convert(input, to: dir.path + "/m.lba", binaryRank: .multiple(1))   // k = r: 6, and 8 for v_proj
         let file = try LBAFile(path: lba)
         #expect(file.version == LBAVersion(major: 1, minor: 1))
         let q = "base_model.model.model.layers.0.self_attn.q_proj"
