@@ -1,0 +1,184 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One run of `lordba-convert convert`: the command's whole policy, so the executable only parses
+/// flags, calls this and prints.
+///
+/// A run plans its jobs (one `IN OUT.lba`, or one `.lba` per input in `--out-dir`) and refuses
+/// two inputs that would share an output, converts them (``convert()``), then applies the single
+/// `--max-error` gate, writes the JSON and HTML reports and decides the exit status
+/// (``finish(_:)``).
+public struct ConversionRun: Sendable {
+    /// What the command line asked for.
+    public struct Request: Sendable {
+        /// Adapter files or folders.
+        public var inputs: [String]
+        /// The output of a single conversion (`IN OUT.lba`); nil with `outDirectory`.
+        public var output: String?
+        /// The folder for a batch's `.lba` files (`--out-dir`).
+        public var outDirectory: String?
+        /// Conversion options, the pipeline included.
+        public var options: ConversionOptions
+        /// Total worker threads (`--jobs`).
+        public var jobs: Int
+        /// The CI gate (`--max-error`).
+        public var maxError: Double?
+        /// Where to write the JSON report (`--report-json`).
+        public var reportJSONPath: String?
+        /// Where to write the HTML report (`--report-html`).
+        public var reportHTMLPath: String?
+
+        public init(inputs: [String], output: String?, outDirectory: String?, options: ConversionOptions, jobs: Int,
+                    maxError: Double? = nil, reportJSONPath: String? = nil, reportHTMLPath: String? = nil)
+        {
+            self.inputs = inputs
+            self.output = output
+            self.outDirectory = outDirectory
+            self.options = options
+            self.jobs = jobs
+            self.maxError = maxError
+            self.reportJSONPath = reportJSONPath
+            self.reportHTMLPath = reportHTMLPath
+        }
+    }
+
+    /// Exit statuses of `lordba-convert`, documented in README.md (a contract).
+    public enum ExitStatus: Int32, Sendable {
+        /// Everything converted and passed the gate.
+        case success = 0
+        /// At least one input failed to convert, or a report could not be written.
+        case failed = 1
+        /// Everything converted, but some module's product error exceeds `--max-error`.
+        case errorAboveThreshold = 3
+    }
+
+    /// What a run ended with: the status and the lines for standard error, in order.
+    public struct Verdict: Sendable {
+        public var status: ExitStatus
+        public var messages: [String]
+        /// The modules above `--max-error`.
+        public var exceeded: [ReportJSON.Exceeded]
+    }
+
+    /// Why a run could not start.
+    public enum PlanError: Error, CustomStringConvertible, Equatable {
+        /// The arguments do not describe a run (exit 64).
+        case usage(String)
+        /// The output folder cannot be used (exit 1).
+        case io(String)
+
+        public var description: String {
+            switch self {
+            case .usage(let m), .io(let m): m
+            }
+        }
+    }
+
+    public let request: Request
+    /// The planned conversions, in input order.
+    public let jobs: [BatchConversion.Job]
+
+    /// Plans the run: one job per input; with `--out-dir`, checks that no two inputs share an
+    /// output and creates the folder.
+    public init(_ request: Request) throws(PlanError) {
+        self.request = request
+        if let outDirectory = request.outDirectory {
+            let planned = request.inputs.map { BatchConversion.Job(input: $0, output: BatchConversion.output(for: $0, in: outDirectory)) }
+            var seen = Set<String>()
+            for job in planned where !seen.insert(job.output).inserted {
+                throw .usage("Two inputs would both be written to \(job.output); convert them separately.")
+            }
+            try Self.ensureDirectory(outDirectory)
+            jobs = planned
+        } else {
+            guard request.inputs.count == 1, let output = request.output else {
+                throw .usage("Give IN OUT.lba, or several inputs with --out-dir DIR.")
+            }
+            jobs = [.init(input: request.inputs[0], output: output)]
+        }
+    }
+
+    /// Converts every job; one entry per job, in job order.
+    public func convert() -> [ReportJSON.Entry] {
+        let results = BatchConversion(options: request.options, jobs: request.jobs).run(jobs)
+        return zip(jobs, results).map { job, result in
+            switch result {
+            case .success(let report): .converted(report)
+            case .failure(let error): .failed(input: job.input, output: job.output, reason: error.description)
+            }
+        }
+    }
+
+    /// Applies the gate, writes the reports and decides the exit status.
+    public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
+        let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
+        var messages: [String] = []
+        if let path = request.reportJSONPath {
+            let text = ReportJSON.document(entries, maxError: request.maxError, exceeded: exceeded).serialized(indent: 2) + "\n"
+            do {
+                try AtomicFile.write(Array(text.utf8), to: path, overwrite: true)
+            } catch {
+                return Verdict(status: .failed, messages: ["error: \(error)"], exceeded: exceeded)
+            }
+        }
+        if let path = request.reportHTMLPath {
+            let converted = entries.compactMap { entry -> ConversionReport? in
+                if case .converted(let r) = entry { r } else { nil }
+            }
+            let failed = entries.compactMap { entry -> (input: String, reason: String)? in
+                if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
+            }
+            do {
+                try AtomicFile.write(Array(HTMLReport.page(converted, failures: failed).utf8), to: path, overwrite: true)
+            } catch {
+                return Verdict(status: .failed, messages: ["error: \(error)"], exceeded: exceeded)
+            }
+        }
+        let failures = entries.filter { if case .failed = $0 { true } else { false } }.count
+        if failures > 0 {
+            if jobs.count > 1 { messages.append("\(failures) of \(jobs.count) inputs failed") }
+            return Verdict(status: .failed, messages: messages, exceeded: exceeded)
+        }
+        if !exceeded.isEmpty, let maxError = request.maxError {
+            let list = exceeded.map { "\($0.input): \($0.module) (\(Format.fixed($0.productError, 3)))" }
+            messages.append("product error above --max-error \(maxError): " + list.joined(separator: ", "))
+            return Verdict(status: .errorAboveThreshold, messages: messages, exceeded: exceeded)
+        }
+        return Verdict(status: .success, messages: messages, exceeded: exceeded)
+    }
+
+    /// The pipeline the command line's choices describe: `plain` fixes the factorization and
+    /// turns refinement off; the other choices apply either way.
+    public static func pipeline(plain: Bool, factorization: Factorization, refitSweeps: Int, refineSteps: Int,
+                                binaryRank: BinaryRankChoice, targetError: Double?, compactScales: Bool,
+                                scaleDType: ScaleDType, seed: UInt64) -> PipelineOptions
+    {
+        var pipeline = plain ? PipelineOptions.plain : PipelineOptions()
+        if !plain {
+            pipeline.factorization = factorization
+            pipeline.refitSweeps = refitSweeps
+            pipeline.refineSteps = refineSteps
+        }
+        pipeline.binaryRank = binaryRank
+        pipeline.targetError = targetError
+        pipeline.compactScales = compactScales
+        pipeline.scaleDType = scaleDType
+        pipeline.seed = seed
+        return pipeline
+    }
+
+    /// Creates `path` as a folder unless it is one already.
+    private static func ensureDirectory(_ path: String) throws(PlanError) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) != S_IFDIR { throw .usage("--out-dir \(path) is not a folder.") }
+            return
+        }
+        if mkdir(path, 0o755) != 0 {
+            throw .usage("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+        }
+    }
+}
