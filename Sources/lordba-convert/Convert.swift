@@ -19,7 +19,7 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.")
     var config: String?
 
-    @Flag(name: .long, help: "Replace existing output files.")
+    @Flag(name: .long, help: "Replace existing output files and reports (regular files only) and remove stale temporary files.")
     var force = false
 
     @Flag(name: .long, help: "Leave out tensors that are not LoRA pairs (DoRA magnitudes, modules_to_save, biases).")
@@ -61,10 +61,10 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Print the full per-module table after each conversion.")
     var report = false
 
-    @Option(name: .long, help: "Write the run's report as JSON to this path.")
+    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).")
     var reportJson: String?
 
-    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path.")
+    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).")
     var reportHtml: String?
 
     @Option(name: .long, help: "Exit with status 3 when any module's product error exceeds this (files are still written).")
@@ -113,6 +113,9 @@ struct Convert: ParsableCommand {
             }
         }
 
+        for path in run.staleTemporaries {
+            printError(force ? "removed \(path), left by an interrupted run" : "warning: \(path) was left by an interrupted run (--force removes it)")
+        }
         let entries = run.convert()
         let terminal = TerminalReport(colour: isatty(STDOUT_FILENO) != 0)
         for entry in entries {
@@ -127,6 +130,7 @@ struct Convert: ParsableCommand {
             }
         }
         let verdict = run.finish(entries)
+        verdict.standardOutput.forEach { print($0, terminator: "") }
         verdict.messages.forEach(printError)
         if verdict.status != .success { throw ExitCode(verdict.status.rawValue) }
     }

@@ -59,6 +59,8 @@ public struct ConversionRun: Sendable {
     public struct Verdict: Sendable {
         public var status: ExitStatus
         public var messages: [String]
+        /// Reports asked for on standard output (`-`), for the caller to print.
+        public var standardOutput: [String] = []
         /// The modules above `--max-error`.
         public var exceeded: [ReportJSON.Exceeded]
     }
@@ -80,9 +82,17 @@ public struct ConversionRun: Sendable {
     public let request: Request
     /// The planned conversions, in input order.
     public let jobs: [BatchConversion.Job]
+    /// Temporary files of ours beside the outputs, left by an earlier run that was killed
+    /// (removed when `--force` was given, else only reported).
+    public let staleTemporaries: [String]
+
+    /// The path that means standard output for the report flags.
+    public static let standardOutput = "-"
 
     /// Plans the run: one job per input; with `--out-dir`, checks that no two inputs share an
-    /// output and creates the folder.
+    /// output and creates the folder. Refuses any output (`.lba` or report) that is an input, a
+    /// config, the calibration file or another output, and, without `--force`, an existing
+    /// report; reports (and removes, with `--force`) stale temporary files.
     public init(_ request: Request) throws(PlanError) {
         self.request = request
         if let outDirectory = request.outDirectory {
@@ -98,6 +108,42 @@ public struct ConversionRun: Sendable {
                 throw .usage("Give IN OUT.lba, or several inputs with --out-dir DIR.")
             }
             jobs = [.init(input: request.inputs[0], output: output)]
+        }
+        try Self.checkOutputs(request, jobs: jobs)
+        let start = Int(time(nil))
+        var stale: [String] = []
+        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath].compactMap({ $0 })
+        where output != Self.standardOutput {
+            stale += TemporaryFiles.stale(for: output, before: start)
+        }
+        if request.options.overwrite { for path in stale { _ = unlink(path) } }
+        staleTemporaries = stale
+    }
+
+    /// Every output against every input and against each other (by device and inode when the
+    /// file exists, else by path), and existing reports against `--force`.
+    private static func checkOutputs(_ request: Request, jobs: [BatchConversion.Job]) throws(PlanError) {
+        var inputs: [(FileIdentity, String)] = []
+        for path in request.inputs + [request.options.configPath, request.options.calibrationPath].compactMap({ $0 }) {
+            inputs += FileIdentity.ofInput(path)
+        }
+        let reports = [request.reportJSONPath, request.reportHTMLPath].compactMap { $0 }.filter { $0 != standardOutput }
+        var outputs: [String: String] = [:]   // identity key or path → the output that claimed it
+        for output in jobs.map(\.output) + reports {
+            let identity = FileIdentity(path: output)
+            if let identity, let (_, input) = inputs.first(where: { $0.0 == identity }) {
+                throw .io("\(output): refusing to write over the input \(input)")
+            }
+            let key = identity.map { "\($0.device):\($0.inode)" } ?? "path:" + output
+            if let other = outputs.updateValue(output, forKey: key) {
+                throw .usage("\(output) and \(other) are the same file; give each output its own path.")
+            }
+        }
+        for report in reports where !request.options.overwrite && AtomicFile.exists(report) {
+            throw .io("\(report): report exists (use --force to replace it)")
+        }
+        for output in jobs.map(\.output) + reports {
+            if let problem = AtomicFile.replaceProblem(output) { throw .io(problem.description) }
         }
     }
 
@@ -116,12 +162,24 @@ public struct ConversionRun: Sendable {
     public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
         let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
         var messages: [String] = []
+        var printed: [String] = []
+        func emit(_ text: String, to path: String) -> String? {
+            if path == Self.standardOutput {
+                printed.append(text)
+                return nil
+            }
+            do {
+                try AtomicFile.write(Array(text.utf8), to: path, overwrite: request.options.overwrite)
+                return nil
+            } catch {
+                if error.errno == EEXIST, error.operation == "create" { return "error: \(path): report exists (use --force to replace it)" }
+                return "error: \(error)"
+            }
+        }
         if let path = request.reportJSONPath {
             let text = ReportJSON.document(entries, maxError: request.maxError, exceeded: exceeded).serialized(indent: 2) + "\n"
-            do {
-                try AtomicFile.write(Array(text.utf8), to: path, overwrite: true)
-            } catch {
-                return Verdict(status: .failed, messages: ["error: \(error)"], exceeded: exceeded)
+            if let failure = emit(text, to: path) {
+                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
             }
         }
         if let path = request.reportHTMLPath {
@@ -131,23 +189,21 @@ public struct ConversionRun: Sendable {
             let failed = entries.compactMap { entry -> (input: String, reason: String)? in
                 if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
             }
-            do {
-                try AtomicFile.write(Array(HTMLReport.page(converted, failures: failed).utf8), to: path, overwrite: true)
-            } catch {
-                return Verdict(status: .failed, messages: ["error: \(error)"], exceeded: exceeded)
+            if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
+                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
             }
         }
         let failures = entries.filter { if case .failed = $0 { true } else { false } }.count
         if failures > 0 {
             if jobs.count > 1 { messages.append("\(failures) of \(jobs.count) inputs failed") }
-            return Verdict(status: .failed, messages: messages, exceeded: exceeded)
+            return Verdict(status: .failed, messages: messages, standardOutput: printed, exceeded: exceeded)
         }
         if !exceeded.isEmpty, let maxError = request.maxError {
             let list = exceeded.map { "\($0.input): \($0.module) (\(Format.fixed($0.productError, 3)))" }
             messages.append("product error above --max-error \(maxError): " + list.joined(separator: ", "))
-            return Verdict(status: .errorAboveThreshold, messages: messages, exceeded: exceeded)
+            return Verdict(status: .errorAboveThreshold, messages: messages, standardOutput: printed, exceeded: exceeded)
         }
-        return Verdict(status: .success, messages: messages, exceeded: exceeded)
+        return Verdict(status: .success, messages: messages, standardOutput: printed, exceeded: exceeded)
     }
 
     /// The pipeline the command line's choices describe: `plain` fixes the factorization and
@@ -175,10 +231,13 @@ public struct ConversionRun: Sendable {
         var info = stat()
         if stat(path, &info) == 0 {
             if (info.st_mode & S_IFMT) != S_IFDIR { throw .usage("--out-dir \(path) is not a folder.") }
+            if access(path, W_OK | X_OK) != 0 {
+                throw .io("--out-dir \(path): cannot write there: \(String(cString: strerror(errno)))")
+            }
             return
         }
         if mkdir(path, 0o755) != 0 {
-            throw .usage("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+            throw .io("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
         }
     }
 }

@@ -110,13 +110,23 @@ public struct Converter: Sendable {
     {
         let specs = source.modules
         let pipeline = ModulePipeline(options: options.pipeline)
-        var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: specs.count)
+        var slots = [Result<ModulePipeline.Outcome, ConversionError>?](repeating: nil, count: specs.count)
+        let path = source.weightsPath
+        let scaleDType = options.pipeline.scaleDType
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: specs.count, threads: options.threads) { i in
-                out[i] = Result { () throws(AdapterError) -> ModulePipeline.Outcome in
-                    let module = try source.load(specs[i])
-                    return pipeline.run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
+                out[i] = Result { () throws(ConversionError) -> ModulePipeline.Outcome in
+                    let module: LoRAModule
+                    do throws(AdapterError) { module = try source.load(specs[i]) } catch { throw .input(error) }
+                    if let (tensor, problem) = NumericLimits.inputProblem(module) {
+                        throw .nonFinite(path: path, module: module.name, tensor: tensor, problem: problem)
+                    }
+                    let outcome = pipeline.run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
+                    if let problem = NumericLimits.outcomeProblem(outcome, scaleDType: scaleDType) {
+                        throw .nonFinite(path: path, module: module.name, tensor: nil, problem: problem)
+                    }
+                    return outcome
                 }
             }
         }
@@ -125,7 +135,7 @@ public struct Converter: Sendable {
         for slot in slots {
             switch slot! {
             case .success(let outcome): outcomes.append(outcome)
-            case .failure(let error): throw .input(error)
+            case .failure(let error): throw error
             }
         }
         return outcomes
@@ -168,6 +178,8 @@ public enum ConversionError: Error, CustomStringConvertible {
     case outputExists(String)
     /// The calibration statistics could not be used.
     case calibration(CalibrationError)
+    /// A module's numbers leave the Float range (named tensor, or the result's figures).
+    case nonFinite(path: String, module: String, tensor: String?, problem: String)
 
     public var description: String {
         switch self {
@@ -175,6 +187,8 @@ public enum ConversionError: Error, CustomStringConvertible {
         case .output(let e): e.description
         case .outputExists(let path): "\(path): output exists (use --force to replace it)"
         case .calibration(let e): e.description
+        case .nonFinite(let path, let module, let tensor, let problem):
+            MessageText.escaped("\(path): module \"\(module)\"" + (tensor.map { ": tensor \"\($0)\"" } ?? "") + ": \(problem)")
         }
     }
 }

@@ -115,6 +115,7 @@ public enum Inspector {
 
     static func shortNumber(_ v: Double) -> String {
         if v == 0 { return "0" }
+        guard v.isFinite else { return "\(v)" }
         let a = abs(v)
         if a >= 0.01 && a < 10_000 { return Format.fixed(v, a >= 100 ? 1 : 3) }
         var exponent = 0

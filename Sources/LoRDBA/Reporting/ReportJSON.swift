@@ -22,7 +22,8 @@ public enum ReportJSON {
         guard let maxError else { return [] }
         var exceeded: [Exceeded] = []
         for case .converted(let report) in entries {
-            for m in report.modules where m.errors.productError > maxError {
+            // NaN is never within the threshold.
+            for m in report.modules where !(m.errors.productError <= maxError) {
                 exceeded.append(Exceeded(input: report.input, module: m.name, productError: m.errors.productError))
             }
         }
@@ -48,7 +49,7 @@ public enum ReportJSON {
                 ])
             }
         }
-        return .object([
+        let document: JSONValue = .object([
             ("schema_version", .integer(Int64(schemaVersion))),
             ("tool", .string("lordba-convert")),
             ("inputs", .array(inputs)),
@@ -57,6 +58,15 @@ public enum ReportJSON {
                 .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
             })),
         ])
+        return withNonFiniteNote(document)
+    }
+
+    /// `document` with a `non_finite` member listing the paths of NaN or ±∞ numbers (which the
+    /// serializer writes as `null`), when there are any.
+    static func withNonFiniteNote(_ document: JSONValue) -> JSONValue {
+        let paths = document.nonFinitePaths()
+        guard !paths.isEmpty, case .object(let members) = document else { return document }
+        return .object(members + [("non_finite", .array(paths.map(JSONValue.string)))])
     }
 
     /// The object for one converted input.

@@ -41,6 +41,10 @@ public enum Zstd {
     /// 4 stored bytes); anything claiming more is refused without being decoded.
     public static let maximumRatio = 32_768
 
+    /// The largest window (log2 bytes) a frame may ask the decoder for: 2^27 = 128 MiB, the
+    /// limit `formats/lba.md` states and libzstd's default.
+    public static let maximumWindowLog: Int32 = 27
+
     /// Compresses `input` at `level` into one frame that records its content size.
     public static func compress(_ input: UnsafeRawBufferPointer, level: Int32) throws(ZstdError) -> [UInt8] {
         let context = try CompressionContext()
@@ -70,19 +74,38 @@ public enum Zstd {
         guard expectedSize >= 0, declared == UInt64(expectedSize) else {
             throw .sizeMismatch(expected: expectedSize, actual: declared > UInt64(Int.max) ? Int.max : Int(declared))
         }
+        guard let context = ZSTD_createDCtx() else { throw .outOfMemory }
+        defer { ZSTD_freeDCtx(context) }
+        let setting = ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, maximumWindowLog)
+        if ZSTD_isError(setting) != 0 { throw .decompressionFailed(errorName(setting)) }
         var failure: ZstdError? = nil
         // One spare byte so a frame that would decode to more than declared fails here, not silently.
+        // The streaming decoder is used because it enforces the window limit (the one-shot call does not).
         let output = [UInt8](unsafeUninitializedCapacity: expectedSize + 1) { buffer, initialized in
-            let result = ZSTD_decompress(buffer.baseAddress, buffer.count, base, input.count)
-            if ZSTD_isError(result) != 0 {
-                failure = .decompressionFailed(errorName(result))
-                initialized = 0
-            } else if result != expectedSize {
-                failure = .sizeMismatch(expected: expectedSize, actual: result)
-                initialized = 0
-            } else {
-                initialized = result
+            var outBuffer = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
+            var inBuffer = ZSTD_inBuffer(src: base, size: input.count, pos: 0)
+            initialized = 0
+            while true {
+                let result = ZSTD_decompressStream(context, &outBuffer, &inBuffer)
+                if ZSTD_isError(result) != 0 {
+                    failure = .decompressionFailed(errorName(result))
+                    return
+                }
+                if result == 0 { break }  // frame complete
+                if inBuffer.pos == inBuffer.size && outBuffer.pos < outBuffer.size {
+                    failure = .decompressionFailed("frame ends early")
+                    return
+                }
+                if outBuffer.pos == outBuffer.size {
+                    failure = .sizeMismatch(expected: expectedSize, actual: outBuffer.pos)
+                    return
+                }
             }
+            if outBuffer.pos != expectedSize || inBuffer.pos != inBuffer.size {
+                failure = .sizeMismatch(expected: expectedSize, actual: outBuffer.pos)
+                return
+            }
+            initialized = outBuffer.pos
         }
         if let failure { throw failure }
         return output

@@ -138,6 +138,19 @@ struct LBAReader {
         }
         try checkZero(cursor..<fileLength, context: "padding at the end of the file")
 
+        // MARK: Total decoded size: bounded by the file's own size before anything is allocated.
+        var totalDecoded = 0
+        for info in table.sections {
+            if case .unknown = info.content { continue }
+            let (sum, overflow) = totalDecoded.addingReportingOverflow(info.decodedLength)
+            let (limit, limitOverflow) = fileLength.multipliedReportingOverflow(by: LBAFormat.maximumTotalExpansion)
+            guard !overflow, limitOverflow || sum <= limit else {
+                throw .compression(path: path, context: "file",
+                                   problem: "sections decode to more than \(LBAFormat.maximumTotalExpansion) × the file's \(fileLength) bytes")
+            }
+            totalDecoded = sum
+        }
+
         // MARK: Sections: CRC of the stored bytes, then decode.
         var decoded: [[UInt8]?] = []
         decoded.reserveCapacity(table.sections.count)

@@ -46,8 +46,23 @@ public enum LBAFormat {
     /// Whether the writer keeps a `compressedCount`-byte zstd frame instead of `rawCount` raw bytes.
     public static func keepsCompressed(rawCount: Int, compressedCount: Int) -> Bool {
         let saving = max(minimumSavingBytes, (rawCount + 99) / 100)
-        return compressedCount <= rawCount - saving && withinZstdRatio(decoded: rawCount, stored: compressedCount)
+        let (limit, overflow) = compressedCount.multipliedReportingOverflow(by: maximumWriterRatio)
+        return compressedCount <= rawCount - saving && !overflow && rawCount <= limit
     }
+
+    // MARK: Limits a reader enforces before allocating (formats/lba.md §8)
+
+    /// The largest `in`, `out`, `rank` and `binary_rank` (2³¹ − 1); all are at least 1.
+    public static let maximumDimension = Int(Int32.max)
+    /// `binary_rank ≤ maximumBinaryRankMultiple × rank`.
+    public static let maximumBinaryRankMultiple = 64
+    /// The decoded sizes of all sections together are at most this many times `file_length`.
+    public static let maximumTotalExpansion = 64
+    /// The writer keeps a zstd frame only when it decodes to at most this many times its size,
+    /// which keeps every file it writes within ``maximumTotalExpansion``.
+    public static let maximumWriterRatio = 64
+    /// The largest zstd window a reader accepts: 2^27 bytes = 128 MiB.
+    public static let maximumZstdWindowLog: Int32 = 27
 
     /// Whether `decoded` bytes can come from `stored` bytes of zstd (at most ``Zstd/maximumRatio`` : 1).
     public static func withinZstdRatio(decoded: Int, stored: Int) -> Bool {

@@ -269,12 +269,31 @@ public struct LBAWriter: Sendable {
         for key in adapter.metadata.keys where key.unicodeScalars.contains("\u{0}") {
             throw fail("metadata", "key \(LBAError.quote(key)) holds a NUL character")
         }
+        guard !adapter.modules.isEmpty else { throw fail("table", "an adapter needs at least one module") }
         var names = Set<String>()
         for module in adapter.modules {
             let context = "module \(LBAError.quote(module.name))"
             guard names.insert(module.name).inserted else { throw fail(context, "duplicate module name") }
             guard module.rank >= 0 else { throw fail(context, "negative rank \(module.rank)") }
-            guard module.loraScale.isFinite else { throw fail(context, "LoRA scale \(module.loraScale) is not finite") }
+            guard module.loraScale.isFinite, module.loraScale > 0 else {
+                throw fail(context, "LoRA scale \(module.loraScale) must be finite and above 0")
+            }
+            let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.rank),
+                              ("binary rank", module.binaryRank)]
+            for (name, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
+                throw fail(context, "\(name) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
+            }
+            guard module.binaryRank <= module.rank * LBAFormat.maximumBinaryRankMultiple else {
+                throw fail(context, "binary rank \(module.binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank \(module.rank)")
+            }
+            let vectors: [(String, [Float], ScaleDType)] = [("scale_a", module.scales.input ?? [], adapter.scaleDType),
+                                                            ("scale_m", module.scales.middle, .f32),
+                                                            ("scale_b", module.scales.output, adapter.scaleDType)]
+            for (label, values, dtype) in vectors {
+                if let index = values.firstIndex(where: { !dtype.rounded($0).isFinite }) {
+                    throw fail(context, "\(label) value \(index) is \(values[index]), not finite in \(dtype.rawValue)")
+                }
+            }
             for (label, signs) in [("sign_a", module.signA), ("sign_b", module.signB)] {
                 guard signs.rows >= 0, signs.cols >= 0,
                       let count = LBALayoutMath.signWords(rows: signs.rows, cols: signs.cols),
