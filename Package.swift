@@ -20,9 +20,12 @@ let package = Package(
         .systemLibrary(
             name: "CJSONC", pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
+        .systemLibrary(
+            name: "CPCRE2", pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]),
 
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CPCRE2"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
         .executableTarget(

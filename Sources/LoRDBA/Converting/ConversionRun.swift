@@ -125,7 +125,7 @@ public struct ConversionRun: Sendable {
     private static func checkOutputs(_ request: Request, jobs: [BatchConversion.Job]) throws(PlanError) {
         var inputs: [(FileIdentity, String)] = []
         for path in request.inputs + [request.options.configPath, request.options.calibrationPath].compactMap({ $0 }) {
-            inputs += FileIdentity.ofInput(path)
+            inputs += FileIdentity.ofInput(path, siblings: [AdapterSource.standardConfigName])
         }
         let reports = [request.reportJSONPath, request.reportHTMLPath].compactMap { $0 }.filter { $0 != standardOutput }
         var outputs: [String: String] = [:]   // identity key or path → the output that claimed it

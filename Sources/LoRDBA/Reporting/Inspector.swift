@@ -122,6 +122,7 @@ public enum Inspector {
         var mantissa = a
         while mantissa >= 10 { mantissa /= 10; exponent += 1 }
         while mantissa < 1 { mantissa *= 10; exponent -= 1 }
+        if (mantissa * 100).rounded() >= 1000 { mantissa /= 10; exponent += 1 }  // 9.999 shows as 1.00e+1
         return (v < 0 ? "-" : "") + Format.fixed(mantissa, 2) + "e" + String(exponent)
     }
 }

@@ -19,12 +19,19 @@ public struct FileIdentity: Hashable, Sendable {
     }
 
     /// The identities of `path` and, when it is a folder, of every entry directly inside it
-    /// (an adapter folder's weights and config), with the path each came from.
-    public static func ofInput(_ path: String) -> [(FileIdentity, String)] {
+    /// (an adapter folder's weights and config), or, when it is a file, of the `sibling` files
+    /// read with it (the config beside the weights), with the path each came from.
+    public static func ofInput(_ path: String, siblings: [String] = []) -> [(FileIdentity, String)] {
         guard let own = FileIdentity(path: path) else { return [] }
         var found = [(own, path)]
         var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) else { return found }
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) else {
+            let folder = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
+            for name in siblings {
+                if let identity = FileIdentity(path: folder + name) { found.append((identity, folder + name)) }
+            }
+            return found
+        }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in

@@ -41,8 +41,9 @@ public enum Zstd {
     /// 4 stored bytes); anything claiming more is refused without being decoded.
     public static let maximumRatio = 32_768
 
-    /// The largest window (log2 bytes) a frame may ask the decoder for: 2^27 = 128 MiB, the
-    /// limit `formats/lba.md` states and libzstd's default.
+    /// The largest window (log2 bytes) a frame may ask for: 2^27 = 128 MiB, the limit
+    /// `formats/lba.md` states and libzstd's default (the one-shot decoder does not enforce it,
+    /// so the header is checked here).
     public static let maximumWindowLog: Int32 = 27
 
     /// Compresses `input` at `level` into one frame that records its content size.
@@ -74,38 +75,22 @@ public enum Zstd {
         guard expectedSize >= 0, declared == UInt64(expectedSize) else {
             throw .sizeMismatch(expected: expectedSize, actual: declared > UInt64(Int.max) ? Int.max : Int(declared))
         }
-        guard let context = ZSTD_createDCtx() else { throw .outOfMemory }
-        defer { ZSTD_freeDCtx(context) }
-        let setting = ZSTD_DCtx_setParameter(context, ZSTD_d_windowLogMax, maximumWindowLog)
-        if ZSTD_isError(setting) != 0 { throw .decompressionFailed(errorName(setting)) }
+        if let window = windowSize(input), window > UInt64(1) << UInt64(maximumWindowLog) {
+            throw .malformedFrame("window of \(window) bytes is above the limit of \(1 << maximumWindowLog)")
+        }
         var failure: ZstdError? = nil
         // One spare byte so a frame that would decode to more than declared fails here, not silently.
-        // The streaming decoder is used because it enforces the window limit (the one-shot call does not).
         let output = [UInt8](unsafeUninitializedCapacity: expectedSize + 1) { buffer, initialized in
-            var outBuffer = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
-            var inBuffer = ZSTD_inBuffer(src: base, size: input.count, pos: 0)
-            initialized = 0
-            while true {
-                let result = ZSTD_decompressStream(context, &outBuffer, &inBuffer)
-                if ZSTD_isError(result) != 0 {
-                    failure = .decompressionFailed(errorName(result))
-                    return
-                }
-                if result == 0 { break }  // frame complete
-                if inBuffer.pos == inBuffer.size && outBuffer.pos < outBuffer.size {
-                    failure = .decompressionFailed("frame ends early")
-                    return
-                }
-                if outBuffer.pos == outBuffer.size {
-                    failure = .sizeMismatch(expected: expectedSize, actual: outBuffer.pos)
-                    return
-                }
+            let result = ZSTD_decompress(buffer.baseAddress, buffer.count, base, input.count)
+            if ZSTD_isError(result) != 0 {
+                failure = .decompressionFailed(errorName(result))
+                initialized = 0
+            } else if result != expectedSize {
+                failure = .sizeMismatch(expected: expectedSize, actual: result)
+                initialized = 0
+            } else {
+                initialized = result
             }
-            if outBuffer.pos != expectedSize || inBuffer.pos != inBuffer.size {
-                failure = .sizeMismatch(expected: expectedSize, actual: outBuffer.pos)
-                return
-            }
-            initialized = outBuffer.pos
         }
         if let failure { throw failure }
         return output
@@ -116,6 +101,18 @@ public enum Zstd {
         try input.withUnsafeBytes { buffer in
             Result { () throws(ZstdError) -> [UInt8] in try decompress(buffer, expectedSize: expectedSize) }
         }.get()
+    }
+
+    /// The window size a frame's header asks for (RFC 8878 §3.1.1.1.2), or `nil` for a
+    /// single-segment frame, whose window is its content size (checked separately).
+    static func windowSize(_ frame: UnsafeRawBufferPointer) -> UInt64? {
+        guard frame.count >= 6 else { return nil }
+        let descriptor = frame[4]
+        guard descriptor & 0x20 == 0 else { return nil }   // Single_Segment_flag
+        let windowDescriptor = frame[5]
+        let exponent = UInt64(windowDescriptor >> 3), mantissa = UInt64(windowDescriptor & 7)
+        let base = UInt64(1) << (10 + exponent)
+        return base + base / 8 * mantissa
     }
 
     static func errorName(_ code: Int) -> String {

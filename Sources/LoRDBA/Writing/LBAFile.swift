@@ -139,16 +139,16 @@ struct LBAReader {
         try checkZero(cursor..<fileLength, context: "padding at the end of the file")
 
         // MARK: Total decoded size: bounded by the file's own size before anything is allocated.
-        var totalDecoded = 0
+        var totalMemory = 0
         for info in table.sections {
             if case .unknown = info.content { continue }
-            let (sum, overflow) = totalDecoded.addingReportingOverflow(info.decodedLength)
-            let (limit, limitOverflow) = fileLength.multipliedReportingOverflow(by: LBAFormat.maximumTotalExpansion)
-            guard !overflow, limitOverflow || sum <= limit else {
+            let memory = LBAFormat.memorySize(decoded: info.decodedLength, content: info.content, scaleDType: table.scaleDType)
+            let (sum, overflow) = totalMemory.addingReportingOverflow(memory)
+            guard !overflow, LBAFormat.withinDecodedBudget(memory: sum, stored: fileLength) else {
                 throw .compression(path: path, context: "file",
-                                   problem: "sections decode to more than \(LBAFormat.maximumTotalExpansion) × the file's \(fileLength) bytes")
+                                   problem: "sections decode to more than \(LBAFormat.maximumTotalExpansion) × the file's \(fileLength) bytes + \(LBAFormat.decodedAllowance >> 20) MiB")
             }
-            totalDecoded = sum
+            totalMemory = sum
         }
 
         // MARK: Sections: CRC of the stored bytes, then decode.

@@ -46,8 +46,7 @@ public enum LBAFormat {
     /// Whether the writer keeps a `compressedCount`-byte zstd frame instead of `rawCount` raw bytes.
     public static func keepsCompressed(rawCount: Int, compressedCount: Int) -> Bool {
         let saving = max(minimumSavingBytes, (rawCount + 99) / 100)
-        let (limit, overflow) = compressedCount.multipliedReportingOverflow(by: maximumWriterRatio)
-        return compressedCount <= rawCount - saving && !overflow && rawCount <= limit
+        return compressedCount <= rawCount - saving && withinZstdRatio(decoded: rawCount, stored: compressedCount)
     }
 
     // MARK: Limits a reader enforces before allocating (formats/lba.md §8)
@@ -56,11 +55,26 @@ public enum LBAFormat {
     public static let maximumDimension = Int(Int32.max)
     /// `binary_rank ≤ maximumBinaryRankMultiple × rank`.
     public static let maximumBinaryRankMultiple = 64
-    /// The decoded sizes of all sections together are at most this many times `file_length`.
+    /// The sections' total size in memory after decoding (``memorySize(decoded:content:scaleDType:)``)
+    /// is at most `maximumTotalExpansion × file_length + decodedAllowance`.
     public static let maximumTotalExpansion = 64
-    /// The writer keeps a zstd frame only when it decodes to at most this many times its size,
-    /// which keeps every file it writes within ``maximumTotalExpansion``.
-    public static let maximumWriterRatio = 64
+    /// See ``maximumTotalExpansion``: 32 MiB.
+    public static let decodedAllowance = 32 << 20
+
+    /// The bytes a decoded section takes in memory: scale vectors are held as Float (4 bytes a
+    /// value, whatever their dtype); everything else at its decoded size.
+    public static func memorySize(decoded: Int, content: LBASectionContent, scaleDType: ScaleDType) -> Int {
+        switch content {
+        case .scaleA, .scaleB: decoded / scaleDType.byteWidth * 4
+        default: decoded
+        }
+    }
+
+    /// Whether `memory` decoded bytes fit the budget of a file of at least `stored` bytes.
+    public static func withinDecodedBudget(memory: Int, stored: Int) -> Bool {
+        let (scaled, overflow) = stored.multipliedReportingOverflow(by: maximumTotalExpansion)
+        return overflow || memory <= scaled + decodedAllowance
+    }
     /// The largest zstd window a reader accepts: 2^27 bytes = 128 MiB.
     public static let maximumZstdWindowLog: Int32 = 27
 

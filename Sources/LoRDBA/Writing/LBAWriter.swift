@@ -90,6 +90,7 @@ public struct LBAWriter: Sendable {
         }
 
         var sections: [Section] = []
+        var budget = DecodedBudget()
         var moduleSections: [[LBASectionContent: Int]] = []
         var moduleBytes: [Int] = []
         for (index, module) in adapter.modules.enumerated() {
@@ -103,7 +104,8 @@ public struct LBAWriter: Sendable {
             var references: [LBASectionContent: Int] = [:]
             var total = 0
             for (content, payload) in payloads {
-                let section = try store(payload, content: content, owner: index, context: context, path: path)
+                let section = try store(payload, content: content, owner: index, context: context, path: path,
+                                        budget: &budget, scaleDType: adapter.scaleDType)
                 references[content] = sections.count
                 total += section.stored.count
                 sections.append(section)
@@ -114,7 +116,8 @@ public struct LBAWriter: Sendable {
         var carriedSections: [Int] = []
         var carriedBytes = 0
         for (index, tensor) in adapter.carried.enumerated() {
-            let section = try store(tensor.bytes, content: .carried, owner: index, context: context, path: path)
+            let section = try store(tensor.bytes, content: .carried, owner: index, context: context, path: path,
+                                    budget: &budget, scaleDType: adapter.scaleDType)
             carriedSections.append(sections.count)
             carriedBytes += section.stored.count
             sections.append(section)
@@ -158,9 +161,29 @@ public struct LBAWriter: Sendable {
         return LBAEncoded(bytes: bytes, moduleBytes: moduleBytes, carriedBytes: carriedBytes)
     }
 
-    /// A section for `payload`: zstd when that saves enough, raw otherwise.
+    /// The decoded and stored sizes so far, so no file is written that a reader would refuse
+    /// for decoding to too much (``LBAFormat/withinDecodedBudget(memory:stored:)``).
+    struct DecodedBudget {
+        var memory = 0
+        var stored = 0
+    }
+
+    /// A section for `payload`: zstd when that saves enough and stays within the decoded
+    /// budget, raw otherwise.
     private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int,
-                       context: Zstd.CompressionContext?, path: String) throws(LBAError) -> Section {
+                       context: Zstd.CompressionContext?, path: String,
+                       budget: inout DecodedBudget, scaleDType: ScaleDType) throws(LBAError) -> Section {
+        let memory = LBAFormat.memorySize(decoded: payload.count, content: content, scaleDType: scaleDType)
+        budget.memory += memory
+        let section = try encodeSection(payload, content: content, owner: owner, context: context, path: path,
+                                        fits: { stored in LBAFormat.withinDecodedBudget(memory: budget.memory, stored: budget.stored + stored) })
+        budget.stored += section.stored.count
+        return section
+    }
+
+    private func encodeSection(_ payload: [UInt8], content: LBASectionContent, owner: Int,
+                               context: Zstd.CompressionContext?, path: String,
+                               fits: (Int) -> Bool) throws(LBAError) -> Section {
         if let context, payload.count > LBAFormat.minimumSavingBytes {
             let compressed: [UInt8]
             do {
@@ -170,7 +193,7 @@ public struct LBAWriter: Sendable {
             } catch {
                 throw .compression(path: path, context: content.name, problem: error.description)
             }
-            if LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count) {
+            if LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count), fits(compressed.count) {
                 return Section(content: content, owner: owner, stored: compressed, decodedLength: payload.count,
                                encoding: .zstd, crc: CRC32C.checksum(compressed))
             }

@@ -43,6 +43,7 @@ import Testing
 
         var lenient = req
         lenient.maxError = 1
+        lenient.reportJSONPath = nil
         #expect(try ConversionRun(lenient).finish(entries).status == .success)
         let failed = run.finish(entries + [.failed(input: "x", output: "x.lba", reason: "x: broken")])
         #expect(failed.status == .failed)
