@@ -62,6 +62,25 @@ import Testing
         request.maxError = nil
     }
 
+    @Test func validatorFinishesOnOverflowingScalesAndBoundsItsMemory() throws {
+        var rng = SplitMix64(seed: 3)
+        var module = Fixtures.module(name: "huge", inFeatures: 16, outFeatures: 8, k: 2, inputScales: true, using: &rng)
+        module.scales.middle = [3e38, 3e38]
+        module.scales.output = [Float](repeating: 3e38, count: 8)
+        let adapter = BinaryAdapter(layout: .peft, modules: [module], carried: [], metadata: [:], scaleDType: .f32)
+        let file = try LBAFile(bytes: try LBAWriter().encode(adapter).bytes)
+        var options = ValidationOptions()
+        options.tokens = 4
+        options.timing = false
+        let result = try Validator.validate(file: file, path: "huge.lba", reference: nil, options: options)
+        #expect(result.status != .passed)   // infinite outputs are a failure, never `ok`
+        #expect(!ValidationReport.text(result).isEmpty)
+        #expect(ValidationReport.json(result).serialized().contains("null"))
+        // A module whose checks would need more than the memory limit is refused up front.
+        options.memoryLimit = 1024
+        #expect(throws: ValidatorError.self) { try Validator.validate(file: file, path: "huge.lba", reference: nil, options: options) }
+    }
+
     // MARK: Bounded patterns
 
     @Test func catastrophicPatternFailsFastWithAClearError() throws {
