@@ -298,9 +298,8 @@ public struct LBAWriter: Sendable {
             let context = "module \(LBAError.quote(module.name))"
             guard names.insert(module.name).inserted else { throw fail(context, "duplicate module name") }
             guard module.rank >= 0 else { throw fail(context, "negative rank \(module.rank)") }
-            guard module.loraScale.isFinite, module.loraScale > 0 else {
-                throw fail(context, "LoRA scale \(module.loraScale) must be finite and above 0")
-            }
+            guard module.loraScale.isFinite else { throw fail(context, "LoRA scale \(module.loraScale) is not finite") }
+            guard module.loraScale > 0 else { throw fail(context, "LoRA scale \(module.loraScale) must be above 0") }
             let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.rank),
                               ("binary rank", module.binaryRank)]
             for (name, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
