@@ -30,6 +30,10 @@ public func fuzzInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMu
     var template = Array((access("/dev/shm", W_OK) == 0 ? "/dev/shm/lordba-fuzz-XXXXXX" : "/tmp/lordba-fuzz-XXXXXX").utf8CString)
     _ = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
     scratch = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
+    atexit {
+        for name in ["adapter_config.json", "adapter_model.safetensors"] { _ = unlink(scratch + "/" + name) }
+        _ = rmdir(scratch)
+    }
     if let seeds = getenv("LORDBA_FUZZ_SEEDS").map({ String(cString: $0) }) {
         writeSeeds(to: seeds, samples: getenv("LORDBA_FUZZ_SAMPLES").map { String(cString: $0) } ?? "samples")
     }
@@ -154,11 +158,31 @@ private func writeSeeds(to folder: String, samples: String) {
         }
     }
     if target == .adapter {
+        // Small weights (whole samples make every execution slow) with the samples' real configs,
+        // in each layout's naming; a PEFT config with patterns; a kohya alpha.
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in rng.nextGaussian() * 0.05 } }
+        func pair(_ a: String, _ b: String, dtype: TensorDType, transposed: Bool = false)
+            -> [(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8])] {
+            [(a, dtype, transposed ? [16, 4] : [4, 16], SafeTensorsWriter.encode(values(64), as: dtype)),
+             (b, dtype, transposed ? [4, 8] : [8, 4], SafeTensorsWriter.encode(values(32), as: dtype))]
+        }
+        let patterns = Array(#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "rank_pattern": {"q_proj": 4}, "alpha_pattern": {"layers\\.0\\..*": 16}}"#.utf8)
+        var configs: [[UInt8]] = [patterns, Array(#"{"lora_parameters": {"rank": 4, "scale": 20.0}}"#.utf8)]
         for sample in ["minilm-cls-r8", "tiny-llama-lora-f16"] {
-            guard let weights = read(samples + "/" + sample + "/adapter_model.safetensors"),
-                  let config = read(samples + "/" + sample + "/adapter_config.json") else { continue }
-            let c = Array(config.prefix(65_535))
-            _ = write([UInt8(c.count & 0xFF), UInt8(c.count >> 8)] + c + weights, to: "\(folder)/\(sample).bin")
+            if let config = read(samples + "/" + sample + "/adapter_config.json") { configs.append(Array(config.prefix(65_535))) }
+        }
+        let weights: [[(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8])]] = [
+            pair("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight",
+                 "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", dtype: .f16),
+            pair("model.layers.0.self_attn.q_proj.lora_a", "model.layers.0.self_attn.q_proj.lora_b", dtype: .f32, transposed: true),
+            pair("lora_unet_down_blocks_0.lora_down.weight", "lora_unet_down_blocks_0.lora_up.weight", dtype: .bf16)
+                + [("lora_unet_down_blocks_0.alpha", .f32, [], SafeTensorsWriter.encode([Float(2)], as: .f32))],
+        ]
+        for (n, tensors) in weights.enumerated() {
+            let file = SafeTensorsWriter.serialize(tensors, metadata: ["format": "pt"])
+            for (m, config) in configs.enumerated() {
+                _ = write([UInt8(config.count & 0xFF), UInt8(config.count >> 8)] + config + file, to: "\(folder)/seed-\(n)-\(m).bin")
+            }
         }
     }
 }
