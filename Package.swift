@@ -23,16 +23,17 @@ let package = Package(
         .systemLibrary(
             name: "CCrypto", pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]),
+        .systemLibrary(
+            name: "CPCRE2", pkgConfig: "libpcre2-8",
+            providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]),
 
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto", "CPCRE2"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
-        // More than one file: main.swift holds `@main`, so it is parsed as a library file.
         .executableTarget(
             name: "lordba-convert",
-            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+            dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(
             name: "lordba-validate",
             dependencies: ["LoRDBA", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

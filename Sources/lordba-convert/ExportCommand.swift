@@ -76,7 +76,7 @@ struct Export: ParsableCommand {
         }
         if failures > 0 {
             if jobs.count > 1 { printError("\(failures) of \(jobs.count) inputs failed") }
-            throw ExitCode(ExitStatus.failed)
+            throw ExitCode(ConversionRun.ExitStatus.failed.rawValue)
         }
     }
 

@@ -36,7 +36,7 @@ struct LordbaValidate: ParsableCommand {
     @Option(help: "Seed of the inputs.")
     var seed: UInt64 = 1
 
-    @Option(help: "Write the results as JSON to this path.")
+    @Option(help: "Write the results as JSON to this path (- for standard output).")
     var json: String?
 
     @Option(help: "Exit with status 3 when a module's fidelity error exceeds this (needs --reference).")
@@ -77,11 +77,12 @@ struct LordbaValidate: ParsableCommand {
             printError("error: \(error.description)")
             throw ExitCode(ValidationStatus.unreadableInputExitCode)
         }
-        print(ValidationReport.text(result))
+        if json != "-" { print(ValidationReport.text(result)) }
         if let json {
-            let text = ValidationReport.json(result).serialized(indent: 2) + "\n"
             do {
-                try AtomicFile.write(Array(text.utf8), to: json, overwrite: true)
+                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? [])) {
+                    print(text, terminator: "")
+                }
             } catch {
                 printError("error: \(error)")
                 throw ExitCode(ValidationStatus.unreadableInputExitCode)

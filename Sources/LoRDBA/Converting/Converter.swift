@@ -140,15 +140,24 @@ public struct Converter: Sendable {
     func process(_ source: AdapterSource, calibration: CalibrationStats?,
                          jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
-        var slots = [Result<ModulePipeline.Outcome, AdapterError>?](repeating: nil, count: jobs.count)
+        var slots = [Result<ModulePipeline.Outcome, ConversionError>?](repeating: nil, count: jobs.count)
+        let path = source.weightsPath
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: jobs.count, threads: options.threads) { j in
                 let (i, pipelineOptions) = jobs[j]
-                out[j] = Result { () throws(AdapterError) -> ModulePipeline.Outcome in
-                    let module = try source.load(specs[i])
-                    return ModulePipeline(options: pipelineOptions)
+                out[j] = Result { () throws(ConversionError) -> ModulePipeline.Outcome in
+                    let module: LoRAModule
+                    do throws(AdapterError) { module = try source.load(specs[i]) } catch { throw .input(error) }
+                    if let (tensor, problem) = NumericLimits.inputProblem(module) {
+                        throw .nonFinite(path: path, module: module.name, tensor: tensor, problem: problem)
+                    }
+                    let outcome = ModulePipeline(options: pipelineOptions)
                         .run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
+                    if let problem = NumericLimits.outcomeProblem(outcome, scaleDType: pipelineOptions.scaleDType) {
+                        throw .nonFinite(path: path, module: module.name, tensor: nil, problem: problem)
+                    }
+                    return outcome
                 }
             }
         }
@@ -157,7 +166,7 @@ public struct Converter: Sendable {
         for slot in slots {
             switch slot! {
             case .success(let outcome): outcomes.append(outcome)
-            case .failure(let error): throw .input(error)
+            case .failure(let error): throw error
             }
         }
         return outcomes
@@ -213,6 +222,8 @@ public enum ConversionError: Error, CustomStringConvertible {
     case calibration(CalibrationError)
     /// Even with every module at its smallest binary rank the file exceeds the byte budget.
     case budgetTooSmall(input: String, limit: Int, smallest: Int)
+    /// A module's numbers leave the Float range (named tensor, or the result's figures).
+    case nonFinite(path: String, module: String, tensor: String?, problem: String)
 
     public var description: String {
         switch self {
@@ -223,6 +234,8 @@ public enum ConversionError: Error, CustomStringConvertible {
         case .budgetTooSmall(let input, let limit, let smallest):
             "\(input): the byte budget (\(limit) bytes) is below the smallest file this adapter makes "
                 + "(\(smallest) bytes, every module at its smallest binary rank)"
+        case .nonFinite(let path, let module, let tensor, let problem):
+            MessageText.escaped("\(path): module \"\(module)\"" + (tensor.map { ": tensor \"\($0)\"" } ?? "") + ": \(problem)")
         }
     }
 }

@@ -32,7 +32,7 @@ enum AdapterConfigFile {
 struct PEFTScaleRules {
     struct PatternEntry<Value> {
         var key: String
-        var regex: Regex<AnyRegexOutput>
+        var regex: BoundedRegex
         var value: Value
     }
 
@@ -107,9 +107,9 @@ struct PEFTScaleRules {
                 let wanted = V.self == Int.self ? "a positive integer" : "a number"
                 throw .invalidConfig(path: path, field: fieldPrefix + subject, problem: "must be \(wanted), found \(item.serialized())")
             }
-            let regex: Regex<AnyRegexOutput>
+            let regex: BoundedRegex
             do {
-                regex = try Regex("(.*\\.)?(\(key))").matchingSemantics(.unicodeScalar)
+                regex = try BoundedRegex("(.*\\.)?(\(key))")
             } catch {
                 throw .invalidConfig(path: path, field: fieldPrefix + subject, problem: "key is not a valid regular expression")
             }
@@ -124,8 +124,17 @@ struct PEFTScaleRules {
     }
 
     /// The first entry, in config order, whose key matches the whole of `target` as `(.*\.)?(key)`.
-    static func firstMatch<V>(_ entries: [PatternEntry<V>], _ target: String) -> PatternEntry<V>? {
-        entries.first { (try? $0.regex.wholeMatch(in: target)) != nil }
+    /// Matching is bounded (``BoundedRegex``): a key that backtracks catastrophically is an error.
+    func firstMatch<V>(_ entries: [PatternEntry<V>], _ target: String, field: String) throws(AdapterError) -> PatternEntry<V>? {
+        for entry in entries {
+            do {
+                if try entry.regex.wholeMatch(target) { return entry }
+            } catch {
+                throw .invalidConfig(path: configPath, field: "\(field)[\"\(entry.key)\"]",
+                                     problem: "\(error.description), matching \"\(target)\"")
+            }
+        }
+        return nil
     }
 
     /// The effective scale of `module` whose tensors have rank `tensorRank`.
@@ -135,7 +144,7 @@ struct PEFTScaleRules {
     func scale(module: String, tensorRank: Int, tensor: String, weightsPath: String,
                patternTarget: String? = nil) throws(AdapterError) -> Double {
         let target = patternTarget ?? Self.patternTarget(module)
-        if let entry = Self.firstMatch(rankPattern, target) {
+        if let entry = try firstMatch(rankPattern, target, field: "rank_pattern") {
             guard entry.value == tensorRank else {
                 throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: entry.value, tensorRank: tensorRank,
                                           source: fieldPrefix + "rank_pattern[\"\(entry.key)\"]")
@@ -143,7 +152,7 @@ struct PEFTScaleRules {
         } else if let r, r != tensorRank {
             throw .configRankMismatch(path: weightsPath, tensor: tensor, configRank: r, tensorRank: tensorRank, source: fieldPrefix + "r")
         }
-        let alpha = Self.firstMatch(alphaPattern, target)?.value ?? loraAlpha
+        let alpha = try firstMatch(alphaPattern, target, field: "alpha_pattern")?.value ?? loraAlpha
         let rank = Double(tensorRank)
         return useRSLoRA ? alpha / rank.squareRoot() : alpha / rank
     }

@@ -8,10 +8,11 @@ import Darwin
 enum AdapterFiles {
     enum Kind { case regular, directory, other }
 
-    /// What `path` is, following symbolic links, or `nil` when it does not exist.
+    /// What `path` is, following symbolic links, or `nil` when it does not exist (any other
+    /// failure, such as a symbolic-link loop, is `.other`, so opening it reports the real reason).
     static func kind(of path: String) -> Kind? {
         var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard stat(path, &info) == 0 else { return errno == ENOENT || errno == ENOTDIR ? nil : .other }
         switch info.st_mode & S_IFMT {
         case S_IFREG: return .regular
         case S_IFDIR: return .directory

@@ -124,12 +124,14 @@ public enum Inspector {
 
     static func shortNumber(_ v: Double) -> String {
         if v == 0 { return "0" }
+        guard v.isFinite else { return "\(v)" }
         let a = abs(v)
         if a >= 0.01 && a < 10_000 { return Format.fixed(v, a >= 100 ? 1 : 3) }
         var exponent = 0
         var mantissa = a
         while mantissa >= 10 { mantissa /= 10; exponent += 1 }
         while mantissa < 1 { mantissa *= 10; exponent -= 1 }
+        if (mantissa * 100).rounded() >= 1000 { mantissa /= 10; exponent += 1 }  // 9.999 shows as 1.00e+1
         return (v < 0 ? "-" : "") + Format.fixed(mantissa, 2) + "e" + String(exponent)
     }
 }

@@ -9,18 +9,38 @@ public enum ReportJSON {
         case failed(input: String, output: String, reason: String)
     }
 
-    /// The whole document for a run over `entries`, with the CI gate's threshold if one was set.
+    /// A module above the `--max-error` threshold.
+    public struct Exceeded: Sendable, Equatable {
+        public var input: String
+        public var module: String
+        public var productError: Double
+    }
+
+    /// The `--max-error` gate, the only place it is computed: every converted module whose
+    /// product error is above `maxError`, in input and module order (none without a threshold).
+    public static func exceeded(_ entries: [Entry], maxError: Double?) -> [Exceeded] {
+        guard let maxError else { return [] }
+        var exceeded: [Exceeded] = []
+        for case .converted(let report) in entries {
+            // NaN is never within the threshold.
+            for m in report.modules where !(m.errors.productError <= maxError) {
+                exceeded.append(Exceeded(input: report.input, module: m.name, productError: m.errors.productError))
+            }
+        }
+        return exceeded
+    }
+
+    /// The whole document for a run over `entries`, gated at `maxError`.
     public static func document(_ entries: [Entry], maxError: Double?) -> JSONValue {
-        var exceeded: [JSONValue] = []
+        document(entries, maxError: maxError, exceeded: exceeded(entries, maxError: maxError))
+    }
+
+    /// The whole document for a run over `entries`, with the CI gate's threshold and its verdict
+    /// (``exceeded(_:maxError:)``) if a threshold was set.
+    public static func document(_ entries: [Entry], maxError: Double?, exceeded: [Exceeded]) -> JSONValue {
         let inputs: [JSONValue] = entries.map { entry in
             switch entry {
             case .converted(let report):
-                if let maxError {
-                    for m in report.modules where m.errors.productError > maxError {
-                        exceeded.append(.object([("input", .string(report.input)), ("module", .string(m.name)),
-                                                 ("product_error", .double(m.errors.productError))]))
-                    }
-                }
                 return input(report)
             case .failed(let input, let output, let reason):
                 return .object([
@@ -29,13 +49,24 @@ public enum ReportJSON {
                 ])
             }
         }
-        return .object([
+        let document: JSONValue = .object([
             ("schema_version", .integer(Int64(schemaVersion))),
             ("tool", .string("lordba-convert")),
             ("inputs", .array(inputs)),
             ("max_error", maxError.map(JSONValue.double) ?? .null),
-            ("exceeded", .array(exceeded)),
+            ("exceeded", .array(exceeded.map { e in
+                .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
+            })),
         ])
+        return withNonFiniteNote(document)
+    }
+
+    /// `document` with a `non_finite` member listing the paths of NaN or ±∞ numbers (which the
+    /// serializer writes as `null`), when there are any.
+    static func withNonFiniteNote(_ document: JSONValue) -> JSONValue {
+        let paths = document.nonFinitePaths()
+        guard !paths.isEmpty, case .object(let members) = document else { return document }
+        return .object(members + [("non_finite", .array(paths.map(JSONValue.string)))])
     }
 
     /// The object for one converted input.

@@ -74,6 +74,8 @@ public enum Format {
     public static func fixed(_ value: Double, _ digits: Int) -> String {
         guard value.isFinite else { return "\(value)" }
         let scale = (0..<digits).reduce(1.0) { v, _ in v * 10 }
+        // Beyond what Int64 holds the digits mean nothing: scientific notation instead of a trap.
+        guard abs(value) * scale < 9e18 else { return "\(value)" }
         let rounded = (abs(value) * scale).rounded()
         let whole = Int64(rounded / scale)
         var fraction = String(Int64(rounded - Double(whole) * scale))

@@ -6,7 +6,8 @@ import Darwin
 
 /// Writes whole files atomically: readers see either the old state or the complete new file.
 ///
-/// The bytes go to a temporary file in the destination's folder (`<path>.tmp-<random>`), which
+/// The bytes go to a temporary file in the destination's folder (`<path>.lordba-tmp-<random>`,
+/// removed if a SIGINT, SIGTERM or SIGHUP stops the process; see ``TemporaryFiles``), which
 /// is flushed to disk with `fsync` and only then moved into place; the folder is synced after.
 /// An existing destination is never replaced unless `overwrite` is true (without it the move is a
 /// `link`, which fails atomically if the name was taken meanwhile). On any failure the
@@ -25,6 +26,7 @@ public enum AtomicFile {
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String, overwrite: Bool) throws(FileError) {
         guard !path.isEmpty else { throw FileError(path: path, operation: "create", errno: ENOENT) }
         if !overwrite, exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        if overwrite, let problem = replaceProblem(path) { throw problem }
 
         let (fd, temporary) = try createTemporary(for: path)
         var descriptor: Int32? = fd
@@ -32,6 +34,7 @@ public enum AtomicFile {
         defer {
             if let descriptor { _ = close(descriptor) }
             if !placed { _ = unlink(temporary) }
+            TemporaryFiles.unregister(temporary)
         }
 
         try writeAll(fd, buffer, path: path)
@@ -47,6 +50,22 @@ public enum AtomicFile {
         }
         placed = true
         syncDirectory(of: path)
+    }
+
+    /// Why `path` may not be replaced: it exists and is not a regular file (a symbolic link,
+    /// FIFO, device, socket or folder is never replaced by a regular file), or `nil`.
+    public static func replaceProblem(_ path: String) -> FileError? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        if (info.st_mode & S_IFMT) == S_IFREG { return nil }
+        let kind = switch info.st_mode & S_IFMT {
+        case S_IFLNK: "a symbolic link"
+        case S_IFDIR: "a folder"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device"
+        default: "not a regular file"
+        }
+        return FileError(path: path, operation: "replace \(kind) (only regular files are replaced)", errno: EEXIST)
     }
 
     /// Whether something (even a dangling symbolic link) exists at `path`.
@@ -68,9 +87,12 @@ public enum AtomicFile {
         var lastError: Int32 = EEXIST
         for _ in 0..<32 {
             let suffix = String(generator.next() as UInt64, radix: 36)
-            let temporary = "\(path).tmp-\(suffix)"
+            let temporary = "\(path)\(TemporaryFiles.marker)\(suffix)"
+            // Registered before it exists, so a signal between the two still removes it.
+            TemporaryFiles.register(temporary)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 { return (fd, temporary) }
+            TemporaryFiles.unregister(temporary)
             lastError = errno
             if lastError != EEXIST && lastError != EINTR { break }
         }

@@ -318,12 +318,26 @@ extension String {
 // MARK: - Writing
 
 extension JSONValue {
-    /// Deterministic JSON text: members in stored order, shortest round-trip numbers.
+    /// Deterministic JSON text: members in stored order, shortest round-trip numbers, `null` for
+    /// NaN and ±∞ (see ``nonFinitePaths``).
     /// - Parameter indent: spaces per level; `nil` writes everything on one line.
     public func serialized(indent: Int? = nil) -> String {
         var out = ""
         write(to: &out, indent: indent, level: 0)
         return out
+    }
+
+    /// Where this value holds NaN or ±∞ numbers, as paths such as `inputs[0].modules[3].product_error`
+    /// (the serializer writes them as `null`).
+    public func nonFinitePaths(_ prefix: String = "") -> [String] {
+        switch self {
+        case .double(let d): d.isFinite ? [] : [prefix]
+        case .array(let items):
+            items.enumerated().flatMap { n, item in item.nonFinitePaths("\(prefix)[\(n)]") }
+        case .object(let members):
+            members.flatMap { key, value in value.nonFinitePaths(prefix.isEmpty ? key : "\(prefix).\(key)") }
+        default: []
+        }
     }
 
     private func write(to out: inout String, indent: Int?, level: Int) {
@@ -335,8 +349,8 @@ extension JSONValue {
         case .bool(let b): out += b ? "true" : "false"
         case .integer(let i): out += String(i)
         case .double(let d):
-            precondition(d.isFinite, "JSON cannot hold \(d)")
-            if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+            // JSON has no NaN or infinity: they are written as null (reports list them in `non_finite`).
+            if !d.isFinite { out += "null" } else if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let items):
             if items.isEmpty { out += "[]"; return }

@@ -41,6 +41,11 @@ public enum Zstd {
     /// 4 stored bytes); anything claiming more is refused without being decoded.
     public static let maximumRatio = 32_768
 
+    /// The largest window (log2 bytes) a frame may ask for: 2^27 = 128 MiB, the limit
+    /// `formats/lba.md` states and libzstd's default (the one-shot decoder does not enforce it,
+    /// so the header is checked here).
+    public static let maximumWindowLog: Int32 = 27
+
     /// Compresses `input` at `level` into one frame that records its content size.
     public static func compress(_ input: UnsafeRawBufferPointer, level: Int32) throws(ZstdError) -> [UInt8] {
         let context = try CompressionContext()
@@ -70,6 +75,9 @@ public enum Zstd {
         guard expectedSize >= 0, declared == UInt64(expectedSize) else {
             throw .sizeMismatch(expected: expectedSize, actual: declared > UInt64(Int.max) ? Int.max : Int(declared))
         }
+        if let window = windowSize(input), window > UInt64(1) << UInt64(maximumWindowLog) {
+            throw .malformedFrame("window of \(window) bytes is above the limit of \(1 << maximumWindowLog)")
+        }
         var failure: ZstdError? = nil
         // One spare byte so a frame that would decode to more than declared fails here, not silently.
         let output = [UInt8](unsafeUninitializedCapacity: expectedSize + 1) { buffer, initialized in
@@ -93,6 +101,18 @@ public enum Zstd {
         try input.withUnsafeBytes { buffer in
             Result { () throws(ZstdError) -> [UInt8] in try decompress(buffer, expectedSize: expectedSize) }
         }.get()
+    }
+
+    /// The window size a frame's header asks for (RFC 8878 §3.1.1.1.2), or `nil` for a
+    /// single-segment frame, whose window is its content size (checked separately).
+    static func windowSize(_ frame: UnsafeRawBufferPointer) -> UInt64? {
+        guard frame.count >= 6 else { return nil }
+        let descriptor = frame[4]
+        guard descriptor & 0x20 == 0 else { return nil }   // Single_Segment_flag
+        let windowDescriptor = frame[5]
+        let exponent = UInt64(windowDescriptor >> 3), mantissa = UInt64(windowDescriptor & 7)
+        let base = UInt64(1) << (10 + exponent)
+        return base + base / 8 * mantissa
     }
 
     static func errorName(_ code: Int) -> String {

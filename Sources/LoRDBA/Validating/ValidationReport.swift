@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Renderings of a ``ValidationResult``: the terminal table and the JSON document.
 public enum ValidationReport {
     /// The per-module table, the totals, the speed table and the verdict, as printed by
@@ -189,5 +193,22 @@ public enum ValidationReport {
 
     private static func micro(_ seconds: Double) -> String {
         Format.fixed(seconds * 1e6, seconds < 1e-4 ? 1 : 0)
+    }
+}
+
+extension ValidationReport {
+    /// Writes the JSON results to `path` atomically (`-`: returns the text for standard output
+    /// instead). Refuses to write over any of `inputs` (the `.lba`, the reference and its
+    /// folder's files) or over anything that is not a regular file.
+    /// - Returns: the text when `path` is `-`, else `nil`.
+    public static func writeJSON(_ result: ValidationResult, to path: String, inputs: [String]) throws(FileError) -> String? {
+        let text = json(result).serialized(indent: 2) + "\n"
+        if path == "-" { return text }
+        if let identity = FileIdentity(path: path),
+           let (_, input) = inputs.flatMap({ FileIdentity.ofInput($0, siblings: [AdapterSource.standardConfigName]) }).first(where: { $0.0 == identity }) {
+            throw FileError(path: path, operation: "write over the input \(input)", errno: EEXIST)
+        }
+        try AtomicFile.write(Array(text.utf8), to: path, overwrite: true)
+        return nil
     }
 }

@@ -20,6 +20,9 @@ public struct ValidationOptions: Sendable {
     public var timingSamples = 5
     /// Minimum seconds per timing sample.
     public var timingMinimumSeconds = 0.01
+    /// Most working memory one module's checks may need, in bytes (1 GiB): a module whose
+    /// inputs, outputs and expanded factors would need more is refused before allocating.
+    public var memoryLimit = 1 << 30
 
     public init() {}
 }
@@ -242,6 +245,8 @@ public enum ValidatorError: Error, CustomStringConvertible, Equatable {
     case referenceMismatch(path: String, module: String, problem: String)
     /// Options that cannot work together.
     case invalidOptions(String)
+    /// Checking a module would need more working memory than ``ValidationOptions/memoryLimit``.
+    case tooLarge(path: String, module: String, bytes: Double, limit: Int)
 
     public var description: String {
         switch self {
@@ -250,6 +255,8 @@ public enum ValidatorError: Error, CustomStringConvertible, Equatable {
         case .referenceMismatch(let path, let module, let problem):
             LBAError.oneLine("\(path): \(LBAError.quote(module)): \(problem)")
         case .invalidOptions(let text): LBAError.oneLine(text)
+        case .tooLarge(let path, let module, let bytes, let limit):
+            LBAError.oneLine("\(path): module \(LBAError.quote(module)): checking it needs about \(Format.bytes(Int(min(bytes, 9e18)))) of working memory, above the limit of \(Format.bytes(limit)) (fewer --tokens lowers it)")
         }
     }
 }
@@ -277,6 +284,16 @@ public enum Validator {
     public static func validate(file: LBAFile, path: String, reference: AdapterSource?,
                                 options: ValidationOptions) throws(ValidatorError) -> ValidationResult {
         let modules = file.adapter.modules
+        // Working memory per module, in Double so no declared size can overflow: inputs (Float,
+        // Float16, Float), five output buffers, the dense reference's and the LoRA's factors.
+        let tokens = Double(Swift.max(options.tokens, options.timing ? options.timingTokens.max() ?? 0 : 0))
+        for module in modules {
+            let inF = Double(module.inFeatures), outF = Double(module.outFeatures)
+            let bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.rank) * (inF + outF))
+            guard bytes <= Double(options.memoryLimit) else {
+                throw .tooLarge(path: path, module: module.name, bytes: bytes, limit: options.memoryLimit)
+            }
+        }
         var specs: [ModuleSpec?] = Array(repeating: nil, count: modules.count)
         if let reference {
             let byName = Dictionary(reference.modules.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })

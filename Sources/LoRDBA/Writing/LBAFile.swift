@@ -154,6 +154,19 @@ struct LBAReader {
         }
         try checkZero(cursor..<fileLength, context: "padding at the end of the file")
 
+        // MARK: Total decoded size: bounded by the file's own size before anything is allocated.
+        var totalMemory = 0
+        for info in table.sections {
+            if case .unknown = info.content { continue }
+            let memory = LBAFormat.memorySize(decoded: info.decodedLength, content: info.content, scaleDType: table.scaleDType)
+            let (sum, overflow) = totalMemory.addingReportingOverflow(memory)
+            guard !overflow, LBAFormat.withinDecodedBudget(memory: sum, stored: fileLength) else {
+                throw .compression(path: path, context: "file",
+                                   problem: "sections decode to more than \(LBAFormat.maximumTotalExpansion) × the file's \(fileLength) bytes + \(LBAFormat.decodedAllowance >> 20) MiB")
+            }
+            totalMemory = sum
+        }
+
         // MARK: Sections: CRC of the stored bytes, then decode.
         var decoded: [[UInt8]?] = []
         decoded.reserveCapacity(table.sections.count)

@@ -68,6 +68,35 @@ public enum LBAFormat {
         return compressedCount <= rawCount - saving && withinZstdRatio(decoded: rawCount, stored: compressedCount)
     }
 
+    // MARK: Limits a reader enforces before allocating (formats/lba.md §8)
+
+    /// The largest `in`, `out`, `rank` and `binary_rank` (2³¹ − 1); all are at least 1.
+    public static let maximumDimension = Int(Int32.max)
+    /// `binary_rank ≤ maximumBinaryRankMultiple × rank`.
+    public static let maximumBinaryRankMultiple = 64
+    /// The sections' total size in memory after decoding (``memorySize(decoded:content:scaleDType:)``)
+    /// is at most `maximumTotalExpansion × file_length + decodedAllowance`.
+    public static let maximumTotalExpansion = 64
+    /// See ``maximumTotalExpansion``: 32 MiB.
+    public static let decodedAllowance = 32 << 20
+
+    /// The bytes a decoded section takes in memory: scale vectors are held as Float (4 bytes a
+    /// value, whatever their dtype); everything else at its decoded size.
+    public static func memorySize(decoded: Int, content: LBASectionContent, scaleDType: ScaleDType) -> Int {
+        switch content {
+        case .scaleA, .scaleB: decoded / scaleDType.byteWidth * 4
+        default: decoded
+        }
+    }
+
+    /// Whether `memory` decoded bytes fit the budget of a file of at least `stored` bytes.
+    public static func withinDecodedBudget(memory: Int, stored: Int) -> Bool {
+        let (scaled, overflow) = stored.multipliedReportingOverflow(by: maximumTotalExpansion)
+        return overflow || memory <= scaled + decodedAllowance
+    }
+    /// The largest zstd window a reader accepts: 2^27 bytes = 128 MiB.
+    public static let maximumZstdWindowLog: Int32 = 27
+
     /// Whether `decoded` bytes can come from `stored` bytes of zstd (at most ``Zstd/maximumRatio`` : 1).
     public static func withinZstdRatio(decoded: Int, stored: Int) -> Bool {
         let (limit, overflow) = stored.multipliedReportingOverflow(by: Zstd.maximumRatio)

@@ -55,9 +55,11 @@ struct TableReader {
                 let signB = try signs(section(.signB)!, rows: module.binaryRank, cols: module.outFeatures,
                                       label: label(module.sections[.signB]!))
                 let scales = ChannelScales(
-                    input: section(.scaleA).map { floats($0, dtype: scaleDType) },
-                    middle: floats(section(.scaleM)!, dtype: .f32),
-                    output: floats(section(.scaleB)!, dtype: scaleDType))
+                    input: try section(.scaleA).map { (bytes) throws(LBAError) -> [Float] in
+                        try finite(floats(bytes, dtype: scaleDType), label: label(module.sections[.scaleA]!))
+                    },
+                    middle: try finite(floats(section(.scaleM)!, dtype: .f32), label: label(module.sections[.scaleM]!)),
+                    output: try finite(floats(section(.scaleB)!, dtype: scaleDType), label: label(module.sections[.scaleB]!)))
                 modules.append(BinaryModule(name: module.name, kind: module.kind, rank: module.rank,
                                             loraScale: module.loraScale, signA: signA, signB: signB,
                                             scales: scales, source: module.source))
@@ -80,6 +82,14 @@ struct TableReader {
                 throw .signPadding(path: path, context: label, row: row)
             }
             return SignMatrix(rows: rows, cols: cols, words: words)
+        }
+
+        /// `values`, when every one is finite (NaN and ±∞ scales are refused).
+        private func finite(_ values: [Float], label: String) throws(LBAError) -> [Float] {
+            if let index = values.firstIndex(where: { !$0.isFinite }) {
+                throw .table(path: path, context: label, problem: "value \(index) is \(values[index]) (scales must be finite)")
+            }
+            return values
         }
 
         private func floats(_ bytes: [UInt8], dtype: ScaleDType) -> [Float] {
@@ -136,6 +146,7 @@ struct TableReader {
             }
         }
         let moduleValues = try root.array("modules")
+        guard !moduleValues.isEmpty else { throw fail("table", "the module list is empty") }
         let carriedValues = try root.array("carried")
         let sectionValues = try root.array("sections")
         try root.finish()
@@ -229,6 +240,16 @@ struct TableReader {
             let rank = try object.int("rank")
             let binaryRank = try object.int("binary_rank")
             let loraScale = try object.number("lora_scale")
+            let dimensions = [("in", inFeatures), ("out", outFeatures), ("rank", rank), ("binary_rank", binaryRank)]
+            for (member, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
+                throw fail(context, "\(member) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
+            }
+            guard binaryRank <= rank * LBAFormat.maximumBinaryRankMultiple else {
+                throw fail(context, "binary_rank = \(binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank (\(rank))")
+            }
+            guard loraScale.isFinite, loraScale > 0 else {
+                throw fail(context, "lora_scale = \(loraScale) must be finite and above 0")
+            }
             var sourceObject = try ObjectReader(.object(try object.object("source")), context: context + " source", reader: self)
             let aTensor = try sourceObject.string("a")
             let bTensor = try sourceObject.string("b")
@@ -297,8 +318,8 @@ struct TableReader {
             }
             var shape: [Int] = []
             for value in try object.array("shape") {
-                guard case .integer(let dimension) = value, dimension >= 0 else {
-                    throw fail(context, "shape entries must be non-negative integers")
+                guard case .integer(let dimension) = value, dimension >= 0, dimension <= Int64(LBAFormat.maximumDimension) else {
+                    throw fail(context, "shape entries must be integers from 0 to \(LBAFormat.maximumDimension)")
                 }
                 shape.append(Int(dimension))
             }

@@ -93,6 +93,7 @@ public struct LBAWriter: Sendable {
         }
 
         var sections: [Section] = []
+        var budget = DecodedBudget()
         var moduleSections: [[LBASectionContent: Int]] = []
         var moduleBytes: [Int] = []
         for (index, module) in adapter.modules.enumerated() {
@@ -106,7 +107,8 @@ public struct LBAWriter: Sendable {
             var references: [LBASectionContent: Int] = [:]
             var total = 0
             for (content, payload) in payloads {
-                let section = try store(payload, content: content, owner: index, context: context, path: path)
+                let section = try store(payload, content: content, owner: index, context: context, path: path,
+                                        budget: &budget, scaleDType: adapter.scaleDType)
                 references[content] = sections.count
                 total += section.stored.count
                 sections.append(section)
@@ -117,7 +119,8 @@ public struct LBAWriter: Sendable {
         var carriedSections: [Int] = []
         var carriedBytes = 0
         for (index, tensor) in adapter.carried.enumerated() {
-            let section = try store(tensor.bytes, content: .carried, owner: index, context: context, path: path)
+            let section = try store(tensor.bytes, content: .carried, owner: index, context: context, path: path,
+                                    budget: &budget, scaleDType: adapter.scaleDType)
             carriedSections.append(sections.count)
             carriedBytes += section.stored.count
             sections.append(section)
@@ -146,7 +149,6 @@ public struct LBAWriter: Sendable {
         return LBAEncoded(bytes: bytes, moduleBytes: moduleBytes, carriedBytes: carriedBytes)
     }
 
-    /// A section for `payload`: zstd when that saves enough, raw otherwise.
     /// Where the table and sections go: the stored table bytes, each section's offset, the file length.
     private struct TableLayout {
         var stored: [UInt8]
@@ -194,8 +196,29 @@ public struct LBAWriter: Sendable {
         return nil
     }
 
+    /// The decoded and stored sizes so far, so no file is written that a reader would refuse
+    /// for decoding to too much (``LBAFormat/withinDecodedBudget(memory:stored:)``).
+    struct DecodedBudget {
+        var memory = 0
+        var stored = 0
+    }
+
+    /// A section for `payload`: zstd when that saves enough and stays within the decoded
+    /// budget, raw otherwise.
     private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int,
-                       context: Zstd.CompressionContext?, path: String) throws(LBAError) -> Section {
+                       context: Zstd.CompressionContext?, path: String,
+                       budget: inout DecodedBudget, scaleDType: ScaleDType) throws(LBAError) -> Section {
+        let memory = LBAFormat.memorySize(decoded: payload.count, content: content, scaleDType: scaleDType)
+        budget.memory += memory
+        let section = try encodeSection(payload, content: content, owner: owner, context: context, path: path,
+                                        fits: { stored in LBAFormat.withinDecodedBudget(memory: budget.memory, stored: budget.stored + stored) })
+        budget.stored += section.stored.count
+        return section
+    }
+
+    private func encodeSection(_ payload: [UInt8], content: LBASectionContent, owner: Int,
+                               context: Zstd.CompressionContext?, path: String,
+                               fits: (Int) -> Bool) throws(LBAError) -> Section {
         if let context, payload.count > LBAFormat.minimumSavingBytes {
             let compressed: [UInt8]
             do {
@@ -205,7 +228,7 @@ public struct LBAWriter: Sendable {
             } catch {
                 throw .compression(path: path, context: content.name, problem: error.description)
             }
-            if LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count) {
+            if LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count), fits(compressed.count) {
                 return Section(content: content, owner: owner, stored: compressed, decodedLength: payload.count,
                                encoding: .zstd, crc: CRC32C.checksum(compressed))
             }
@@ -324,12 +347,30 @@ public struct LBAWriter: Sendable {
         for key in adapter.metadata.keys where key.unicodeScalars.contains("\u{0}") {
             throw fail("metadata", "key \(LBAError.quote(key)) holds a NUL character")
         }
+        guard !adapter.modules.isEmpty else { throw fail("table", "an adapter needs at least one module") }
         var names = Set<String>()
         for module in adapter.modules {
             let context = "module \(LBAError.quote(module.name))"
             guard names.insert(module.name).inserted else { throw fail(context, "duplicate module name") }
             guard module.rank >= 0 else { throw fail(context, "negative rank \(module.rank)") }
             guard module.loraScale.isFinite else { throw fail(context, "LoRA scale \(module.loraScale) is not finite") }
+            guard module.loraScale > 0 else { throw fail(context, "LoRA scale \(module.loraScale) must be above 0") }
+            let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.rank),
+                              ("binary rank", module.binaryRank)]
+            for (name, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
+                throw fail(context, "\(name) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
+            }
+            guard module.binaryRank <= module.rank * LBAFormat.maximumBinaryRankMultiple else {
+                throw fail(context, "binary rank \(module.binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank \(module.rank)")
+            }
+            let vectors: [(String, [Float], ScaleDType)] = [("scale_a", module.scales.input ?? [], adapter.scaleDType),
+                                                            ("scale_m", module.scales.middle, .f32),
+                                                            ("scale_b", module.scales.output, adapter.scaleDType)]
+            for (label, values, dtype) in vectors {
+                if let index = values.firstIndex(where: { !dtype.rounded($0).isFinite }) {
+                    throw fail(context, "\(label) value \(index) is \(values[index]), not finite in \(dtype.rawValue)")
+                }
+            }
             for (label, signs) in [("sign_a", module.signA), ("sign_b", module.signB)] {
                 guard signs.rows >= 0, signs.cols >= 0,
                       let count = LBALayoutMath.signWords(rows: signs.rows, cols: signs.cols),

@@ -103,7 +103,7 @@ import Testing
     @Test func patternKeysMatchWholeDottedSuffixesAsRegularExpressions() throws {
         let config = try JSONParser.parse(#"{"lora_alpha": 8, "rank_pattern": {"q_proj": 1, "layers\\.[0-3]\\.mlp\\..*": 2, "layers.0.self_attn.v_proj": 3}}"#)
         let rules = try PEFTScaleRules(config: config, path: "c.json")
-        func key(_ module: String) -> String? { PEFTScaleRules.firstMatch(rules.rankPattern, PEFTScaleRules.patternTarget(module))?.key }
+        func key(_ module: String) -> String? { try! rules.firstMatch(rules.rankPattern, PEFTScaleRules.patternTarget(module), field: "rank_pattern")?.key }
         #expect(key("model.layers.0.self_attn.q_proj") == "q_proj")
         #expect(key("q_proj") == "q_proj")
         #expect(key("base_model.model.model.layers.7.self_attn.q_proj") == "q_proj")

@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One run of `lordba-convert convert`: the command's whole policy, so the executable only parses
+/// flags, calls this and prints.
+///
+/// A run plans its jobs (one `IN OUT.lba`, or one `.lba` per input in `--out-dir`) and refuses
+/// two inputs that would share an output, converts them (``convert()``), then applies the single
+/// `--max-error` gate, writes the JSON and HTML reports and decides the exit status
+/// (``finish(_:)``).
+public struct ConversionRun: Sendable {
+    /// What the command line asked for.
+    public struct Request: Sendable {
+        /// Adapter files or folders.
+        public var inputs: [String]
+        /// The output of a single conversion (`IN OUT.lba`); nil with `outDirectory`.
+        public var output: String?
+        /// The folder for a batch's `.lba` files (`--out-dir`).
+        public var outDirectory: String?
+        /// Conversion options, the pipeline included.
+        public var options: ConversionOptions
+        /// Total worker threads (`--jobs`).
+        public var jobs: Int
+        /// The CI gate (`--max-error`).
+        public var maxError: Double?
+        /// Where to write the JSON report (`--report-json`).
+        public var reportJSONPath: String?
+        /// Where to write the HTML report (`--report-html`).
+        public var reportHTMLPath: String?
+
+        public init(inputs: [String], output: String?, outDirectory: String?, options: ConversionOptions, jobs: Int,
+                    maxError: Double? = nil, reportJSONPath: String? = nil, reportHTMLPath: String? = nil)
+        {
+            self.inputs = inputs
+            self.output = output
+            self.outDirectory = outDirectory
+            self.options = options
+            self.jobs = jobs
+            self.maxError = maxError
+            self.reportJSONPath = reportJSONPath
+            self.reportHTMLPath = reportHTMLPath
+        }
+    }
+
+    /// Exit statuses of `lordba-convert`, documented in README.md (a contract).
+    public enum ExitStatus: Int32, Sendable {
+        /// Everything converted and passed the gate.
+        case success = 0
+        /// At least one input failed to convert, or a report could not be written.
+        case failed = 1
+        /// Everything converted, but some module's product error exceeds `--max-error`.
+        case errorAboveThreshold = 3
+    }
+
+    /// What a run ended with: the status and the lines for standard error, in order.
+    public struct Verdict: Sendable {
+        public var status: ExitStatus
+        public var messages: [String]
+        /// Reports asked for on standard output (`-`), for the caller to print.
+        public var standardOutput: [String] = []
+        /// The modules above `--max-error`.
+        public var exceeded: [ReportJSON.Exceeded]
+    }
+
+    /// Why a run could not start.
+    public enum PlanError: Error, CustomStringConvertible, Equatable {
+        /// The arguments do not describe a run (exit 64).
+        case usage(String)
+        /// The output folder cannot be used (exit 1).
+        case io(String)
+
+        public var description: String {
+            switch self {
+            case .usage(let m), .io(let m): m
+            }
+        }
+    }
+
+    public let request: Request
+    /// The planned conversions, in input order.
+    public let jobs: [BatchConversion.Job]
+    /// Temporary files of ours beside the outputs, left by an earlier run that was killed
+    /// (removed when `--force` was given, else only reported).
+    public let staleTemporaries: [String]
+
+    /// The path that means standard output for the report flags.
+    public static let standardOutput = "-"
+
+    /// Plans the run: one job per input; with `--out-dir`, checks that no two inputs share an
+    /// output and creates the folder. Refuses any output (`.lba` or report) that is an input, a
+    /// config, the calibration file or another output, and, without `--force`, an existing
+    /// report; reports (and removes, with `--force`) stale temporary files.
+    public init(_ request: Request) throws(PlanError) {
+        self.request = request
+        if let outDirectory = request.outDirectory {
+            let planned = request.inputs.map { BatchConversion.Job(input: $0, output: BatchConversion.output(for: $0, in: outDirectory)) }
+            var seen = Set<String>()
+            for job in planned where !seen.insert(job.output).inserted {
+                throw .usage("Two inputs would both be written to \(job.output); convert them separately.")
+            }
+            try Self.ensureDirectory(outDirectory)
+            jobs = planned
+        } else {
+            guard request.inputs.count == 1, let output = request.output else {
+                throw .usage("Give IN OUT.lba, or several inputs with --out-dir DIR.")
+            }
+            jobs = [.init(input: request.inputs[0], output: output)]
+        }
+        try Self.checkOutputs(request, jobs: jobs)
+        let start = Int(time(nil))
+        var stale: [String] = []
+        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath].compactMap({ $0 })
+        where output != Self.standardOutput {
+            stale += TemporaryFiles.stale(for: output, before: start)
+        }
+        if request.options.overwrite { for path in stale { _ = unlink(path) } }
+        staleTemporaries = stale
+    }
+
+    /// Every output against every input and against each other (by device and inode when the
+    /// file exists, else by path), and existing reports against `--force`.
+    private static func checkOutputs(_ request: Request, jobs: [BatchConversion.Job]) throws(PlanError) {
+        var inputs: [(FileIdentity, String)] = []
+        for path in request.inputs + [request.options.configPath, request.options.calibrationPath].compactMap({ $0 }) {
+            inputs += FileIdentity.ofInput(path, siblings: [AdapterSource.standardConfigName])
+        }
+        let reports = [request.reportJSONPath, request.reportHTMLPath].compactMap { $0 }.filter { $0 != standardOutput }
+        var outputs: [String: String] = [:]   // identity key or path → the output that claimed it
+        for output in jobs.map(\.output) + reports {
+            let identity = FileIdentity(path: output)
+            if let identity, let (_, input) = inputs.first(where: { $0.0 == identity }) {
+                throw .io("\(output): refusing to write over the input \(input)")
+            }
+            let key = identity.map { "\($0.device):\($0.inode)" } ?? "path:" + output
+            if let other = outputs.updateValue(output, forKey: key) {
+                throw .usage("\(output) and \(other) are the same file; give each output its own path.")
+            }
+        }
+        for report in reports where !request.options.overwrite && AtomicFile.exists(report) {
+            throw .io("\(report): report exists (use --force to replace it)")
+        }
+        for output in jobs.map(\.output) + reports {
+            if let problem = AtomicFile.replaceProblem(output) { throw .io(problem.description) }
+        }
+    }
+
+    /// Converts every job; one entry per job, in job order.
+    public func convert() -> [ReportJSON.Entry] {
+        let results = BatchConversion(options: request.options, jobs: request.jobs).run(jobs)
+        return zip(jobs, results).map { job, result in
+            switch result {
+            case .success(let report): .converted(report)
+            case .failure(let error): .failed(input: job.input, output: job.output, reason: error.description)
+            }
+        }
+    }
+
+    /// Applies the gate, writes the reports and decides the exit status.
+    public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
+        let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
+        var messages: [String] = []
+        var printed: [String] = []
+        func emit(_ text: String, to path: String) -> String? {
+            if path == Self.standardOutput {
+                printed.append(text)
+                return nil
+            }
+            do {
+                try AtomicFile.write(Array(text.utf8), to: path, overwrite: request.options.overwrite)
+                return nil
+            } catch {
+                if error.errno == EEXIST, error.operation == "create" { return "error: \(path): report exists (use --force to replace it)" }
+                return "error: \(error)"
+            }
+        }
+        if let path = request.reportJSONPath {
+            let text = ReportJSON.document(entries, maxError: request.maxError, exceeded: exceeded).serialized(indent: 2) + "\n"
+            if let failure = emit(text, to: path) {
+                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+            }
+        }
+        if let path = request.reportHTMLPath {
+            let converted = entries.compactMap { entry -> ConversionReport? in
+                if case .converted(let r) = entry { r } else { nil }
+            }
+            let failed = entries.compactMap { entry -> (input: String, reason: String)? in
+                if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
+            }
+            if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
+                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+            }
+        }
+        let failures = entries.filter { if case .failed = $0 { true } else { false } }.count
+        if failures > 0 {
+            if jobs.count > 1 { messages.append("\(failures) of \(jobs.count) inputs failed") }
+            return Verdict(status: .failed, messages: messages, standardOutput: printed, exceeded: exceeded)
+        }
+        if !exceeded.isEmpty, let maxError = request.maxError {
+            let list = exceeded.map { "\($0.input): \($0.module) (\(Format.fixed($0.productError, 3)))" }
+            messages.append("product error above --max-error \(maxError): " + list.joined(separator: ", "))
+            return Verdict(status: .errorAboveThreshold, messages: messages, standardOutput: printed, exceeded: exceeded)
+        }
+        return Verdict(status: .success, messages: messages, standardOutput: printed, exceeded: exceeded)
+    }
+
+    /// Creates `path` as a folder unless it is one already.
+    private static func ensureDirectory(_ path: String) throws(PlanError) {
+        var info = stat()
+        if stat(path, &info) == 0 {
+            if (info.st_mode & S_IFMT) != S_IFDIR { throw .usage("--out-dir \(path) is not a folder.") }
+            if access(path, W_OK | X_OK) != 0 {
+                throw .io("--out-dir \(path): cannot write there: \(String(cString: strerror(errno)))")
+            }
+            return
+        }
+        if mkdir(path, 0o755) != 0 {
+            throw .io("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+        }
+    }
+}

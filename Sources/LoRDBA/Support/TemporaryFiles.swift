@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// The temporary files this process is writing, removed if it is stopped by SIGINT, SIGTERM
+/// or SIGHUP before they are moved into place.
+///
+/// Names live in a fixed table of C strings so the signal handler only reads memory and calls
+/// `unlink` (both async-signal-safe); the handler then restores the default action and
+/// re-raises the signal, so the process still ends the way the signal asked.
+public enum TemporaryFiles {
+    /// The marker every temporary file name carries: `<output>.lordba-tmp-<random>`.
+    public static let marker = ".lordba-tmp-"
+    private static let capacity = 256
+    private nonisolated(unsafe) static let slots: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> = {
+        let table = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: capacity)
+        table.initialize(repeating: nil, count: capacity)
+        return table
+    }()
+    private static let lock = Mutex(false)  // holds whether the handlers are installed
+
+    /// Records `path` for removal on a signal (installs the handlers on first use).
+    static func register(_ path: String) {
+        lock.withLock { installed in
+            if !installed {
+                for signal in [SIGINT, SIGTERM, SIGHUP] { _ = Glibc.signal(signal, handler) }
+                installed = true
+            }
+            for i in 0..<capacity where slots[i] == nil {
+                slots[i] = strdup(path)
+                return
+            }
+        }
+    }
+
+    /// Forgets `path` (it was moved into place or removed).
+    static func unregister(_ path: String) {
+        lock.withLock { _ in
+            for i in 0..<capacity {
+                guard let name = slots[i], strcmp(name, path) == 0 else { continue }
+                slots[i] = nil
+                free(name)
+                return
+            }
+        }
+    }
+
+    private static let handler: @convention(c) (Int32) -> Void = { signal in
+        for i in 0..<TemporaryFiles.capacity {
+            if let name = TemporaryFiles.slots[i] { _ = unlink(name) }
+        }
+        _ = Glibc.signal(signal, nil)  // SIG_DFL
+        _ = raise(signal)
+    }
+
+    /// Temporary files of ours for `output` (`<output>.lordba-tmp-*`, regular files) last
+    /// modified before `time` (seconds since the epoch): left by a run that was killed.
+    public static func stale(for output: String, before time: Int) -> [String] {
+        let folder = AtomicFile.directory(of: output)
+        let base = output.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? output
+        let prefix = base + marker
+        guard let dir = opendir(folder) else { return [] }
+        defer { closedir(dir) }
+        var found: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
+                    String(cString: $0)
+                }
+            }
+            guard name.hasPrefix(prefix) else { continue }
+            let path = folder == "/" ? "/" + name : (output.contains("/") ? folder + "/" + name : name)
+            var info = stat()
+            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_mtim.tv_sec) < time else { continue }
+            found.append(path)
+        }
+        return found.sorted()
+    }
+}

@@ -1,0 +1,20 @@
+import ArgumentParser
+import LoRDBA
+
+/// `lordba-convert inspect PATH`: what a `.lba` or safetensors adapter holds, integrity checked.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a .lba or safetensors adapter holds, and check its integrity.")
+
+    @Argument(help: "A .lba file, a safetensors file or an adapter folder.")
+    var path: String
+
+    func run() throws {
+        do {
+            print(try Inspector.describe(path))
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(ConversionRun.ExitStatus.failed.rawValue)
+        }
+    }
+}

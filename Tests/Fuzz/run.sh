@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# usage: Tests/Fuzz/run.sh TARGET SECONDS   (TARGET: adapter, lba or lba-structured)
+# Builds the fuzzing binary once (library sources + FuzzTargets.swift in one swiftc invocation
+# with -sanitize=fuzzer,address; rebuilt when a source is newer), seeds the target's corpus
+# from samples/ and generated .lba files, and runs libFuzzer for SECONDS. Exits non-zero on any
+# crash, leak, timeout (10 s per input) or out-of-memory (2 GB). Findings go to
+# .build/fuzz/findings-TARGET/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+target=${1:?usage: run.sh TARGET SECONDS}
+seconds=${2:?usage: run.sh TARGET SECONDS}
+case $target in adapter|lba|lba-structured) ;; *) echo "unknown target $target" >&2; exit 64;; esac
+out=.build/fuzz
+binary=$out/lordba-fuzz
+mkdir -p "$out"
+sources=$(find Sources/LoRDBA -name '*.swift' | sort)
+if [ ! -x "$binary" ] || [ -n "$(find Sources/LoRDBA Tests/Fuzz -newer "$binary" -name '*.swift' | head -1)" ]; then
+    echo "building $binary" >&2
+    # shellcheck disable=SC2086
+    swiftc -sanitize=fuzzer,address -parse-as-library -module-name LoRDBA -O \
+        -I Sources/CZstd -I Sources/CJSONC -I Sources/CPCRE2 \
+        $(pkg-config --cflags libzstd json-c libpcre2-8 | sed 's/-I/-Xcc -I/g') \
+        $sources Tests/Fuzz/FuzzTargets.swift \
+        $(pkg-config --libs libzstd json-c libpcre2-8) -o "$binary"
+fi
+corpus=$out/corpus-$target
+findings=$out/findings-$target
+mkdir -p "$corpus" "$findings"
+export LORDBA_FUZZ_TARGET=$target
+if [ -z "$(ls -A "$corpus")" ]; then export LORDBA_FUZZ_SEEDS=$corpus LORDBA_FUZZ_SAMPLES=$PWD/samples; fi
+exec "$binary" "$corpus" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=1048576 \
+    -artifact_prefix="$findings/" -print_final_stats=1
