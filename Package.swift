@@ -21,8 +21,11 @@ let package = Package(
             name: "CJSONC", pkgConfig: "json-c",
             providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
 
+        // MARK: - Hot kernels in C, compiled for SSE2 and for AVX2 + FMA + F16C, chosen at run time
+        .target(name: "CLoRDBAKernels"),
+
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CLoRDBAKernels"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
         .executableTarget(
