@@ -100,6 +100,26 @@ static void decode_f16_base(const uint16_t *src, float *dst, long n) {
     for (; i + 8 <= n; i += 8) half_to_float8(src + i, dst + i);
     for (; i < n; i++) dst[i] = half_to_float1(load_u16(src + i));
 }
+
+/// Packs the signs of `rows` rows of `cols` floats into 64-bit words (bit set when the value
+/// is below zero; padding bits zero), `wpr` words per row.
+static void pack_signs_base(const float *src, long rows, long cols, uint64_t *dst, long wpr) {
+    for (long r = 0; r < rows; r++) {
+        const float *row = src + r * cols;
+        for (long w = 0; w < wpr; w++) {
+            uint64_t word = 0;
+            long start = w * 64, end = start + 64 < cols ? start + 64 : cols;
+            long c = start;
+#ifdef LORDBA_X86
+            const __m128 zero = _mm_setzero_ps();
+            for (; c + 4 <= end; c += 4)
+                word |= (uint64_t)_mm_movemask_ps(_mm_cmplt_ps(_mm_loadu_ps(row + c), zero)) << (c - start);
+#endif
+            for (; c < end; c++) word |= (uint64_t)(row[c] < 0) << (c - start);
+            dst[r * wpr + w] = word;
+        }
+    }
+}
 #undef KATTR
 #undef KFN
 
@@ -116,6 +136,22 @@ KATTR static void decode_f16_avx2(const uint16_t *src, float *dst, long n) {
         memcpy(dst + i, &f, sizeof f);
     }
     for (; i < n; i++) dst[i] = half_to_float1(load_u16(src + i));
+}
+
+KATTR static void pack_signs_avx2(const float *src, long rows, long cols, uint64_t *dst, long wpr) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (long r = 0; r < rows; r++) {
+        const float *row = src + r * cols;
+        for (long w = 0; w < wpr; w++) {
+            uint64_t word = 0;
+            long start = w * 64, end = start + 64 < cols ? start + 64 : cols;
+            long c = start;
+            for (; c + 8 <= end; c += 8)
+                word |= (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + c), zero, _CMP_LT_OQ)) << (c - start);
+            for (; c < end; c++) word |= (uint64_t)(row[c] < 0) << (c - start);
+            dst[r * wpr + w] = word;
+        }
+    }
 }
 #undef KATTR
 #undef KFN
@@ -137,11 +173,13 @@ typedef struct {
     void (*gram_f64)(const float *, long, long, int, double *);
     double (*largest_eigenvalue)(const double *, long);
     void (*jacobi)(double *, double *, long);
+    void (*pack_signs)(const float *, long, long, uint64_t *, long);
+    void (*transpose)(const float *, long, long, float *);
 } kernel_table;
 
 #define TABLE(sfx) { dot_f64_##sfx, pairs_f64_##sfx, dot_f32_##sfx, pairs_f32_##sfx, weighted_abs_colsum_##sfx, \
                      rank1_residual_##sfx, side_stats_##sfx, decode_f16_##sfx, decode_bf16_##sfx, gram_f64_##sfx, \
-                     largest_eigenvalue_##sfx, jacobi_##sfx }
+                     largest_eigenvalue_##sfx, jacobi_##sfx, pack_signs_##sfx, transpose_##sfx }
 
 static const kernel_table base_table = TABLE(base);
 #ifdef LORDBA_X86
@@ -206,3 +244,7 @@ double lordba_side_stats(const float *x, long xrs, long xcs, long p, const uint6
 }
 void lordba_decode_f16(const void *src, float *dst, long n) { active->decode_f16((const uint16_t *)src, dst, n); }
 void lordba_decode_bf16(const void *src, float *dst, long n) { active->decode_bf16((const uint16_t *)src, dst, n); }
+void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, long wpr) {
+    active->pack_signs(src, rows, cols, dst, wpr);
+}
+void lordba_transpose(const float *src, long rows, long cols, float *dst) { active->transpose(src, rows, cols, dst); }

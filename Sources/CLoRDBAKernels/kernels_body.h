@@ -139,24 +139,28 @@ KATTR static void KFN(gram_f64)(const float *x, long p, long n, int absolute, do
 }
 
 /// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix (report
-/// figures): 24 squarings (each rescaled) make `G^(2^24)`, whose largest column is the top
-/// eigenvector to within the Rayleigh quotient's tolerance (relative error below 1e-7).
+/// figures): 20 squarings (each rescaled) make `G^(2^20)`, whose largest column is the top
+/// eigenvector closely enough that the Rayleigh quotient is within 2e-7 relative of the
+/// largest eigenvalue (the worst case, (1 − ρ)·ρ^(2^21) over eigenvalue ratios ρ, is 1/(e·2^21)).
 KATTR static double KFN(largest_eigenvalue)(const double *g, long n) {
     if (n <= 0) return 0;
     double *m = calloc_doubles((size_t)(2 * n * n));
     double *t = m + n * n;
     memcpy(m, g, sizeof(double) * (size_t)(n * n));
-    for (int round = 0; round < 24; round++) {
-        double peak = 0;
+    for (int round = 0; round < 20; round++) {
+        for (long i = 0; i < n * n; i++) t[i] = 0;
         for (long i = 0; i < n; i++)
-            for (long j = 0; j < n; j++) {
-                double s = 0;
-                for (long k = 0; k < n; k++) s += m[i * n + k] * m[k * n + j];
-                t[i * n + j] = s;
-                peak = __builtin_fabs(s) > peak ? __builtin_fabs(s) : peak;
+            for (long k = 0; k < n; k++) {
+                double w = m[i * n + k];
+                double *restrict ti = t + i * n;
+                const double *restrict mk = m + k * n;
+                for (long j = 0; j < n; j++) ti[j] += w * mk[j];
             }
+        double peak = 0;
+        for (long i = 0; i < n * n; i++) peak = __builtin_fabs(t[i]) > peak ? __builtin_fabs(t[i]) : peak;
         if (!(peak > 0)) { free(m); return 0; }
-        for (long i = 0; i < n * n; i++) m[i] = t[i] / peak;
+        double inverse = 1 / peak;
+        for (long i = 0; i < n * n; i++) m[i] = t[i] * inverse;
     }
     long best = 0;
     double bestNorm = -1;
@@ -422,6 +426,21 @@ KATTR static double KFN(side_stats)(const float *x, long xrs, long xcs, long p,
     free(yrow);
     free(px);
     return total;
+}
+
+// MARK: layout
+
+/// `dst` (`cols × rows`) = transpose of `src` (`rows × cols`), in 8 × 8 blocks so that both
+/// sides touch whole cache lines.
+KATTR static void KFN(transpose)(const float *src, long rows, long cols, float *dst) {
+    for (long r0 = 0; r0 < rows; r0 += 8) {
+        long r1 = r0 + 8 < rows ? r0 + 8 : rows;
+        for (long c0 = 0; c0 < cols; c0 += 8) {
+            long c1 = c0 + 8 < cols ? c0 + 8 : cols;
+            for (long c = c0; c < c1; c++)
+                for (long r = r0; r < r1; r++) dst[c * rows + r] = src[r * cols + c];
+        }
+    }
 }
 
 // MARK: decoding

@@ -32,7 +32,7 @@ double lordba_dot_f64(const float *a, const float *b, long n, int absolute);
 /// each by `lordba_dot_f64`; with `symmetric` (x == y, p == q) each pair once, mirrored.
 void lordba_pairs_f64(const float *x, long p, const float *y, long q, long n, int symmetric,
                       int absolute, double *out);
-/// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix, to 1e-7
+/// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix, to 2e-7
 /// relative (repeated squaring and a Rayleigh quotient; for report figures).
 double lordba_largest_eigenvalue(const double *g, long n);
 /// Cyclic Jacobi sweeps on `a` rotating `v` alike — the arithmetic of
@@ -63,10 +63,31 @@ double lordba_side_stats(const float *x, long xrs, long xcs, long p,
                          const uint64_t *signs, long wpr, const float *rowScale, const float *colScale, long q,
                          long n, const double *g, double *gxx, double *gyy, double *gxy);
 
+/// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
+/// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.
+void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, long wpr);
+/// `dst` (`cols × rows`) = the transpose of `src` (`rows × cols`).
+void lordba_transpose(const float *src, long rows, long cols, float *dst);
+
 /// IEEE half → float, exact (F16C on the AVX2 path, a table otherwise).
 void lordba_decode_f16(const void *src, float *dst, long n);
 /// bfloat16 → float, exact.
 void lordba_decode_bf16(const void *src, float *dst, long n);
+
+// MARK: sign GEMM (Runtime/SignKernel.swift describes the tiles; callers check every bound)
+
+/// Step 1 for `tokens` ≤ 4 rows of `x`: `z[t·zStride + j] = middle[j]·Σ_i S_A[j, i]·x[t, i]` for
+/// `j` in `[j0, j1)`; `tail` is scratch for 32 floats; `wide` picks the 4 × 2 / 1 × 4 tiles.
+void lordba_sign_down(const float *x, long stride, long tokens, long inFeatures, const uint8_t *signA, long rowBytes,
+                      long j0, long j1, const float *middle, float *z, long zStride, float *tail, long tileChunks, int wide);
+/// Step 2 by XOR for `tokens` ≤ 4 and sign words `[w0, w1)`; `tail` is scratch for 128 floats.
+void lordba_sign_up(const float *z, long zStride, long tokens, long k, const uint64_t *signB, long wordsPerRow,
+                    long outFeatures, long w0, long w1, const float *scale, float *y, long yStride, float *tail, int wide);
+/// Step 2 tables for 8 tokens: `zT` holds k vectors of 8 floats; `tables` 256 vectors per group of 8 channels.
+void lordba_sign_build_tables(const float *zT, long k, float *tables);
+/// Step 2 by tables for 8 tokens; `tail` is scratch for 8 vectors of 8 floats.
+void lordba_sign_up_table8(const float *tables, long groups, const uint8_t *columns, long outFeatures,
+                           const float *scale, float *y, long yStride, float *tail);
 
 #ifdef __cplusplus
 }

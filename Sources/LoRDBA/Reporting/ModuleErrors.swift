@@ -157,7 +157,7 @@ struct SideStatistics {
 }
 
 /// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix by repeated
-/// squaring and a Rayleigh quotient (within 1e-7 relative; cheaper than Jacobi for a report).
+/// squaring and a Rayleigh quotient (within 2e-7 relative; cheaper than Jacobi for a report).
 func lordbaLargestEigenvalue(_ g: [Double], n: Int) -> Double {
     precondition(g.count == n * n)
     return lordba_largest_eigenvalue(g, n)
