@@ -94,7 +94,9 @@ INL float half_to_float1(uint16_t h) {
 
 #define KATTR
 #define KFN(name) name##_base
-#include "kernels_body.h"
+#include "exact_body.h"
+#include "report_body.h"
+#include "layout_body.h"
 static void decode_f16_base(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) half_to_float8(src + i, dst + i);
@@ -126,7 +128,9 @@ static void pack_signs_base(const float *src, long rows, long cols, uint64_t *ds
 #ifdef LORDBA_X86
 #define KATTR __attribute__((target("avx2,fma,f16c")))
 #define KFN(name) name##_avx2
-#include "kernels_body.h"
+#include "exact_body.h"
+#include "report_body.h"
+#include "layout_body.h"
 KATTR static void decode_f16_avx2(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {

@@ -1,5 +1,5 @@
 // The sign-GEMM kernels (see Sources/LoRDBA/Runtime/SignKernel.swift for the design), included
-// twice by sign_kernels.c like kernels_body.h: the same operations in the same order on both
+// twice by sign_kernels.c like the other kernel bodies: the same operations in the same order on both
 // paths, so the validator's sums do not depend on the CPU.
 
 KATTR static inline void KFN(down4x2)(const float *x, long stride, const uint8_t *s0, const uint8_t *s1,
