@@ -27,8 +27,11 @@ let package = Package(
             name: "CPCRE2", pkgConfig: "libpcre2-8",
             providers: [.apt(["libpcre2-dev"]), .brew(["pcre2"])]),
 
+        // MARK: - Hot kernels in C, compiled for SSE2 and for AVX2 + FMA + F16C, chosen at run time
+        .target(name: "CLoRDBAKernels"),
+
         // MARK: - The pipeline
-        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto", "CPCRE2"]),
+        .target(name: "LoRDBA", dependencies: ["CZstd", "CJSONC", "CCrypto", "CPCRE2", "CLoRDBAKernels"]),
 
         // MARK: - Command-line tools (thin: parse, call the library, print)
         .executableTarget(

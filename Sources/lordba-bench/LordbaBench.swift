@@ -13,7 +13,8 @@ struct LordbaBench: ParsableCommand {
 }
 
 /// Times `lordba-convert` on a generated LLaMA-7B-shaped adapter, in child processes so that
-/// peak memory is the converter's own.
+/// peak memory and CPU time are the converter's own, side by side with a lean numpy script
+/// when one is given and present; then the time per stage, in-process.
 struct ConvertBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
@@ -25,11 +26,17 @@ struct ConvertBench: ParsableCommand {
     @Option(help: "LoRA rank of the generated adapter.")
     var rank = 16
 
-    @Option(help: "Timed runs (the median is reported).")
-    var runs = 3
+    @Option(help: "Timed runs of each side-by-side command, alternating (medians are reported).")
+    var runs = 5
 
     @Option(help: "Worker threads for the timed runs.")
     var jobs = ProcessInfoCores.count
+
+    @Option(help: "A numpy reference script (usage: SCRIPT ADAPTER OUT), run alternately with --plain when python3 has numpy.")
+    var numpyScript = "../shared/bench/lean_numpy_svid.py"
+
+    @Flag(help: "Skip the default pipeline (its runs take tens of seconds).")
+    var plainOnly = false
 
     func run() throws {
         let adapterDir = "\(workDir)/llama7b-r\(rank)"
@@ -41,39 +48,146 @@ struct ConvertBench: ParsableCommand {
         let converter = siblingExecutable("lordba-convert")
         let inputBytes = fileSize(weights)
         print("input          \(Format.bytes(inputBytes)) (\(weights))")
+        print("CPU path       \(CPUDispatch.current.rawValue) (kernels dispatched at run time; LORDBA_CPU=sse2|avx2 forces one)")
 
-        // 1. The conversion path itself (--plain): speed and memory, median of several runs.
-        var times: [Double] = []
-        var peaks: [Int] = []
-        for run in 0..<runs {
-            let (seconds, peak, status) = try measure(converter, [adapterDir, "\(workDir)/plain-\(run).lba", "--force", "--quiet", "--plain", "--jobs", String(jobs)])
-            guard status == 0 else { throw ValidationError("lordba-convert exited with status \(status)") }
-            times.append(seconds)
-            peaks.append(peak)
+        // 1. The conversion path itself (--plain) beside the numpy script: alternating runs, medians.
+        var commands: [(name: String, path: String, args: [String], env: [String: String])] = [
+            ("lordba-convert --plain --jobs \(jobs)", converter,
+             [adapterDir, "\(workDir)/plain.lba", "--force", "--quiet", "--plain", "--jobs", String(jobs)], [:]),
+            ("lordba-convert --plain --jobs 1", converter,
+             [adapterDir, "\(workDir)/plain-single.lba", "--force", "--quiet", "--plain", "--jobs", "1"], [:]),
+            ("  same, LORDBA_CPU=sse2", converter,
+             [adapterDir, "\(workDir)/plain-sse2.lba", "--force", "--quiet", "--plain", "--jobs", "1"], ["LORDBA_CPU": "sse2"]),
+        ]
+        let numpy = numpyAvailable()
+        if let python = numpy {
+            commands.append(("numpy \(numpyScript.split(separator: "/").last ?? "")", python,
+                             [numpyScript, adapterDir, "\(workDir)/numpy.out"], [:]))
+        } else {
+            print("numpy          not run (\(numpyScript) or python3 with numpy missing)")
         }
-        let median = times.sorted()[times.count / 2]
-        let peak = peaks.max() ?? 0
-        print("plain          \(Format.fixed(median, 3)) s median of \(runs) (min \(Format.fixed(times.min()!, 3)), max \(Format.fixed(times.max()!, 3))), \(Format.fixed(Double(inputBytes) / 1e6 / median, 1)) MB/s, --jobs \(jobs)")
-        print("  peak memory  \(Format.bytes(peak)) = \(Format.fixed(Double(peak) / Double(inputBytes), 2))× the input (target < 1.5×)")
-        print("  output       \(Format.bytes(fileSize("\(workDir)/plain-0.lba"))) (\(Format.ratio(Double(inputBytes) / Double(fileSize("\(workDir)/plain-0.lba")))) smaller)")
+        var samples = [[Measurement]](repeating: [], count: commands.count)
+        for _ in 0..<runs {
+            for (i, c) in commands.enumerated() {
+                let m = try measureProcess(c.path, c.args, environment: c.env)
+                guard m.status == 0 else { throw ValidationError("\(c.name) exited with status \(m.status)") }
+                samples[i].append(m)
+            }
+        }
+        print("side by side   \(runs) alternating runs each, medians (wall and CPU = user + system of the child)")
+        let medians = samples.map(Measurement.median)
+        var rows: [[String]] = []
+        for (i, c) in commands.enumerated() {
+            let m = medians[i]
+            rows.append([c.name, Format.fixed(m.wall, 3), Format.fixed(m.cpu, 3), Format.bytes(m.peak),
+                         Format.fixed(Double(m.peak) / Double(inputBytes), 2) + "×"])
+        }
+        print(Format.alignedTable(header: ["command", "wall s", "CPU s", "peak", "peak/input"], rows: rows, leftColumns: [0]))
+        if numpy != nil {
+            let plain = medians[0], single = medians[1], reference = medians[commands.count - 1]
+            print("ratio to numpy --plain --jobs \(jobs): wall \(Format.fixed(plain.wall / reference.wall, 2))× (target ≤ 0.5×), CPU \(Format.fixed(plain.cpu / reference.cpu, 2))× (target ≤ 1.0×); --jobs 1: wall \(Format.fixed(single.wall / reference.wall, 2))×, CPU \(Format.fixed(single.cpu / reference.cpu, 2))×")
+        }
+        print("peak memory    \(Format.fixed(Double(medians[0].peak) / Double(inputBytes), 2))× the input (target ≤ 1.2×); output \(Format.bytes(fileSize("\(workDir)/plain.lba")))")
 
-        // 2. The default pipeline: factorizer auto, closed-form refit, straight-through refinement.
-        let (refined, refinedPeak, refinedStatus) = try measure(converter, [adapterDir, "\(workDir)/default.lba", "--force", "--quiet", "--jobs", String(jobs)])
-        guard refinedStatus == 0 else { throw ValidationError("lordba-convert (default) exited with status \(refinedStatus)") }
-        print("default        \(Format.fixed(refined, 2)) s (auto factorization + refit + \(SignDescent.defaultRounds) rounds of sign search; target ≤ 4 s), peak \(Format.bytes(refinedPeak))")
+        // 2. Where the time goes, stage by stage (one thread, in-process).
+        let plainStages = try StageTiming.measure(adapterDir: adapterDir, output: "\(workDir)/plain-stages.lba", options: .plain)
+        print(plainStages.printed(title: "--plain stages"))
 
-        // 3. Determinism across thread counts, byte for byte, for both.
+        // 3. The default pipeline: factorizer auto, closed-form refit, sign search.
+        var outputs = [("plain --jobs 1", "plain-single.lba"), ("plain LORDBA_CPU=sse2", "plain-sse2.lba"),
+                       ("plain in-process", "plain-stages.lba")]
+        if !plainOnly {
+            let refined = try measureProcess(converter, [adapterDir, "\(workDir)/default.lba", "--force", "--quiet", "--jobs", String(jobs)])
+            guard refined.status == 0 else { throw ValidationError("lordba-convert (default) exited with status \(refined.status)") }
+            print("default        \(Format.fixed(refined.wall, 2)) s wall, \(Format.fixed(refined.cpu, 2)) s CPU (auto factorization + refit + \(SignDescent.defaultRounds) rounds of sign search; target ≤ 4 s wall), peak \(Format.bytes(refined.peak))")
+            let defaultStages = try StageTiming.measure(adapterDir: adapterDir, output: "\(workDir)/default-stages.lba", options: PipelineOptions())
+            print(defaultStages.printed(title: "default stages"))
+            let single = try measureProcess(converter, [adapterDir, "\(workDir)/default-single.lba", "--force", "--quiet", "--jobs", "1"],
+                                            environment: ["LORDBA_CPU": "sse2"])
+            guard single.status == 0 else { throw ValidationError("lordba-convert --jobs 1 failed") }
+            print("default        --jobs 1 LORDBA_CPU=sse2: \(Format.fixed(single.wall, 2)) s wall")
+            outputs.append(("default --jobs 1 LORDBA_CPU=sse2", "default-single.lba"))
+        }
+
+        // 4. Determinism: the same bytes for any thread count, CPU path, and in-process.
         var identical = true
-        for (name, extra) in [("plain", ["--plain"]), ("default", [String]())] {
-            let single = "\(workDir)/\(name)-single.lba"
-            let (seconds, _, status) = try measure(converter, [adapterDir, single, "--force", "--quiet", "--jobs", "1"] + extra)
-            guard status == 0 else { throw ValidationError("lordba-convert --jobs 1 failed") }
-            let same = try readAll(name == "plain" ? "\(workDir)/plain-0.lba" : "\(workDir)/default.lba") == readAll(single)
+        let plainBytes = try readAll("\(workDir)/plain.lba")
+        let defaultBytes = plainOnly ? [] : try readAll("\(workDir)/default.lba")
+        for (name, file) in outputs {
+            let same = try readAll("\(workDir)/\(file)") == (name.hasPrefix("default") ? defaultBytes : plainBytes)
             identical = identical && same
-            print("--jobs 1       \(name): \(Format.fixed(seconds, 2)) s; output identical to --jobs \(jobs): \(same ? "yes" : "NO")")
+            print("identical      \(name) vs --jobs \(jobs): \(same ? "yes" : "NO")")
         }
         if !identical { throw ExitCode(1) }
     }
+
+    /// The Python interpreter itself (not a version-manager shim, whose start-up would count
+    /// against the script) when `python3` has numpy and the script exists.
+    func numpyAvailable() -> String? {
+        guard access(numpyScript, R_OK) == 0,
+              let pipe = popen("python3 -c 'import numpy, sys; print(sys.executable)' 2>/dev/null", "r") else { return nil }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let line = fgets(&buffer, Int32(buffer.count), pipe) != nil
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        guard pclose(pipe) == 0 else { return nil }
+        let path = line.trimmingCharacters(in: "\n")
+        return path.isEmpty || access(path, X_OK) != 0 ? nil : path
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: Character) -> String {
+        var s = Substring(self)
+        while s.last == set { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+/// One child run: wall seconds, CPU seconds (user + system), peak resident bytes, exit status.
+struct Measurement {
+    var wall: Double
+    var cpu: Double
+    var peak: Int
+    var status: Int32
+
+    /// Per-field medians.
+    static func median(_ runs: [Measurement]) -> Measurement {
+        func mid<T: Comparable>(_ v: [T]) -> T { v.sorted()[v.count / 2] }
+        return Measurement(wall: mid(runs.map(\.wall)), cpu: mid(runs.map(\.cpu)), peak: mid(runs.map(\.peak)), status: 0)
+    }
+}
+
+/// Runs `path args…` with extra environment variables, measuring it with `wait4`.
+func measureProcess(_ path: String, _ args: [String], environment extra: [String: String] = [:]) throws -> Measurement {
+    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    var env: [UnsafeMutablePointer<CChar>?] = []
+    var p = environ
+    while let entry = p.pointee {
+        let text = String(cString: entry)
+        if let key = text.split(separator: "=", maxSplits: 1).first, extra[String(key)] != nil {
+            p += 1
+            continue
+        }
+        env.append(strdup(entry))
+        p += 1
+    }
+    for (key, value) in extra { env.append(strdup("\(key)=\(value)")) }
+    env.append(nil)
+    defer { env.forEach { free($0) } }
+    let clock = ContinuousClock()
+    let start = clock.now
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, path, nil, nil, argv, env)
+    guard spawned == 0 else { throw ValidationError("cannot start \(path): \(String(cString: strerror(spawned)))") }
+    var status: Int32 = 0
+    var usage = rusage()
+    guard wait4(pid, &status, 0, &usage) == pid else { throw ValidationError("wait4 failed") }
+    let seconds = (clock.now - start).seconds
+    let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6
+        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) * 1e-6
+    return Measurement(wall: seconds, cpu: cpu, peak: Int(usage.ru_maxrss) * 1024, status: exitCode)
 }
 
 /// The path of another executable built beside this one.

@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// The best non-negative rank-1 approximation `u·vᵀ` of the magnitudes `|M|` of a factor.
 ///
 /// Because multiplying by ±1 preserves norms, `‖M − sign(M) ⊙ u·vᵀ‖_F = ‖ |M| − u·vᵀ ‖_F`
@@ -27,8 +29,8 @@ public struct MagnitudeFit: Sendable, Equatable {
     public static func fit(_ x: Matrix) -> MagnitudeFit {
         let p = x.rows
         let n = x.cols
-        let magnitudes = Matrix(rows: p, cols: n, values: x.values.map { abs($0) })
-        let gram = SmallLinearAlgebra.gram(magnitudes)
+        // |x| is never formed: the kernels take absolute values as they load.
+        let gram = SmallLinearAlgebra.gramOfMagnitudes(x)
         let norm = (0..<p).reduce(0.0) { $0 + gram[$1 * p + $1] }.squareRoot()
         guard p > 0, n > 0, norm > 0 else {
             return MagnitudeFit(rowScale: [Float](repeating: 0, count: p), columnScale: [Float](repeating: 0, count: n),
@@ -40,31 +42,24 @@ public struct MagnitudeFit: Sendable, Equatable {
         if u.reduce(0, +) < 0 { u = u.map { -$0 } }
         u = u.map { Swift.max($0, 0) }
         let root = sigma.squareRoot()
+        // v = |x|ᵀ·u, rows in order (the order the stored scales were always computed in).
         var v = [Double](repeating: 0, count: n)
-        magnitudes.values.withUnsafeBufferPointer { m in
-            for i in 0..<p where u[i] != 0 {
-                let w = u[i]
-                for j in 0..<n { v[j] += w * Double(m[i * n + j]) }
+        x.values.withUnsafeBufferPointer { m in
+            v.withUnsafeMutableBufferPointer { vp in
+                lordba_weighted_abs_colsum(m.baseAddress, p, n, u, vp.baseAddress)
             }
         }
         let rowScale = u.map { Float($0 * root) }
         let columnScale = v.map { Float(root > 0 ? $0 / root : 0) }
         // Residual measured directly (not as ‖M‖² − σ²) so it is exact for the Float scales kept.
-        var residual = 0.0
-        magnitudes.values.withUnsafeBufferPointer { m in
-            for i in 0..<p {
-                let ui = rowScale[i]
-                for j in 0..<n {
-                    let d = Double(m[i * n + j]) - Double(ui * columnScale[j])
-                    residual += d * d
-                }
-            }
+        let residual = x.values.withUnsafeBufferPointer { m in
+            lordba_rank1_residual(m.baseAddress, p, n, rowScale, columnScale)
         }
         var fitted = 0.0
         let uu = rowScale.reduce(0.0) { $0 + Double($1) * Double($1) }
         let vv = columnScale.reduce(0.0) { $0 + Double($1) * Double($1) }
         fitted = (uu * vv).squareRoot()
         return MagnitudeFit(rowScale: rowScale, columnScale: columnScale, magnitudeNorm: fitted,
-                            residualNorm: residual.squareRoot(), norm: norm)
+                            residualNorm: Swift.max(residual, 0).squareRoot(), norm: norm)
     }
 }

@@ -45,6 +45,11 @@ public struct LowRankProduct: Sendable {
         let yy = y.scale * y.scale * SmallLinearAlgebra.frobeniusInner(SmallLinearAlgebra.gram(y.left), SmallLinearAlgebra.gram(y.right))
         let xy = x.scale * y.scale * SmallLinearAlgebra.frobeniusInner(
             SmallLinearAlgebra.rowDots(x.left, y.left), SmallLinearAlgebra.rowDots(x.right, y.right))
+        return comparison(xx: xx, yy: yy, xy: xy)
+    }
+
+    /// The comparison from `‖X‖²`, `‖Y‖²` and `⟨X, Y⟩`.
+    static func comparison(xx: Double, yy: Double, xy: Double) -> Comparison {
         let xNorm = Swift.max(xx, 0).squareRoot()
         let yNorm = Swift.max(yy, 0).squareRoot()
         let difference = Swift.max(xx - 2 * xy + yy, 0).squareRoot()

@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// Dense kernels for the small side of low-rank work: Gram matrices of a few long rows,
 /// and eigen-decompositions of the resulting `r × r` symmetric matrices.
 ///
@@ -6,29 +8,45 @@ public enum SmallLinearAlgebra {
     /// `X·Yᵀ` for row-major `X` (`p × n`) and `Y` (`q × n`): the `p × q` matrix of row dot products,
     /// accumulated in `Double`.
     public static func rowDots(_ x: Matrix, _ y: Matrix) -> [Double] {
-        pairwise(x, y, symmetric: false, zero: 0.0, dot)
+        pairsDouble(x, y, symmetric: false)
     }
 
     /// `X·Xᵀ` in `Double`, computing each pair once.
     public static func gram(_ x: Matrix) -> [Double] {
-        pairwise(x, x, symmetric: true, zero: 0.0, dot)
+        pairsDouble(x, x, symmetric: true)
     }
 
-    /// Row dot products of `x` and `y` by `dot`; for a symmetric result each pair is computed once.
-    private static func pairwise<T>(_ x: Matrix, _ y: Matrix, symmetric: Bool, zero: T,
-                                    _ dot: (UnsafePointer<Float>, UnsafePointer<Float>, Int) -> T) -> [T] {
+    /// `X·Xᵀ` of `|X|` in `Double`, exactly `gram` of the absolute values without forming them.
+    static func gramOfMagnitudes(_ x: Matrix) -> [Double] {
+        pairsDouble(x, x, symmetric: true, absolute: true)
+    }
+
+    /// Row dot products by the C kernel (the arithmetic of `dot`, bit for bit, on every CPU path:
+    /// these sums feed stored bytes through the factorizer and the magnitude fits).
+    private static func pairsDouble(_ x: Matrix, _ y: Matrix, symmetric: Bool, absolute: Bool = false) -> [Double] {
         precondition(x.cols == y.cols, "row dot products need rows of one length")
-        let n = x.cols
-        let q = y.rows
-        var out = [T](repeating: zero, count: x.rows * q)
+        var out = [Double](repeating: 0, count: x.rows * y.rows)
+        guard x.rows > 0, y.rows > 0 else { return out }
         x.values.withUnsafeBufferPointer { xp in
             y.values.withUnsafeBufferPointer { yp in
-                for i in 0..<x.rows {
-                    for j in (symmetric ? i : 0)..<q {
-                        let d = dot(xp.baseAddress! + i * n, yp.baseAddress! + j * n, n)
-                        out[i * q + j] = d
-                        if symmetric { out[j * q + i] = d }
-                    }
+                out.withUnsafeMutableBufferPointer { op in
+                    lordba_pairs_f64(xp.baseAddress, x.rows, yp.baseAddress, y.rows, x.cols, symmetric ? 1 : 0,
+                                     absolute ? 1 : 0, op.baseAddress)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Float row dot products by the C kernel (the arithmetic of `dotFloat`, bit for bit).
+    private static func pairsFloat(_ x: Matrix, _ y: Matrix, symmetric: Bool) -> [Float] {
+        precondition(x.cols == y.cols, "row dot products need rows of one length")
+        var out = [Float](repeating: 0, count: x.rows * y.rows)
+        guard x.rows > 0, y.rows > 0 else { return out }
+        x.values.withUnsafeBufferPointer { xp in
+            y.values.withUnsafeBufferPointer { yp in
+                out.withUnsafeMutableBufferPointer { op in
+                    lordba_pairs_f32(xp.baseAddress, x.rows, yp.baseAddress, y.rows, x.cols, symmetric ? 1 : 0, op.baseAddress)
                 }
             }
         }
@@ -66,12 +84,12 @@ public enum SmallLinearAlgebra {
     /// `X·Yᵀ` accumulated in `Float` (for optimisation steps, where speed matters more than the
     /// last digits; reported errors always use the `Double` forms above).
     public static func rowDotsFloat(_ x: Matrix, _ y: Matrix) -> [Float] {
-        pairwise(x, y, symmetric: false, zero: Float(0), dotFloat)
+        pairsFloat(x, y, symmetric: false)
     }
 
     /// `X·Xᵀ` accumulated in `Float`, computing each pair once.
     public static func gramFloat(_ x: Matrix) -> [Float] {
-        pairwise(x, x, symmetric: true, zero: Float(0), dotFloat)
+        pairsFloat(x, x, symmetric: true)
     }
 
     /// Dot product in `Float` SIMD lanes.
@@ -172,43 +190,11 @@ public enum SmallLinearAlgebra {
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }
         if n > 1 {
-            for _ in 0..<100 {
-                var off = 0.0
-                var diag = 0.0
-                for i in 0..<n {
-                    diag += a[i * n + i] * a[i * n + i]
-                    for j in (i + 1)..<n { off += a[i * n + j] * a[i * n + j] }
-                }
-                if off <= 1e-30 * Swift.max(diag, 1e-300) { break }
-                for p in 0..<(n - 1) {
-                    for q in (p + 1)..<n {
-                        let apq = a[p * n + q]
-                        if apq == 0 { continue }
-                        let app = a[p * n + p]
-                        let aqq = a[q * n + q]
-                        let theta = (aqq - app) / (2 * apq)
-                        let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                        let c = 1 / (t * t + 1).squareRoot()
-                        let s = t * c
-                        for k in 0..<n {
-                            let akp = a[k * n + p]
-                            let akq = a[k * n + q]
-                            a[k * n + p] = c * akp - s * akq
-                            a[k * n + q] = s * akp + c * akq
-                        }
-                        for k in 0..<n {
-                            let apk = a[p * n + k]
-                            let aqk = a[q * n + k]
-                            a[p * n + k] = c * apk - s * aqk
-                            a[q * n + k] = s * apk + c * aqk
-                        }
-                        for k in 0..<n {
-                            let vkp = v[k * n + p]
-                            let vkq = v[k * n + q]
-                            v[k * n + p] = c * vkp - s * vkq
-                            v[k * n + q] = s * vkp + c * vkq
-                        }
-                    }
+            a.withUnsafeMutableBufferPointer { ap in
+                v.withUnsafeMutableBufferPointer { vp in
+                    // Cyclic sweeps until the off-diagonal mass is negligible (at most 100), in C:
+                    // the same operations in the same order as ever (the fits' scales depend on them).
+                    lordba_jacobi(ap.baseAddress!, vp.baseAddress!, n)
                 }
             }
         }

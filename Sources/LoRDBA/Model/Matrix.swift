@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// A dense row-major matrix of `Float`, the in-memory form of every LoRA factor.
 ///
 /// Factors are small (`r × in` or `out × r`), so a plain array is the right
@@ -41,17 +43,14 @@ public struct Matrix: Sendable, Equatable {
 
     /// The transpose, `cols × rows`.
     public func transposed() -> Matrix {
-        var out = Matrix(rows: cols, cols: rows)
-        values.withUnsafeBufferPointer { src in
-            out.values.withUnsafeMutableBufferPointer { dst in
-                for r in 0..<rows {
-                    for c in 0..<cols {
-                        dst[c * rows + r] = src[r * cols + c]
-                    }
-                }
+        guard rows > 0, cols > 0 else { return Matrix(rows: cols, cols: rows) }
+        let values = [Float](unsafeUninitializedCapacity: rows * cols) { dst, count in
+            self.values.withUnsafeBufferPointer { src in
+                lordba_transpose(src.baseAddress, rows, cols, dst.baseAddress)   // 8 × 8 blocks, in C
             }
+            count = rows * cols
         }
-        return out
+        return Matrix(rows: cols, cols: rows, values: values)
     }
 
     /// Squared Frobenius norm, accumulated in `Double`.

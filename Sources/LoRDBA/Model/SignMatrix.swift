@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// A matrix of ±1 entries packed one bit per entry: bit 1 means −1, bit 0 means +1.
 ///
 /// Each row is packed least-significant-bit first into little-endian 64-bit words and
@@ -33,23 +35,12 @@ public struct SignMatrix: Sendable, Equatable {
     /// The signs of `matrix`, with `sign(0) = +1` (and `-0.0` also +1).
     public init(signsOf matrix: Matrix) {
         self.init(rows: matrix.rows, cols: matrix.cols)
+        guard rows > 0, cols > 0 else { return }
         let wpr = wordsPerRow
-        let cols = self.cols
         matrix.values.withUnsafeBufferPointer { src in
             words.withUnsafeMutableBufferPointer { dst in
-                for r in 0..<matrix.rows {
-                    let row = r * cols
-                    for w in 0..<wpr {
-                        var word: UInt64 = 0
-                        let start = w * 64
-                        let end = Swift.min(start + 64, cols)
-                        for c in start..<end {
-                            // Branch-free: the bit is set exactly when the value is below zero.
-                            word |= UInt64(src[row + c] < 0 ? 1 : 0) &<< UInt64(c - start)
-                        }
-                        dst[r * wpr + w] = word
-                    }
-                }
+                // The bit is set exactly when the value is below zero (compare and move-mask, in C).
+                lordba_pack_signs(src.baseAddress, matrix.rows, matrix.cols, dst.baseAddress, wpr)
             }
         }
     }

@@ -27,14 +27,14 @@ public enum ScaleRefit {
     /// Returns the objective `‖X‖² − 2mᵀc + mᵀ(normal)m` at the new `m`.
     @discardableResult
     public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) -> Double {
-        solveMiddle(&state.m, output: SideStatistics(signs: state.signB, scales: state.b, target: target.left),
-                    input: SideStatistics(signs: state.signA, scales: state.a, target: target.right),
+        solveMiddle(&state.m, output: SideGrams(signs: state.signB, scales: state.b, target: target.left),
+                    input: SideGrams(signs: state.signA, scales: state.a, target: target.right),
                     normSquared: target.normSquared)
     }
 
     /// The `m` update from the two sides' statistics; returns the objective at the new `m`.
     @discardableResult
-    static func solveMiddle(_ m: inout [Float], output: SideStatistics, input: SideStatistics,
+    static func solveMiddle(_ m: inout [Float], output: SideGrams, input: SideGrams,
                             normSquared: Double) -> Double {
         let k = m.count
         let r = output.rank
@@ -155,7 +155,7 @@ public enum ScaleRefit {
 /// `left`, or `S_A` and `a` against `right`): with `V = S ⊙ scales` (`[k, n]`), the Gram matrix
 /// `V·Vᵀ` (`k × k`) and the cross products `side·Vᵀ` (`r × k`). Both change only when that
 /// side's signs or scales do, so a round computes each once and reuses it.
-struct SideStatistics {
+struct SideGrams {
     /// `V·Vᵀ`, `k × k` row-major.
     var gram: [Float]
     /// `side·Vᵀ`, `r × k` row-major.

@@ -47,8 +47,8 @@ public struct SignDescent: Sendable {
     public func refine(_ state: inout RefinementState, target: RefinementTarget) -> Double {
         guard rounds > 0, state.k > 0 else { return state.objective(target) }
         var current = state
-        var output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
-        var input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+        var output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
+        var input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
         var bestObjective = ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
         var best = current
         for _ in 0..<rounds {
@@ -58,7 +58,7 @@ public struct SignDescent: Sendable {
                          cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: current.m),
                                                            rows: current.k, target.right),
                          maximumSweeps: maximumSweeps)
-            input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+            input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
             ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
             // Rows of S_B: G = Q·Qᵀ = diag(m)·G_A·diag(m), C = Q·Xᵀ = (right·Qᵀ)ᵀ·left.
             Self.descend(&current.signB, scales: &current.b, fixedScales: false,
@@ -66,13 +66,13 @@ public struct SignDescent: Sendable {
                          cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: current.m),
                                                            rows: current.k, target.left),
                          maximumSweeps: maximumSweeps)
-            output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
+            output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
             var objective = ScaleRefit.solveMiddle(&current.m, output: output, input: input,
                                                    normSquared: target.normSquared)
             if refitSweeps > 0 {
                 objective = ScaleRefit.refine(&current, target: target, sweeps: refitSweeps)
-                output = SideStatistics(signs: current.signB, scales: current.b, target: target.left)
-                input = SideStatistics(signs: current.signA, scales: current.a, target: target.right)
+                output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
+                input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
             }
             let enough = bestObjective - objective > tolerance * bestObjective
             if objective < bestObjective {
@@ -90,7 +90,7 @@ public struct SignDescent: Sendable {
     @discardableResult
     static func descendInputColumns(_ state: inout RefinementState, target: RefinementTarget,
                                     maximumSweeps: Int = 8) -> Int {
-        let output = SideStatistics(signs: state.signB, scales: state.b, target: target.left)
+        let output = SideGrams(signs: state.signB, scales: state.b, target: target.left)
         return descend(&state.signA, scales: &state.a, fixedScales: state.fixedInputScale,
                        gram: output.gram(scaledBy: state.m),
                        cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: state.m), rows: state.k, target.right),
@@ -101,7 +101,7 @@ public struct SignDescent: Sendable {
     @discardableResult
     static func descendOutputRows(_ state: inout RefinementState, target: RefinementTarget,
                                   maximumSweeps: Int = 8) -> Int {
-        let input = SideStatistics(signs: state.signA, scales: state.a, target: target.right)
+        let input = SideGrams(signs: state.signA, scales: state.a, target: target.right)
         return descend(&state.signB, scales: &state.b, fixedScales: false,
                        gram: input.gram(scaledBy: state.m),
                        cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: state.m), rows: state.k, target.left),

@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// Reconstruction errors of one binarized module, all computed in low-rank form.
 ///
 /// Every norm and inner product of `s·B·A` and `B̂·Â` is reduced to `r × r` (or `r × k`)
@@ -37,52 +39,62 @@ public struct ModuleErrors: Sendable, Equatable {
 }
 
 /// Computes `ModuleErrors` for a module and its binary form.
+///
+/// One fused pass per side (A over `in`, B over `out`) reads the factor (B through strides, so
+/// it is never transposed), expands the signs and scales of the binary factor 64 columns at a
+/// time, and accumulates all three Gram matrices (`X·Xᵀ`, `Y·Yᵀ`, `X·Yᵀ`) and the factor
+/// difference at once (`lordba_side_stats`: exact products summed in double, as before, since
+/// the product error is a difference of these sums and float blocks would shift it).
 public enum ErrorAnalysis {
     /// Product error and cosine of `binary` against `original`, plus the factor-wise figures
     /// and the bound when `fits` (the binarizer's rank-1 fits) are given and `k == r`.
     public static func analyze(original: LoRAModule, binary: BinaryModule,
                                fits: (a: MagnitudeFit, b: MagnitudeFit)? = nil) -> ModuleErrors {
         let s = original.scale
-        let aRows = original.a                      // [r, in]
-        let bRows = original.b.transposed()         // [r, out]
-        let aHat = binary.effectiveA()              // [k, in]
-        let bHat = effectiveBRankMajor(binary)      // [k, out]
-        let product = LowRankProduct.compare(
-            reference: LowRankProduct(left: bRows, right: aRows, scale: s),
-            approximation: LowRankProduct(left: bHat, right: aHat))
-        let productNorm = product.referenceNorm
-        let hatNorm = product.approximationNorm
-        let productError = product.relativeError
-        let cosine = product.cosine
-
-        var result = ModuleErrors(
-            rhoA: fits?.a.residualRatio, rhoB: fits?.b.residualRatio, errorA: nil, errorB: nil,
-            productError: productError, productErrorBound: nil, cosine: cosine,
-            productNorm: productNorm, identityApplies: false)
-        guard let fits, binary.binaryRank == original.rank, s != 0 else { return result }
+        let r = original.rank
+        let k = binary.binaryRank
+        let factorFigures = fits != nil && k == r && s != 0
 
         // Split B̂Â back into factors matching A and B: Ã = diag(g)·S_A·diag(a) with g the
         // fitted row scale of |A| times a's normaliser, and B̃ = B̂·diag(1/g)/s, so B̃Ã = B̂Â/s.
-        let r = original.rank
-        let gramA = SmallLinearAlgebra.gram(aRows)
-        // The divisor that normalised a (its stored peak is the dtype's normalised peak).
-        let storedPeak = Double(binary.scales.input?.max() ?? 1)
-        let aPeak = storedPeak > 0 ? Double(fits.a.columnScale.max() ?? 0) / storedPeak : 0
-        let g = fits.a.rowScale.map { Double($0) * aPeak }
-        var aTilde = aHat
-        var bTilde = bHat
-        for j in 0..<r {
-            let gj = g[j]
-            for c in 0..<aTilde.cols { aTilde[j, c] = Float(Double(aTilde[j, c]) * gj) }
-            let inverse = gj > 0 ? 1 / (gj * s) : 0
-            for c in 0..<bTilde.cols { bTilde[j, c] = Float(Double(bTilde[j, c]) * inverse) }
+        var g: [Double] = []
+        var inverse: [Double] = []
+        if let fits, factorFigures {
+            // The divisor that normalised a (its stored peak is the dtype's normalised peak).
+            let storedPeak = Double(binary.scales.input?.max() ?? 1)
+            let aPeak = storedPeak > 0 ? Double(fits.a.columnScale.max() ?? 0) / storedPeak : 0
+            g = fits.a.rowScale.map { Double($0) * aPeak }
+            inverse = g.map { $0 > 0 ? 1 / ($0 * s) : 0 }
         }
-        let aDiff = differenceNorm(aRows, aTilde)
-        let bDiff = differenceNorm(bRows, bTilde)
-        let aNorm = aRows.frobeniusNormSquared.squareRoot()
-        let bNorm = bRows.frobeniusNormSquared.squareRoot()
-        let aSpectral = SmallLinearAlgebra.largestEigenvalue(gramA, n: r).squareRoot()
-        let bTildeSpectral = SmallLinearAlgebra.largestEigenvalue(SmallLinearAlgebra.gram(bTilde), n: r).squareRoot()
+        let sideA = SideStatistics(factor: original.a, rowStride: original.a.cols, columnStride: 1, rows: r,
+                                   signs: binary.signA, rowScale: nil, columnScale: binary.scales.input,
+                                   columns: original.a.cols, g: factorFigures ? g : nil)
+        let sideB = SideStatistics(factor: original.b, rowStride: 1, columnStride: r, rows: r,
+                                   signs: binary.signB, rowScale: binary.scales.middle, columnScale: binary.scales.output,
+                                   columns: original.b.rows, g: factorFigures ? inverse : nil)
+        let product = LowRankProduct.comparison(
+            xx: s * s * SmallLinearAlgebra.frobeniusInner(sideB.xx, sideA.xx),
+            yy: SmallLinearAlgebra.frobeniusInner(sideB.yy, sideA.yy),
+            xy: s * SmallLinearAlgebra.frobeniusInner(sideB.xy, sideA.xy))
+        let productNorm = product.referenceNorm
+        let hatNorm = product.approximationNorm
+
+        var result = ModuleErrors(
+            rhoA: fits?.a.residualRatio, rhoB: fits?.b.residualRatio, errorA: nil, errorB: nil,
+            productError: product.relativeError, productErrorBound: nil, cosine: product.cosine,
+            productNorm: productNorm, identityApplies: false)
+        guard factorFigures else { return result }
+
+        let aDiff = sideA.differenceSquared.squareRoot()
+        let bDiff = sideB.differenceSquared.squareRoot()
+        let aNorm = Swift.max(0, (0..<r).reduce(0.0) { $0 + sideA.xx[$1 * r + $1] }).squareRoot()
+        let bNorm = Swift.max(0, (0..<r).reduce(0.0) { $0 + sideB.xx[$1 * r + $1] }).squareRoot()
+        // Gram of B̃'s rows from B̂'s: B̃ = diag(1/(g·s))·B̂.
+        var gramBTilde = sideB.yy
+        for i in 0..<r { for j in 0..<r { gramBTilde[i * r + j] *= inverse[i] * inverse[j] } }
+        // Spectral norms by repeated squaring (1e-7 relative, a bound's ingredients).
+        let aSpectral = lordbaLargestEigenvalue(sideA.xx, n: r).squareRoot()
+        let bTildeSpectral = lordbaLargestEigenvalue(gramBTilde, n: r).squareRoot()
         let baNorm = productNorm / abs(s)
         result.errorA = LowRankProduct.relative(aDiff, aNorm, other: 0)
         result.errorB = LowRankProduct.relative(bDiff, bNorm, other: 0)
@@ -101,15 +113,46 @@ public enum ErrorAnalysis {
         }
         return out
     }
+}
 
-    /// `‖X − Y‖_F` for two matrices of one shape.
-    static func differenceNorm(_ x: Matrix, _ y: Matrix) -> Double {
-        var sum = 0.0
-        for i in 0..<x.values.count {
-            let d = Double(x.values[i]) - Double(y.values[i])
-            sum += d * d
+/// The Gram matrices of one side of a comparison: X (a factor's `rows` rank channels over
+/// `columns`, read through strides) against Y (±scales from a sign matrix), by one C pass.
+struct SideStatistics {
+    /// `X·Xᵀ`, `rows × rows`.
+    var xx: [Double]
+    /// `Y·Yᵀ`, `k × k`.
+    var yy: [Double]
+    /// `X·Yᵀ`, `rows × k`.
+    var xy: [Double]
+    /// `Σ (X − (float)(Y·g))²` over the first `rows` sign rows, when `g` is given.
+    var differenceSquared: Double
+
+    init(factor: Matrix, rowStride: Int, columnStride: Int, rows p: Int, signs: SignMatrix,
+         rowScale: [Float]?, columnScale: [Float]?, columns n: Int, g: [Double]?) {
+        let q = signs.rows
+        precondition(signs.cols == n && (g == nil || (g!.count == p && q >= p)), "side statistics: shapes disagree")
+        var xx = [Double](repeating: 0, count: p * p)
+        var yy = [Double](repeating: 0, count: q * q)
+        var xy = [Double](repeating: 0, count: p * q)
+        var difference = 0.0
+        if n > 0 {
+            factor.values.withUnsafeBufferPointer { x in
+                signs.words.withUnsafeBufferPointer { w in
+                    withOptionalPointer(rowScale) { rs in
+                        withOptionalPointer(columnScale) { cs in
+                            withOptionalPointer(g) { gp in
+                                difference = lordba_side_stats(x.baseAddress, rowStride, columnStride, p, w.baseAddress,
+                                                               signs.wordsPerRow, rs, cs, q, n, gp, &xx, &yy, &xy)
+                            }
+                        }
+                    }
+                }
+            }
         }
-        return sum.squareRoot()
+        self.xx = xx
+        self.yy = yy
+        self.xy = xy
+        self.differenceSquared = difference
     }
 }
 
@@ -128,4 +171,17 @@ extension ModuleErrors {
         errors.identityApplies = false
         return errors
     }
+}
+
+/// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix by repeated
+/// squaring and a Rayleigh quotient (within 2e-7 relative; cheaper than Jacobi for a report).
+func lordbaLargestEigenvalue(_ g: [Double], n: Int) -> Double {
+    precondition(g.count == n * n)
+    return lordba_largest_eigenvalue(g, n)
+}
+
+/// Calls `body` with a pointer to `array`'s elements, or nil.
+private func withOptionalPointer<T, R>(_ array: [T]?, _ body: (UnsafePointer<T>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -1,12 +1,3 @@
-/// Bit-exact conversions for the 16-bit float formats safetensors uses.
-///
-/// Decoding goes through a 64 Ki-entry table built once, which is exact for every bit
-/// pattern and avoids a library call per element on CPUs without F16C.
-enum HalfFloatTable {
-    /// `Float` value of every IEEE half bit pattern.
-    static let f16ToFloat: [Float] = (0...UInt16.max).map { Float(Float16(bitPattern: $0)) }
-}
-
 /// bfloat16 encode/decode on raw bits.
 public enum BFloat16Bits {
     /// The `Float` a bfloat16 bit pattern denotes (exact).

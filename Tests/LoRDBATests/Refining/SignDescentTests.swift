@@ -56,7 +56,7 @@ import Testing
         state.fixedInputScale = true                       // a fixed: the column problem is exactly quadratic
         // The column problem: min_s a²·sᵀGs − 2a·sᵀc, G = PᵀP, c = Pᵀ·X[:, i].
         let p = state.effectiveLeft()
-        let side = SideStatistics(signs: state.signB, scales: state.b, target: target.left)
+        let side = SideGrams(signs: state.signB, scales: state.b, target: target.left)
         let gram = side.gram(scaledBy: state.m)
         let cross = SmallLinearAlgebra.combine(side.crossTransposed(scaledBy: state.m), rows: k, target.right)
         let direct = SmallLinearAlgebra.gramFloat(p)

@@ -112,72 +112,126 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
         }
     }
 
-    /// The step-1 tile is chosen by timing at run time; both must give identical sums.
-    @Test func bothStepOneTilesGiveIdenticalSums() {
-        let chunks = 37, stride = chunks * 8 + 5
-        let x = activations(4 * stride, seed: 4)
+    /// Every CPU path this machine runs (SSE2, and AVX2 when present), the path restored after.
+    static func onEachPath<T>(_ body: (CPUPath) -> T) -> [T] {
+        let saved = CPUDispatch.current
+        defer { CPUDispatch.use(saved) }
+        return CPUPath.allCases.filter(CPUDispatch.isSupported).map { path in
+            CPUDispatch.use(path)
+            return body(path)
+        }
+    }
+
+    /// Step 1's wide and narrow tiles, on every CPU path, give identical sums, equal to a plain
+    /// sum of ±x in the same lane order.
+    @Test func bothStepOneTilesGiveIdenticalSumsOnEveryPath() {
+        let chunks = 37, inFeatures = chunks * 8 + 5, k = 5
+        let x = activations(4 * inFeatures, seed: 4)
         var rng = SeededGenerator(seed: 8)
-        let signs = (0..<(4 * chunks)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        x.withUnsafeBufferPointer { xp in
-            signs.withUnsafeBufferPointer { sp in
-                let s0 = sp.baseAddress!, s1 = sp.baseAddress! + chunks
-                let pair = SignKernel.down4x2(xp.baseAddress!, stride, s0, s1, chunks, SignMasks.table)
-                let first = SignKernel.down4x1(xp.baseAddress!, stride, s0, chunks, SignMasks.table)
-                let second = SignKernel.down4x1(xp.baseAddress!, stride, s1, chunks, SignMasks.table)
-                for t in 0..<4 {
-                    #expect(pair[2 * t] == first[t] && pair[2 * t + 1] == second[t])
-                    // And both equal a plain sum of ±x in the same lane order.
+        let rowBytes = (inFeatures + 63) / 64 * 8
+        let signs = (0..<(k * rowBytes)).map { i -> UInt8 in
+            let byte = UInt8(truncatingIfNeeded: rng.next())
+            let column = (i % rowBytes) * 8   // padding bits past `in` stay zero
+            return column >= inFeatures ? 0 : (column + 8 > inFeatures ? byte & UInt8((1 << (inFeatures - column)) - 1) : byte)
+        }
+        let middle = [Float](repeating: 1, count: k)
+        var expected = [Float](repeating: 0, count: 4 * k)
+        // Columns go in tiles of 16 chunks (the partial last chunk on its own); each tile's
+        // lanes are summed and added to z.
+        let tiles = stride(from: 0, to: chunks, by: 16).map { $0..<min($0 + 16, chunks) } + [chunks..<(chunks + 1)]
+        for t in 0..<4 {
+            for j in 0..<k {
+                var total: Float = 0
+                for tile in tiles {
                     var lanes = SIMD8<Float>()
-                    for c in 0..<chunks {
-                        for l in 0..<8 {
-                            let v = xp[t * stride + c * 8 + l]
-                            lanes[l] += (s0[c] >> UInt8(l)) & 1 == 1 ? -v : v
+                    for c in tile {
+                        for l in 0..<8 where c * 8 + l < inFeatures {
+                            let v = x[t * inFeatures + c * 8 + l]
+                            lanes[l] += (signs[j * rowBytes + c] >> UInt8(l)) & 1 == 1 ? -v : v
                         }
                     }
-                    #expect(lanes.sum() == first[t])
+                    total += lanes.sum()
                 }
-                let single = SignKernel.down1x4(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
-                #expect(single[0] == first[0] && single[1] == second[0])
-                #expect(SignKernel.down1x1(xp.baseAddress!, s1, chunks, SignMasks.table) == second[0])
-                let two = SignKernel.down1x2(xp.baseAddress!, s0, chunks, chunks, SignMasks.table)
-                #expect(two[0] == first[0] && two[1] == second[0])
+                expected[t * k + j] = total
             }
         }
+        let results = Self.onEachPath { _ -> [[Float]] in
+            var outputs: [[Float]] = []
+            for wide in [true, false] {
+                for tokens in [4, 1] {
+                    var z = [Float](repeating: .nan, count: 4 * k)
+                    var tail = [Float](repeating: 0, count: 32)
+                    x.withUnsafeBufferPointer { xp in
+                        signs.withUnsafeBufferPointer { sp in
+                            z.withUnsafeMutableBufferPointer { zp in
+                                for t in stride(from: 0, to: 4, by: tokens) {
+                                    SignKernel.down(x: xp.baseAddress! + t * inFeatures, stride: inFeatures, tokens: tokens,
+                                                    inFeatures: inFeatures, signA: sp.baseAddress!, rowBytes: rowBytes,
+                                                    channels: 0..<k, middle: middle, z: zp.baseAddress! + t * k, zStride: k,
+                                                    tail: &tail, tileChunks: 16, wide: wide)
+                                }
+                            }
+                        }
+                    }
+                    outputs.append(z)
+                }
+            }
+            return outputs
+        }
+        for outputs in results { for z in outputs { #expect(z == expected) } }
         #expect(["4 tokens × 2 channels", "4 tokens × 1 channel"].contains(SignGEMM.stepOneTile))
     }
 
-    /// Single-token step 2 has a 64-output tile (AVX builds) and two 32-output halves (SSE).
-    @Test func bothSingleTokenStepTwoTilesAgree() {
-        let k = 5, words = 3
+    /// Step 2 by XOR: the single-token 64-output tile (wide) and two 32-output halves (narrow),
+    /// and the 4-token tile, agree on every CPU path.
+    @Test func stepTwoTilesAgreeOnEveryPath() {
+        let k = 5, words = 3, outFeatures = 64 * words - 7
         var rng = SeededGenerator(seed: 12)
-        let signs = (0..<(k * words)).map { _ in rng.next() }
-        let z = activations(k, seed: 2)
-        let scale = activations(64 * words, seed: 3)
-        var wide = activations(64 * words, seed: 4)
-        var narrow = wide
-        signs.withUnsafeBufferPointer { sp in
-            z.withUnsafeBufferPointer { zp in
-                scale.withUnsafeBufferPointer { bp in
-                    for (target, isWide) in [(0, true), (1, false)] {
-                        let update = { (y: UnsafeMutablePointer<Float>) in
-                            SignKernel.up1(z: zp.baseAddress!, k: k, signB: sp.baseAddress!, wordsPerRow: words, word: 1,
-                                           scale: bp.baseAddress! + 64, y: y + 64, lut: SignMasks.table, wide: isWide)
-                        }
-                        if target == 0 { wide.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
-                        else { narrow.withUnsafeMutableBufferPointer { update($0.baseAddress!) } }
-                    }
-                }
+        let signs = (0..<(k * words)).map { i -> UInt64 in
+            let word = rng.next()
+            return i % words == words - 1 ? word & ((1 << 57) - 1) : word
+        }
+        let z = activations(4 * k, seed: 2)
+        let scale = activations(outFeatures, seed: 3)
+        let start = activations(4 * outFeatures, seed: 4)
+        var expected = start
+        for t in 0..<4 {
+            for o in 0..<outFeatures {
+                var sum: Float = 0
+                for j in 0..<k { sum += (signs[j * words + o / 64] >> UInt64(o % 64)) & 1 == 1 ? -z[t * k + j] : z[t * k + j] }
+                expected[t * outFeatures + o] += scale[o] * sum
             }
         }
-        #expect(wide == narrow)
-        // Output 64 + o gained b·Σ_j ±z_j with the sign bits of word 1.
-        let start = activations(64 * words, seed: 4)
-        for o in 0..<64 {
-            var sum: Float = 0
-            for j in 0..<k { sum += (signs[j * words + 1] >> UInt64(o)) & 1 == 1 ? -z[j] : z[j] }
-            #expect(abs(wide[64 + o] - (start[64 + o] + scale[64 + o] * sum)) <= 1e-5 * (1 + abs(wide[64 + o])))
+        let results = Self.onEachPath { _ -> [[Float]] in
+            var outputs: [[Float]] = []
+            for wide in [true, false] {
+                for tokens in [4, 1] {
+                    var y = start
+                    var tail = [Float](repeating: 0, count: 128)
+                    for t in stride(from: 0, to: 4, by: tokens) {
+                        z.withUnsafeBufferPointer { zp in
+                            signs.withUnsafeBufferPointer { sp in
+                                y.withUnsafeMutableBufferPointer { yp in
+                                    SignKernel.up(z: zp.baseAddress! + t * k, zStride: k, tokens: tokens, k: k,
+                                                  signB: sp.baseAddress!, wordsPerRow: words, outFeatures: outFeatures,
+                                                  words: 0..<words, scale: scale, y: yp.baseAddress! + t * outFeatures,
+                                                  yStride: outFeatures, tail: &tail, wide: wide)
+                                }
+                            }
+                        }
+                    }
+                    outputs.append(y)
+                }
+            }
+            return outputs
         }
-        #expect(wide[0..<64] == start[0..<64] && wide[128...] == start[128...])
+        let first = results[0][0]
+        for outputs in results {
+            for y in outputs {
+                #expect(y == first)
+                for i in y.indices { #expect(abs(y[i] - expected[i]) <= 1e-5 * (1 + abs(expected[i]))) }
+            }
+        }
     }
 
     @Test func halfConversionIsExactForEveryPattern() {

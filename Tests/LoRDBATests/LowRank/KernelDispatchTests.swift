@@ -1,0 +1,301 @@
+import Testing
+@testable import LoRDBA
+
+/// The C kernels on every CPU path this machine can run (SSE2 always, AVX2 when present),
+/// against scalar Swift references on odd shapes; bit-identical where the result feeds bytes.
+@Suite(.serialized) struct KernelDispatchTests {
+    static var paths: [CPUPath] { CPUPath.allCases.filter(CPUDispatch.isSupported) }
+
+    /// Runs `body` on each supported path and restores the path in use.
+    static func onEachPath<T>(_ body: (CPUPath) -> T) -> [T] {
+        let saved = CPUDispatch.current
+        defer { CPUDispatch.use(saved) }
+        return paths.map { path in
+            #expect(CPUDispatch.use(path))
+            #expect(CPUDispatch.current == path)
+            return body(path)
+        }
+    }
+
+    /// The Swift SIMD `dot` of the library before the C kernels, written out lane by lane.
+    static func referenceDot(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
+        let a = Array(a), b = Array(b), n = a.count
+        var lanes = [Double](repeating: 0, count: 16)
+        var i = 0
+        while i + 16 <= n {
+            for l in 0..<16 { lanes[l] += Double(a[i + l]) * Double(b[i + l]) }
+            i += 16
+        }
+        var total = -0.0
+        for l in 0..<8 { total += lanes[l] + lanes[l + 8] }
+        while i < n { total += Double(a[i]) * Double(b[i]); i += 1 }
+        return total
+    }
+
+    /// Likewise for `dotFloat`.
+    static func referenceDotFloat(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+        let a = Array(a), b = Array(b), n = a.count
+        var lanes = [Float](repeating: 0, count: 16)
+        var i = 0
+        while i + 16 <= n {
+            for l in 0..<16 { lanes[l] += a[i + l] * b[i + l] }
+            i += 16
+        }
+        var total: Float = -0.0
+        for l in 0..<8 { total += lanes[l] + lanes[l + 8] }
+        while i < n { total += a[i] * b[i]; i += 1 }
+        return total
+    }
+
+    static func row(_ m: Matrix, _ i: Int) -> ArraySlice<Float> { m.values[(i * m.cols)..<((i + 1) * m.cols)] }
+
+    static let shapes: [(p: Int, q: Int, n: Int)] = [(1, 1, 0), (1, 2, 1), (3, 5, 15), (2, 3, 17), (5, 4, 33), (16, 16, 100), (17, 3, 4097)]
+
+    @Test(arguments: shapes.indices)
+    func exactDotProductsMatchTheSwiftReferenceOnEveryPath(index: Int) {
+        let (p, q, n) = Self.shapes[index]
+        var rng = SeededGenerator(seed: UInt64(100 + index))
+        let x = rng.gaussianMatrix(rows: p, cols: n, scale: 0.3)
+        let y = rng.gaussianMatrix(rows: q, cols: n, scale: 2)
+        var gramRef = [Double](repeating: 0, count: p * p), dotsRef = [Double](repeating: 0, count: p * q)
+        var gramFloatRef = [Float](repeating: 0, count: p * p), dotsFloatRef = [Float](repeating: 0, count: p * q)
+        var absRef = [Double](repeating: 0, count: p * p)
+        let absX = Matrix(rows: p, cols: n, values: x.values.map { abs($0) })
+        for i in 0..<p {
+            for j in 0..<p {
+                let (lo, hi) = (min(i, j), max(i, j))   // the pair is computed once, as (lo, hi)
+                gramRef[i * p + j] = Self.referenceDot(Self.row(x, lo), Self.row(x, hi))
+                gramFloatRef[i * p + j] = Self.referenceDotFloat(Self.row(x, lo), Self.row(x, hi))
+                absRef[i * p + j] = Self.referenceDot(Self.row(absX, lo), Self.row(absX, hi))
+            }
+            for j in 0..<q {
+                dotsRef[i * q + j] = Self.referenceDot(Self.row(x, i), Self.row(y, j))
+                dotsFloatRef[i * q + j] = Self.referenceDotFloat(Self.row(x, i), Self.row(y, j))
+            }
+        }
+        _ = Self.onEachPath { path in
+            #expect(SmallLinearAlgebra.gram(x) == gramRef, "gram on \(path)")
+            #expect(SmallLinearAlgebra.rowDots(x, y) == dotsRef, "rowDots on \(path)")
+            #expect(SmallLinearAlgebra.gramFloat(x) == gramFloatRef, "gramFloat on \(path)")
+            #expect(SmallLinearAlgebra.rowDotsFloat(x, y) == dotsFloatRef, "rowDotsFloat on \(path)")
+            #expect(SmallLinearAlgebra.gramOfMagnitudes(x) == absRef, "gram of |x| on \(path)")
+            #expect(SmallLinearAlgebra.gramOfMagnitudes(x) == SmallLinearAlgebra.gram(absX), "gram of |x| on \(path)")
+            if n > 0 {
+                x.values.withUnsafeBufferPointer { xp in
+                    #expect(SmallLinearAlgebra.dot(xp.baseAddress!, xp.baseAddress!, n) == gramRef[0], "dot on \(path)")
+                }
+            }
+        }
+    }
+
+    @Test func magnitudeFitsAreBitIdenticalAcrossPaths() {
+        var rng = SeededGenerator(seed: 7)
+        let shapes = [(1, 1), (3, 31), (16, 257), (8, 4096)]
+        for (p, n) in shapes {
+            let x = rng.gaussianMatrix(rows: p, cols: n, scale: 0.01)
+            let fits = Self.onEachPath { _ in MagnitudeFit.fit(x) }
+            #expect(fits.allSatisfy { $0.rowScale == fits[0].rowScale && $0.columnScale == fits[0].columnScale })
+            #expect(fits.allSatisfy { $0 == fits[0] })
+        }
+    }
+
+    /// The Swift Jacobi sweeps the library ran before the C kernels.
+    static func referenceJacobi(_ matrix: [Double], n: Int) -> (a: [Double], v: [Double]) {
+        var a = matrix
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        guard n > 1 else { return (a, v) }
+        for _ in 0..<100 {
+            var off = 0.0, diag = 0.0
+            for i in 0..<n {
+                diag += a[i * n + i] * a[i * n + i]
+                for j in (i + 1)..<n { off += a[i * n + j] * a[i * n + j] }
+            }
+            if off <= 1e-30 * Swift.max(diag, 1e-300) { break }
+            for p in 0..<(n - 1) {
+                for q in (p + 1)..<n {
+                    let apq = a[p * n + q]
+                    if apq == 0 { continue }
+                    let app = a[p * n + p], aqq = a[q * n + q]
+                    let theta = (aqq - app) / (2 * apq)
+                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                    let c = 1 / (t * t + 1).squareRoot()
+                    let s = t * c
+                    for k in 0..<n {
+                        let akp = a[k * n + p], akq = a[k * n + q]
+                        a[k * n + p] = c * akp - s * akq
+                        a[k * n + q] = s * akp + c * akq
+                    }
+                    for k in 0..<n {
+                        let apk = a[p * n + k], aqk = a[q * n + k]
+                        a[p * n + k] = c * apk - s * aqk
+                        a[q * n + k] = s * apk + c * aqk
+                    }
+                    for k in 0..<n {
+                        let vkp = v[k * n + p], vkq = v[k * n + q]
+                        v[k * n + p] = c * vkp - s * vkq
+                        v[k * n + q] = s * vkp + c * vkq
+                    }
+                }
+            }
+        }
+        return (a, v)
+    }
+
+    @Test func eigenDecompositionIsBitIdenticalToTheSwiftSweeps() {
+        var rng = SeededGenerator(seed: 3)
+        for n in [1, 2, 5, 16, 33] {
+            let x = rng.gaussianMatrix(rows: n, cols: 3 * n + 7)
+            let g = SmallLinearAlgebra.gram(x)
+            let (a, v) = Self.referenceJacobi(g, n: n)
+            let order = (0..<n).sorted { a[$0 * n + $0] > a[$1 * n + $1] }
+            for result in Self.onEachPath({ _ in SmallLinearAlgebra.symmetricEigen(g, n: n) }) {
+                #expect(result.values == order.map { a[$0 * n + $0] })
+                for (newCol, oldCol) in order.enumerated() {
+                    #expect((0..<n).allSatisfy { result.vectors[$0 * n + newCol] == v[$0 * n + oldCol] })
+                }
+                // The report's largest eigenvalue by repeated squaring agrees with Jacobi.
+                let top = lordbaLargestEigenvalue(g, n: n)
+                #expect(abs(top - result.values[0]) <= 2e-7 * result.values[0])
+            }
+        }
+    }
+
+    @Test func signPackingAndTransposesMatchScalarReferencesOnEveryPath() {
+        var rng = SeededGenerator(seed: 9)
+        for (rows, cols) in [(1, 1), (3, 7), (5, 64), (2, 65), (17, 129), (16, 4099)] {
+            var m = rng.gaussianMatrix(rows: rows, cols: cols)
+            m.values[0] = -0.0   // −0 and 0 count as +1
+            if m.values.count > 1 { m.values[1] = 0 }
+            let wpr = (cols + 63) / 64
+            var words = [UInt64](repeating: 0, count: rows * wpr)
+            for r in 0..<rows { for c in 0..<cols where m[r, c] < 0 { words[r * wpr + c / 64] |= 1 << UInt64(c % 64) } }
+            var transposed = [Float](repeating: 0, count: rows * cols)
+            for r in 0..<rows { for c in 0..<cols { transposed[c * rows + r] = m[r, c] } }
+            _ = Self.onEachPath { path in
+                #expect(SignMatrix(signsOf: m).words == words, "signs \(rows)×\(cols) on \(path)")
+                #expect(m.transposed().values.map(\.bitPattern) == transposed.map(\.bitPattern), "transpose on \(path)")
+            }
+        }
+    }
+
+    @Test func halfAndBFloatDecodingIsExactForEveryBitPatternOnEveryPath() {
+        // Every pattern, at an odd offset so loads are unaligned and the vector tail runs.
+        var bytes = [UInt8](repeating: 0, count: 1 + 2 * 65536 + 6)
+        for pattern in 0...0xFFFF {
+            bytes[1 + 2 * pattern] = UInt8(pattern & 0xFF)
+            bytes[2 + 2 * pattern] = UInt8(pattern >> 8)
+        }
+        let count = 65536 + 3
+        let decoded = Self.onEachPath { _ -> ([Float], [Float]) in
+            var f16 = [Float](repeating: 0, count: count), bf16 = [Float](repeating: 0, count: count)
+            bytes.withUnsafeBytes { raw in
+                let start = UnsafeRawBufferPointer(rebasing: raw[1...])
+                f16.withUnsafeMutableBufferPointer { TensorDType.f16.decodeFloats(start, count: count, into: $0) }
+                bf16.withUnsafeMutableBufferPointer { TensorDType.bf16.decodeFloats(start, count: count, into: $0) }
+            }
+            return (f16, bf16)
+        }
+        for (f16, bf16) in decoded {
+            var wrong = 0
+            for pattern in 0...0xFFFF {
+                let expected = Float(Float16(bitPattern: UInt16(pattern)))   // NaNs come out quiet
+                if f16[pattern].bitPattern != expected.bitPattern { wrong += 1 }
+                if bf16[pattern].bitPattern != UInt32(pattern) << 16 { wrong += 1 }
+            }
+            #expect(wrong == 0)
+        }
+        #expect(decoded.allSatisfy { $0.0.map(\.bitPattern) == decoded[0].0.map(\.bitPattern) })
+    }
+
+    /// Random factors whose entries span many orders of magnitude (and whose rows differ in scale).
+    static func wideRange(_ rng: inout SeededGenerator, rows: Int, cols: Int) -> Matrix {
+        var m = Matrix(rows: rows, cols: cols)
+        for r in 0..<rows {
+            let rowScale = Float.pow2(Int(rng.nextUnitFloat() * 60) - 30)
+            for c in 0..<cols {
+                let magnitude = Float.pow2(Int(rng.nextUnitFloat() * 24) - 12)
+                m[r, c] = (rng.nextUnitFloat() < 0.5 ? -1 : 1) * magnitude * rowScale * (1 + rng.nextUnitFloat())
+            }
+        }
+        return m
+    }
+
+    @Test func reportGramsAreDoubleAccurateOnWideDynamicRange() {
+        var rng = SeededGenerator(seed: 11)
+        var worst = 0.0
+        for (p, q, n) in [(1, 1, 1), (3, 5, 63), (16, 16, 64), (7, 9, 65), (16, 32, 1000), (2, 3, 4099)] {
+            let x = Self.wideRange(&rng, rows: p, cols: n)
+            let signSource = rng.gaussianMatrix(rows: q, cols: n)
+            let signs = SignMatrix(signsOf: signSource)
+            let rowScale = (0..<q).map { _ in Float.pow2(Int(rng.nextUnitFloat() * 40) - 20) * (1 + rng.nextUnitFloat()) }
+            let colScale = (0..<n).map { _ in Float.pow2(Int(rng.nextUnitFloat() * 16) - 8) * rng.nextUnitFloat() }
+            var y = signs.dense()
+            for j in 0..<q { for c in 0..<n { y[j, c] *= rowScale[j] * colScale[c] } }
+            // Exact references (double products of floats are exact; sums in double).
+            func exact(_ a: Matrix, _ i: Int, _ b: Matrix, _ j: Int) -> (value: Double, magnitude: Double) {
+                var s = 0.0, m = 0.0
+                for c in 0..<n { let t = Double(a[i, c]) * Double(b[j, c]); s += t; m += abs(t) }
+                return (s, m)
+            }
+            // X given as its transpose [n, p] read through strides, as the B side is.
+            let xT = x.transposed()
+            let results = Self.onEachPath { _ in
+                SideStatistics(factor: xT, rowStride: 1, columnStride: p, rows: p, signs: signs,
+                               rowScale: rowScale, columnScale: colScale, columns: n, g: nil)
+            }
+            for s in results {
+                #expect(s.xx == results[0].xx && s.yy == results[0].yy && s.xy == results[0].xy, "paths differ")
+                for i in 0..<p {
+                    for j in 0..<p {
+                        let e = exact(x, i, x, j)
+                        let error = abs(s.xx[i * p + j] - e.value) / e.magnitude
+                        worst = max(worst, error)
+                        #expect(error < 1e-12, "xx[\(i),\(j)] of \(p)×\(n)")
+                    }
+                    for j in 0..<q {
+                        let e = exact(x, i, y, j)
+                        let error = e.magnitude > 0 ? abs(s.xy[i * q + j] - e.value) / e.magnitude : abs(s.xy[i * q + j])
+                        worst = max(worst, error)
+                        #expect(error < 1e-12, "xy[\(i),\(j)] of \(p)×\(q)×\(n)")
+                    }
+                }
+                for i in 0..<q {
+                    for j in 0..<q {
+                        let e = exact(y, i, y, j)
+                        let error = e.magnitude > 0 ? abs(s.yy[i * q + j] - e.value) / e.magnitude : abs(s.yy[i * q + j])
+                        worst = max(worst, error)
+                        #expect(error < 1e-12, "yy[\(i),\(j)] of \(q)×\(n)")
+                    }
+                }
+            }
+        }
+        #expect(worst < 1e-12)
+    }
+
+    @Test func errorAnalysisAgreesWithTheExactDoubleComparison() {
+        var rng = SeededGenerator(seed: 5)
+        for (r, inF, outF) in [(1, 3, 2), (4, 65, 130), (16, 300, 257)] {
+            let m = LoRAModule(name: "m", a: rng.gaussianMatrix(rows: r, cols: inF, scale: 0.02),
+                               b: rng.gaussianMatrix(rows: outF, cols: r, scale: 0.003), scale: 2,
+                               source: .init(aTensor: "a", bTensor: "b", dtype: .f32))
+            let plain = Binarizer().binarize(m)
+            let exact = LowRankProduct.compare(
+                reference: LowRankProduct(m),
+                approximation: LowRankProduct(left: ErrorAnalysis.effectiveBRankMajor(plain.module), right: plain.module.effectiveA()))
+            for errors in Self.onEachPath({ _ in ErrorAnalysis.analyze(original: m, binary: plain.module, fits: (plain.fitA, plain.fitB)) }) {
+                #expect(abs(errors.productError - exact.relativeError) <= 1e-6 * exact.relativeError)
+                #expect(abs(errors.cosine - exact.cosine) <= 1e-6)
+                #expect(abs(errors.productNorm - exact.referenceNorm) <= 1e-6 * exact.referenceNorm)
+                // The identity ε = ρ/√(1+ρ²) ties the fused factor differences to the fits.
+                let rho = errors.rhoA!
+                #expect(abs(errors.errorA! - rho / (1 + rho * rho).squareRoot()) < 1e-3)
+                #expect(errors.productError <= errors.productErrorBound! * (1 + 1e-6))
+            }
+        }
+    }
+}
+
+private extension Float {
+    static func pow2(_ e: Int) -> Float { Float(sign: .plus, exponent: e, significand: 1) }
+}
