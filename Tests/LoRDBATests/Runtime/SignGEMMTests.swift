@@ -49,7 +49,7 @@ import Testing
         }
     }
 
-    @Test func everyTokenCountUpToTwentyAndThreads() {
+    @Test(.tags(.slow), .slowNumeric) func everyTokenCountUpToTwentyAndThreads() {
         var rng = SeededGenerator(seed: 99)
         // Large enough that the kernel splits the work (k·(in + out)·T ≥ SignGEMM.parallelWork from T = 3).
         let module = Fixtures.module(name: "m", inFeatures: 1000, outFeatures: 700, k: 64, inputScales: true, using: &rng)
