@@ -11,9 +11,8 @@ import Testing
         return out
     }
 
-    @Test func defaultIsNeverWorseThanPlainAndMoreChannelsHelp() throws {
-        var defaults = PipelineOptions()
-        defaults.refineSteps = 8
+    @Test(.tags(.slow), .slowNumeric) func defaultIsNeverWorseThanPlainAndMoreChannelsHelp() throws {
+        let defaults = PipelineOptions()
         var doubled = defaults
         doubled.binaryRank = .multiple(2)
         for module in try Self.samples() {

@@ -1,27 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Testing
 @testable import LoRDBA
 
-/// A small deterministic PRNG (SplitMix64) so test adapters are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 enum Fixtures {
     /// A sign matrix with random bits and zero padding.
-    static func randomSigns(rows: Int, cols: Int, using rng: inout SplitMix64) -> SignMatrix {
+    static func randomSigns(rows: Int, cols: Int, using rng: inout SeededGenerator) -> SignMatrix {
         var signs = SignMatrix(rows: rows, cols: cols)
         for row in 0..<rows {
             for col in 0..<cols { signs.setNegative(Bool.random(using: &rng), row: row, col: col) }
@@ -30,14 +12,14 @@ enum Fixtures {
     }
 
     /// Positive scales with a largest magnitude of 1, like the binarizer produces.
-    static func randomScales(_ count: Int, using rng: inout SplitMix64) -> [Float] {
+    static func randomScales(_ count: Int, using rng: inout SeededGenerator) -> [Float] {
         var values = (0..<count).map { _ in Float.random(in: 0.001...1, using: &rng) }
         if let m = values.max(), m > 0 { values = values.map { $0 / m } }
         return values
     }
 
     static func module(name: String, kind: ModuleKind = .linear, inFeatures: Int, outFeatures: Int, k: Int,
-                       inputScales: Bool, using rng: inout SplitMix64) -> BinaryModule {
+                       inputScales: Bool, using rng: inout SeededGenerator) -> BinaryModule {
         BinaryModule(
             name: name, kind: kind, rank: max(k, 8), loraScale: Double.random(in: 0.1...4, using: &rng),
             signA: randomSigns(rows: k, cols: inFeatures, using: &rng),
@@ -50,13 +32,13 @@ enum Fixtures {
                                       alphaTensor: kind == .linear ? nil : name + ".alpha", dtype: .bf16))
     }
 
-    static func randomBytes(_ count: Int, using rng: inout SplitMix64) -> [UInt8] {
+    static func randomBytes(_ count: Int, using rng: inout SeededGenerator) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
     /// An adapter with odd shapes, every kind, unicode names and carried tensors of several dtypes.
     static func adapter(seed: UInt64, scaleDType: ScaleDType = .f16, inputScales: Bool = true) -> BinaryAdapter {
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let modules = [
             module(name: "base_model.model.layers.0.self_attn.q_proj", inFeatures: 37, outFeatures: 65, k: 1,
                    inputScales: inputScales, using: &rng),
@@ -88,7 +70,7 @@ enum Fixtures {
     /// A tiny adapter for exhaustive corruption tests: one module with input scales, one
     /// compressible carried tensor (stored as zstd) and one small raw one.
     static func small() -> BinaryAdapter {
-        var rng = SplitMix64(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         return BinaryAdapter(
             layout: .kohya,
             modules: [module(name: "m", inFeatures: 5, outFeatures: 3, k: 2, inputScales: true, using: &rng)],
@@ -243,46 +225,4 @@ struct LBAParts {
             return file
         }
     }
-}
-
-/// A fresh empty directory under the system temporary folder.
-func makeTemporaryDirectory() -> String {
-    var template = Array("/tmp/lordba-writing-test-XXXXXX".utf8CString)
-    let result = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    precondition(result != nil, "mkdtemp failed")
-    return String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-}
-
-/// The names in `directory` (without `.` and `..`).
-func directoryEntries(_ directory: String) -> [String] {
-    guard let dir = opendir(directory) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
-}
-
-/// Removes a directory tree (test clean-up).
-func removeTree(_ path: String) {
-    for name in directoryEntries(path) {
-        let child = path + "/" + name
-        var info = stat()
-        if lstat(child, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-            _ = chmod(child, 0o755)
-            removeTree(child)
-        } else {
-            _ = unlink(child)
-        }
-    }
-    _ = rmdir(path)
-}
-
-func readFile(_ path: String) -> [UInt8]? {
-    guard let file = try? MappedFile(path: path) else { return nil }
-    return file.withBytes { Array($0) }
 }

@@ -2,7 +2,8 @@ import Foundation
 import Testing
 @testable import LoRDBA
 
-/// Shared helpers for the reading tests: sample paths, temp directories and hand-made files.
+/// Shared helpers for the reading tests: sample paths and hand-made safetensors files
+/// (written with `TempDir.writeTensors`).
 enum ReadingFixtures {
     /// The package root, found from this file's location (`<root>/Tests/LoRDBATests/Reading/…`).
     static let packageRoot: String = {
@@ -23,13 +24,11 @@ enum ReadingFixtures {
         return out
     }
 
-    /// Deterministic pseudo-random values in [-1, 1) (no Foundation randomness, so failures reproduce).
+    /// Deterministic pseudo-random values in [-1, 1], multiples of 1/1000 (the library's
+    /// `SeededGenerator`, no Foundation randomness, so failures reproduce).
     static func values(_ count: Int, seed: UInt64) -> [Float] {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        return (0..<count).map { _ in
-            state ^= state << 13; state ^= state >> 7; state ^= state << 17
-            return Float(Int(state % 2001) - 1000) / 1000
-        }
+        var rng = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in Float(Int(rng.next() % 2001) - 1000) / 1000 }
     }
 
     /// Row-major transpose of a `rows × cols` array.
@@ -50,40 +49,6 @@ enum ReadingFixtures {
     /// A tensor of `shape` filled with seeded values.
     static func tensor(_ name: String, _ shape: [Int], seed: UInt64, _ dtype: TensorDType = .f32) -> Tensor {
         tensor(name, shape, values(shape.reduce(1, *), seed: seed), dtype)
-    }
-}
-
-/// A fresh directory under the system temp directory; a test removes it with `defer { dir.remove() }`
-/// (an explicit call, so the directory cannot vanish before the test's last use of a path in it).
-final class TempDir {
-    let path: String
-
-    init() {
-        path = NSTemporaryDirectory() + "lordba-reading-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-
-    @discardableResult
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let file = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
-        return file
-    }
-
-    @discardableResult
-    func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
-
-    @discardableResult
-    func writeTensors(_ name: String, _ tensors: [ReadingFixtures.Tensor], metadata: [String: String]? = nil) -> String {
-        write(name, SafeTensorsWriter.serialize(tensors, metadata: metadata))
-    }
-
-    func mkdir(_ name: String) -> String {
-        let dir = path + "/" + name
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
     }
 }
 

@@ -94,7 +94,7 @@ import Testing
         #expect(state.signA.values.allSatisfy { $0 == 1 || $0 == -1 })
     }
 
-    @Test func reproducibleAndIndependentOfThreadCount() throws {
+    @Test(.tags(.slow), .slowNumeric) func reproducibleAndIndependentOfThreadCount() throws {
         var files: [[UInt8]] = []
         let dir = TempDir()
         defer { dir.remove() }

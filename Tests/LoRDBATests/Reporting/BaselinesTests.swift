@@ -301,9 +301,9 @@ enum DenseBaselines {
 
     // MARK: - Real adapters
 
-    @Test(arguments: ["minilm-cls-r8", "tiny-llama-lora-f16"])
+    @Test(.tags(.slow), .slowNumeric, arguments: ["minilm-cls-r8", "tiny-llama-lora-f16"])
     func samplesGiveSaneErrors(sample: String) throws {
-        let source = try AdapterSource.open(BaselinesTests.sample(sample))
+        let source = try AdapterSource.open(ReadingFixtures.sample(sample))
         #expect(!source.modules.isEmpty)
         for spec in source.modules {
             let m = try source.load(spec)
@@ -318,12 +318,5 @@ enum DenseBaselines {
             let full = LowRankProduct.compare(reference: LowRankProduct(m), approximation: Baselines.svdTruncation(m, rank: r))
             #expect(full.relativeError < 2e-3, "\(spec.name): \(full.relativeError)")
         }
-    }
-
-    /// `<root>/samples/<name>`, the root found from this file (`<root>/Tests/LoRDBATests/Reporting/…`).
-    static func sample(_ name: String) -> String {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(4)
-        return parts.joined(separator: "/") + "/samples/" + name
     }
 }

@@ -1,24 +1,6 @@
 import Testing
 @testable import LoRDBA
 
-/// Relative Frobenius difference `‖a − b‖/‖b‖` (0 when both are zero).
-func relativeDifference(_ a: [Float], _ b: [Float]) -> Double {
-    precondition(a.count == b.count)
-    var diff = 0.0, norm = 0.0
-    for i in a.indices {
-        let d = Double(a[i]) - Double(b[i])
-        diff += d * d
-        norm += Double(b[i]) * Double(b[i])
-    }
-    return norm > 0 ? (diff / norm).squareRoot() : diff.squareRoot()
-}
-
-/// Seeded activations in [-2, 2).
-func activations(_ count: Int, seed: UInt64) -> [Float] {
-    var rng = SeededGenerator(seed: seed)
-    return (0..<count).map { _ in 4 * rng.nextUnitFloat() - 2 }
-}
-
 @Suite struct SignGEMMTests {
     /// Runs the sign kernel and the dense reference from the same non-zero `y` and compares
     /// the branches they added.
@@ -55,7 +37,7 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
 
     @Test(arguments: [1, 3, 16, 64])
     func oddShapesMatchTheDenseReference(k: Int) {
-        var rng = SplitMix64(seed: UInt64(k))
+        var rng = SeededGenerator(seed: UInt64(k))
         for (inFeatures, outFeatures) in Self.shapes {
             for inputScales in [false, true] {
                 let module = Fixtures.module(name: "m", inFeatures: inFeatures, outFeatures: outFeatures, k: k,
@@ -67,8 +49,8 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
         }
     }
 
-    @Test func everyTokenCountUpToTwentyAndThreads() {
-        var rng = SplitMix64(seed: 99)
+    @Test(.tags(.slow), .slowNumeric) func everyTokenCountUpToTwentyAndThreads() {
+        var rng = SeededGenerator(seed: 99)
         // Large enough that the kernel splits the work (k·(in + out)·T ≥ SignGEMM.parallelWork from T = 3).
         let module = Fixtures.module(name: "m", inFeatures: 1000, outFeatures: 700, k: 64, inputScales: true, using: &rng)
         #expect(3 * module.binaryRank * (module.inFeatures + module.outFeatures) >= SignGEMM.parallelWork)
@@ -82,7 +64,7 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
     }
 
     @Test func resultDoesNotDependOnThreadsForTokenBlocks() {
-        var rng = SplitMix64(seed: 5)
+        var rng = SeededGenerator(seed: 5)
         let module = Fixtures.module(name: "m", inFeatures: 777, outFeatures: 333, k: 16, inputScales: false, using: &rng)
         let kernel = SignGEMM(module)
         let x = activations(64 * 777, seed: 1)
@@ -97,7 +79,7 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
 
     @Test(arguments: [false, true])
     func float16InputMatchesTheDenseReferenceOnTheSameValues(inputScales: Bool) {
-        var rng = SplitMix64(seed: 16)
+        var rng = SeededGenerator(seed: 16)
         for (inFeatures, outFeatures, k) in [(37, 65, 3), (130, 63, 16), (1000, 513, 64)] {
             let module = Fixtures.module(name: "m", inFeatures: inFeatures, outFeatures: outFeatures, k: k,
                                          inputScales: inputScales, using: &rng)
@@ -294,11 +276,31 @@ func activations(_ count: Int, seed: UInt64) -> [Float] {
         #expect(y3 == [4, -12, 6])
     }
 
+    /// A rank-0 module (no sign channels, as a module whose every channel was dropped) adds
+    /// nothing to non-zero outputs, for any token count, thread count and input dtype; and no
+    /// tokens leave an empty output empty for a module that does have channels.
     @Test func zeroTokensAndZeroRankChangeNothing() {
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
+        let zeroRank = Fixtures.module(name: "m", inFeatures: 10, outFeatures: 12, k: 0, inputScales: true, using: &rng)
+        #expect(zeroRank.binaryRank == 0)
+        let kernel = SignGEMM(zeroRank)
+        #expect(kernel.addsPerToken == 0 && kernel.signBytes == 0)
+        for (tokens, threads) in [(1, 1), (5, 1), (37, 3)] {
+            let start = activations(tokens * 12, seed: UInt64(tokens))
+            var y = start
+            kernel.apply(activations(tokens * 10, seed: 7), tokens: tokens, into: &y, threads: threads)
+            #expect(y == start, "T \(tokens) threads \(threads)")
+            var y16 = start
+            kernel.apply(activations(tokens * 10, seed: 7).map { Float16($0) }, tokens: tokens, into: &y16, threads: threads)
+            #expect(y16 == start, "Float16, T \(tokens) threads \(threads)")
+        }
         let module = Fixtures.module(name: "m", inFeatures: 10, outFeatures: 12, k: 2, inputScales: false, using: &rng)
         var empty: [Float] = []
-        SignGEMM(module).apply([Float](), tokens: 0, into: &empty)
+        SignGEMM(module).apply([Float](), tokens: 0, into: &empty, threads: 4)
         #expect(empty.isEmpty)
+        // The same module with one token does change its output (so the checks above can fail).
+        var one = activations(12, seed: 1)
+        SignGEMM(module).apply(activations(10, seed: 7), tokens: 1, into: &one)
+        #expect(one != activations(12, seed: 1))
     }
 }

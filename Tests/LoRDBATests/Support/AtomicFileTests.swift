@@ -8,8 +8,9 @@ import Testing
 
 @Suite struct AtomicFileTests {
     @Test func writesCompleteFileAndLeavesNoTemporary() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         let path = directory + "/out.bin"
         let data: [UInt8] = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         try AtomicFile.write(data, to: path, overwrite: false)
@@ -25,8 +26,9 @@ import Testing
     }
 
     @Test func refusesToReplaceWithoutOverwrite() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         let path = directory + "/out.bin"
         try AtomicFile.write([1, 2, 3], to: path, overwrite: false)
         #expect(throws: FileError(path: path, operation: "create", errno: EEXIST)) {
@@ -43,8 +45,9 @@ import Testing
     }
 
     @Test func failureAfterWritingRemovesTheTemporary() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         // A non-empty directory in the way: the data is written, then the rename fails.
         let path = directory + "/taken"
         #expect(mkdir(path, 0o755) == 0)
@@ -55,8 +58,9 @@ import Testing
     }
 
     @Test func unwritableOrMissingDirectoryFails() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         // Missing folder, and a "folder" that is a regular file: fail even for root.
         #expect(throws: FileError.self) { try AtomicFile.write([1], to: directory + "/missing/out.bin", overwrite: false) }
         try AtomicFile.write([1], to: directory + "/file", overwrite: false)
@@ -76,8 +80,9 @@ import Testing
     }
 
     @Test func writerMapsErrorsAndRefusesToOverwrite() throws {
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         let path = directory + "/a.lba"
         let adapter = Fixtures.small()
         let first = try LBAWriter().write(adapter, to: path, overwrite: false)
@@ -109,8 +114,9 @@ import Testing
         #expect(throws: LBAError.io(path: "/nonexistent/x.lba", operation: "open", errno: ENOENT)) {
             try LBAFile(path: "/nonexistent/x.lba")
         }
-        let directory = makeTemporaryDirectory()
-        defer { removeTree(directory) }
+        let temp = TempDir()
+        defer { temp.remove() }
+        let directory = temp.path
         #expect(throws: LBAError.self) { try LBAFile(path: directory) }
         _ = try? AtomicFile.write([], to: directory + "/empty.lba", overwrite: false)
         #expect(throws: LBAError.truncated(path: directory + "/empty.lba", context: "preamble", size: 0, needed: 64)) {

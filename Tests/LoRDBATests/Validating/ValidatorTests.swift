@@ -156,7 +156,7 @@ enum ValidatorFixtures {
 
     // MARK: - Checks on the sample
 
-    @Test func sampleValidatesAndFidelityMatchesTheProductErrorWithinSamplingNoise() throws {
+    @Test(.tags(.slow), .slowNumeric) func sampleValidatesAndFidelityMatchesTheProductErrorWithinSamplingNoise() throws {
         let file = try LBAFile(bytes: ValidatorFixtures.lbaBytes, path: "tiny.lba")
         let reference = try AdapterSource.open(ValidatorFixtures.sample)
         let tokens = 128
