@@ -36,11 +36,14 @@ enum AdapterFiles {
         return names.sorted()
     }
 
-    /// Up to `count` first bytes of the file at `path` (fewer when it is shorter or unreadable).
+    /// Up to `count` first bytes of the regular file at `path` (none when it is not a regular
+    /// file: opened without blocking, so a FIFO or device never stalls the reader).
     static func prefix(of path: String, count: Int) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { return [] }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return [] }
         var bytes = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {

@@ -63,7 +63,7 @@ import Testing
     }
 
     @Test func validatorFinishesOnOverflowingScalesAndBoundsItsMemory() throws {
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         var module = Fixtures.module(name: "huge", inFeatures: 16, outFeatures: 8, k: 2, inputScales: true, using: &rng)
         module.scales.middle = [3e38, 3e38]
         module.scales.output = [Float](repeating: 3e38, count: 8)
@@ -114,7 +114,7 @@ import Testing
         let inspected = try convert.run(["inspect", fifo])
         #expect(inspected.status == 1)
         #expect(inspected.stderr.contains(fifo) && inspected.stderr.contains("not a regular file"))
-        let viaFlag = try convert.run(["samples/minilm-cls-r8", dir.path + "/o.lba", "--plain", "--calibration", fifo])
+        let viaFlag = try convert.run(["samples/minilm-cls-r8", dir.path + "/o.lba", "--calibration", fifo])
         #expect(viaFlag.status == 1)
     }
 

@@ -83,7 +83,7 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let input = ExportFixtures.mixedPEFTAdapter(in: dir)
-        let lba = try Self.convert(input, to: dir.path + "/m.lba", binaryRank: .multiple(1))   // k = r: 6, and 8 for v_proj
+        let lba = try Self.convert(input, to: dir.path + "/m.lba", binaryRank: .multiple(1))   // k = r: 4, and 8 for v_proj
         let file = try LBAFile(path: lba)
         #expect(file.version == LBAVersion(major: 1, minor: 1))
         let q = "base_model.model.model.layers.0.self_attn.q_proj"
@@ -99,13 +99,13 @@ import Testing
             let x = try #require(exported.tensor(named: name)), y = try #require(original.tensor(named: name))
             #expect(exported.rawBytes(x) == original.rawBytes(y) && x.shape == y.shape && x.dtype == y.dtype)
         }
-        #expect(exported.tensor(named: "base_model.model.conv.lora_A.weight")?.shape == [6, 3, 3, 3])
-        #expect(exported.tensor(named: "base_model.model.conv.lora_B.weight")?.shape == [8, 6, 1, 1])
-        #expect(exported.tensor(named: "base_model.model.model.embed_tokens.lora_embedding_A")?.shape == [6, 50])
+        #expect(exported.tensor(named: "base_model.model.conv.lora_A.weight")?.shape == [4, 3, 3, 3])
+        #expect(exported.tensor(named: "base_model.model.conv.lora_B.weight")?.shape == [8, 4, 1, 1])
+        #expect(exported.tensor(named: "base_model.model.model.embed_tokens.lora_embedding_A")?.shape == [4, 50])
         #expect(exported.tensor(named: "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight")?.shape == [16, 8])
 
         let config = try JSONParser.parse(String(contentsOfFile: dir.path + "/peft/adapter_config.json", encoding: .utf8))
-        #expect(config["r"] == .integer(6) && config["lora_alpha"] == .integer(6))
+        #expect(config["r"] == .integer(4) && config["lora_alpha"] == .integer(4))
         #expect(config["use_dora"] == .bool(true) && config["use_rslora"] == .bool(false))
         #expect(config["rank_pattern"] == .object([("model.layers.0.self_attn.v_proj", .integer(8))]))
         #expect(config["alpha_pattern"] == .object([("model.layers.0.self_attn.v_proj", .integer(8))]))
@@ -154,17 +154,13 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: dir.path + "/a.gguf"))
     }
 
+    /// Non-finite scales never reach a `.lba` (the writer refuses them), so no export can see one.
     @Test func nonFiniteScalesAreRefused() throws {
-        let dir = TempDir()
-        defer { dir.remove() }
         var adapter = Fixtures.small()
         adapter.modules[0].scales.middle[0] = .infinity
-        let path = dir.path + "/inf.lba"
-        try LBAWriter().write(adapter, to: path, overwrite: false)
-        let error = caught { () throws(ExportError) in _ = try Self.export(path, .kohya, to: dir.path + "/k.safetensors") }
-        guard case .nonFinite(_, let module, _)? = error else { Issue.record("non-finite factor exported"); return }
-        #expect(module == "m")
-        #expect(!FileManager.default.fileExists(atPath: dir.path + "/k.safetensors"))
+        #expect(throws: LBAError.self) { try LBAWriter().encode(adapter) }
+        adapter.modules[0].scales.middle[0] = .nan
+        #expect(throws: LBAError.self) { try LBAWriter().encode(adapter) }
     }
 
     @Test func ropePermutationMatchesTheReshapeDefinition() {

@@ -12,7 +12,7 @@ import Testing
     @Test func fileDigestReadsInChunksAndAgreesWithMemory() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         let bytes = (0..<(3 << 20) + 17).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let path = dir.write("big.bin", bytes)
         #expect(try SHA256.hex(ofFile: path) == SHA256.hex(bytes))
