@@ -108,17 +108,17 @@ public struct SignDescent: Sendable {
                        maximumSweeps: maximumSweeps)
     }
 
-    /// Flips on every column, with the column's scale (`descendWithScales`) or with it fixed.
+    /// Coordinate flips on every column of `signs` (`[k, n]`, ±1) against `gram` (`G`, `k × k`)
+    /// and `cross` (`C`, `[k, n]`); returns the number of flips.
+    ///
+    /// With `fixedScales`, column `i` minimises `a_i²·sᵀGs − 2a_i·sᵀc_i` and a flip of `s_j` is
+    /// taken when it changes that by `4a_i²(G_jj − s_j(Gs)_j) + 4a_i·s_j·c_ij < 0`. Otherwise the
+    /// scale moves with the signs: at its optimum `a = sᵀc/sᵀGs` the column's objective is
+    /// `−(sᵀc)²/(sᵀGs)`, a flip is taken when it raises `(sᵀc)²/(sᵀGs)`, and `a_i` is then set to
+    /// that optimum (what the refit would give it). `Gs` starts as one product for all columns
+    /// and is updated with one column of `G` per flip.
     static func descend(_ signs: inout Matrix, scales: inout [Float], fixedScales: Bool, gram: [Float],
                         cross: Matrix, maximumSweeps: Int) -> Int {
-        fixedScales ? descend(&signs, scales: scales, gram: gram, cross: cross, maximumSweeps: maximumSweeps)
-                    : descendWithScales(&signs, scales: &scales, gram: gram, cross: cross, maximumSweeps: maximumSweeps)
-    }
-
-    /// Coordinate flips on every column of `signs` (`[k, n]`, ±1): column `i` minimises
-    /// `scales_i²·sᵀ·gram·s − 2·scales_i·sᵀ·cross[:, i]`. Returns the number of flips.
-    static func descend(_ signs: inout Matrix, scales: [Float], gram: [Float], cross: Matrix,
-                        maximumSweeps: Int) -> Int {
         let k = signs.rows, n = signs.cols
         precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
         var flips = 0
@@ -132,60 +132,8 @@ public struct SignDescent: Sendable {
                   product.values.withUnsafeBufferPointer { gsp in
                     for i in 0..<n {
                         let a = scales[i]
-                        if a == 0 || !a.isFinite { continue }
-                        for j in 0..<k {
-                            s[j] = sp[j * n + i]
-                            c[j] = cp[j * n + i]
-                            gs[j] = gsp[j * n + i]
-                        }
-                        let a2 = a * a
-                        var changed = false
-                        for _ in 0..<maximumSweeps {
-                            var flipped = false
-                            for j in 0..<k {
-                                // Objective change of flipping s_j, divided by 4.
-                                let delta = a2 * (g[j * k + j] - s[j] * gs[j]) + a * s[j] * c[j]
-                                if delta < 0 {
-                                    s[j] = -s[j]
-                                    let twice = 2 * s[j]
-                                    for l in 0..<k { gs[l] += twice * g[l * k + j] }
-                                    flipped = true
-                                    flips += 1
-                                }
-                            }
-                            if !flipped { break }
-                            changed = true
-                        }
-                        if changed {
-                            for j in 0..<k { sp[j * n + i] = s[j] }
-                        }
-                    }
-                  }
-                }
-            }
-        }
-        return flips
-    }
-
-    /// Coordinate flips on every column of `signs` together with its scale: with the scale at
-    /// its optimum `a = sᵀc/sᵀGs`, the column's objective is `−(sᵀc)²/(sᵀGs)`, and a flip is
-    /// taken when it raises `(sᵀc)²/(sᵀGs)`. The scale is then set to that optimum (what the
-    /// refit would give it), so each column's search sees the scale move with its signs.
-    static func descendWithScales(_ signs: inout Matrix, scales: inout [Float], gram: [Float], cross: Matrix,
-                                  maximumSweeps: Int) -> Int {
-        let k = signs.rows, n = signs.cols
-        precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
-        var flips = 0
-        var s = [Float](repeating: 0, count: k)
-        var gs = [Float](repeating: 0, count: k)
-        var c = [Float](repeating: 0, count: k)
-        let product = SmallLinearAlgebra.combine(gram, rows: k, signs)     // G·S for every column at once
-        signs.values.withUnsafeMutableBufferPointer { sp in
-            cross.values.withUnsafeBufferPointer { cp in
-                gram.withUnsafeBufferPointer { g in
-                  product.values.withUnsafeBufferPointer { gsp in
-                    for i in 0..<n {
-                        var u: Float = 0, v: Float = 0
+                        if fixedScales && (a == 0 || !a.isFinite) { continue }
+                        var u: Float = 0, v: Float = 0                    // sᵀc and sᵀGs
                         for j in 0..<k {
                             s[j] = sp[j * n + i]
                             c[j] = cp[j * n + i]
@@ -193,15 +141,18 @@ public struct SignDescent: Sendable {
                             u += s[j] * c[j]
                             v += s[j] * gs[j]
                         }
-                        guard v > 0, u != 0 else { continue }
+                        if !fixedScales && !(v > 0 && u != 0) { continue }
+                        let a2 = a * a
                         var changed = false
                         for _ in 0..<maximumSweeps {
                             var flipped = false
                             for j in 0..<k {
                                 let u2 = u - 2 * s[j] * c[j]
                                 let v2 = v - 4 * s[j] * gs[j] + 4 * g[j * k + j]
-                                // (u2²/v2 > u²/v), both denominators positive.
-                                if v2 > 0, u2 * u2 * v > u * u * v2 * (1 + 1e-6) {
+                                let better = fixedScales
+                                    ? a2 * (g[j * k + j] - s[j] * gs[j]) + a * s[j] * c[j] < 0
+                                    : v2 > 0 && u2 * u2 * v > u * u * v2 * (1 + 1e-6)   // u2²/v2 > u²/v
+                                if better {
                                     s[j] = -s[j]
                                     let twice = 2 * s[j]
                                     for l in 0..<k { gs[l] += twice * g[l * k + j] }
@@ -217,7 +168,7 @@ public struct SignDescent: Sendable {
                         if changed {
                             for j in 0..<k { sp[j * n + i] = s[j] }
                         }
-                        scales[i] = u / v
+                        if !fixedScales { scales[i] = u / v }
                     }
                   }
                 }
