@@ -82,6 +82,13 @@ extension Converter {
                 moduleLimit -= bytes - limit
             }
         }
+        // The estimates can misjudge what fits; the uniform choices are checked by their real
+        // size, so the result is never worse than any uniform choice that fits.
+        func objective(_ chosen: [Int]) -> Double { zip(choices, chosen).reduce(0) { $0 + $1.0[$1.1].objective } }
+        for reference in uniform where best.map({ objective(reference) < objective($0.chosen) }) ?? true {
+            let bytes = try encode(pick(reference))
+            if bytes <= limit { best = (reference, bytes) }
+        }
         let (chosen, bytes) = best ?? (smallest, smallestBytes)
         let outcomes = pick(chosen)
         let ranks = outcomes.map(\.module.binaryRank).sorted()

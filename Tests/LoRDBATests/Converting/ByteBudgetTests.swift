@@ -7,7 +7,7 @@ import Testing
     /// factors (Gaussian A, column norms decaying across the rank in B); returns its folder.
     static func adapter(in dir: TempDir) -> String {
         var tensors: [ReadingFixtures.Tensor] = []
-        let shapes = [(48, 40, 4), (48, 96, 8), (96, 48, 8), (40, 40, 4), (64, 64, 8), (64, 32, 4)]
+        let shapes = [(192, 160, 4), (192, 384, 8), (384, 192, 8), (160, 160, 4), (256, 256, 8), (256, 128, 4)]
         for (i, (inF, outF, r)) in shapes.enumerated() {
             var rng = SeededGenerator(seed: UInt64(100 + i))
             let a = (0..<(r * inF)).map { _ in rng.nextGaussian() * 0.1 }
