@@ -14,14 +14,26 @@ out=.build/fuzz
 binary=$out/lordba-fuzz
 mkdir -p "$out"
 sources=$(find Sources/LoRDBA -name '*.swift' | sort)
-if [ ! -x "$binary" ] || [ -n "$(find Sources/LoRDBA Tests/Fuzz -newer "$binary" -name '*.swift' | head -1)" ]; then
+if [ ! -x "$binary" ] || [ -n "$(find Sources/LoRDBA Sources/CLoRDBAKernels Tests/Fuzz -newer "$binary" \( -name '*.swift' -o -name '*.c' -o -name '*.h' \) | head -1)" ]; then
     echo "building $binary" >&2
+    # The C kernels: compiled by the toolchain's clang (instrumented too), with a module map so
+    # the library's `import CLoRDBAKernels` finds them.
+    kernels=$out/CLoRDBAKernels
+    mkdir -p "$kernels"
+    printf 'module CLoRDBAKernels {\n    header "%s"\n    export *\n}\n' \
+        "$PWD/Sources/CLoRDBAKernels/include/lordba_kernels.h" > "$kernels/module.modulemap"
+    objects=()
+    for c in Sources/CLoRDBAKernels/*.c; do
+        o=$kernels/$(basename "$c" .c).o
+        clang -O2 -fsanitize=fuzzer-no-link,address -I Sources/CLoRDBAKernels/include -c "$c" -o "$o"
+        objects+=("$o")
+    done
     # shellcheck disable=SC2086
     swiftc -sanitize=fuzzer,address -parse-as-library -module-name LoRDBA -O \
-        -I Sources/CZstd -I Sources/CJSONC -I Sources/CPCRE2 \
-        $(pkg-config --cflags libzstd json-c libpcre2-8 | sed 's/-I/-Xcc -I/g') \
-        $sources Tests/Fuzz/FuzzTargets.swift \
-        $(pkg-config --libs libzstd json-c libpcre2-8) -o "$binary"
+        -I Sources/CZstd -I Sources/CJSONC -I Sources/CPCRE2 -I Sources/CCrypto -I "$kernels" \
+        $(pkg-config --cflags libzstd json-c libpcre2-8 libcrypto | sed 's/-I/-Xcc -I/g') \
+        $sources Tests/Fuzz/FuzzTargets.swift "${objects[@]}" \
+        $(pkg-config --libs libzstd json-c libpcre2-8 libcrypto) -o "$binary"
 fi
 corpus=$out/corpus-$target
 findings=$out/findings-$target
