@@ -127,6 +127,7 @@ OPTION_SETS = {
     "bf16": ["--scale-dtype", "bf16", "--refine-steps", "2"],
     "f32": ["--scale-dtype", "f32", "--refine-steps", "2"],
     "e4m3": ["--scale-dtype", "e4m3", "--refine-steps", "2"],
+    "f16": ["--scale-dtype", "f16"],
     "compact": ["--scales", "compact", "--refine-steps", "2"],
     "k2x": ["--binary-rank", "2x", "--refine-steps", "2"],
 }
@@ -253,8 +254,10 @@ def test_dora_conv_embedding_and_roles(work):
     assert conv.kind == "conv" and conv.kernel == [3, 3] and conv.in_features == 27
     assert f.module("base_model.model.model.embed_tokens").kind == "embedding"
     assert f.module("base_model.model.model.layers.0.self_attn.v_proj").rank == 8
-    # files without carried tensors stay at 1.0
-    assert lba.read(str(work["files"][("tiny", "default")][1])).version == (1, 0)
+    # files without carried tensors are 1.1 only for the compressed table (flag bit 0)
+    tiny = lba.read(str(work["files"][("tiny", "default")][1]))
+    tiny_bytes = work["files"][("tiny", "default")][1].read_bytes()
+    assert tiny.version == ((1, 1) if int.from_bytes(tiny_bytes[12:16], "little") & 1 else (1, 0))
 
 
 def test_cli_prints_a_summary(work):
