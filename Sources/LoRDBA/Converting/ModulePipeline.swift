@@ -40,6 +40,8 @@ public struct ModulePipeline: Sendable {
         // The search changes which factorization binarizes best, so `auto` searches each
         // candidate and keeps the lowest objective.
         let candidates = factorized(module, target: target, channels: Swift.min(maximum, r))
+        var trial = search
+        if candidates.count > 1 { trial.rounds = (search.rounds + 1) / 2 }
         var best: Candidate?
         for var candidate in candidates {
             if options.targetError != nil { candidate.objective = search.refine(&candidate.state, target: target) }
@@ -52,8 +54,14 @@ public struct ModulePipeline: Sendable {
                 candidate.objective = ScaleRefit.refine(&candidate.state, target: target, sweeps: Swift.max(options.refitSweeps, 2))
                 if options.targetError != nil { candidate.objective = search.refine(&candidate.state, target: target) }
             }
-            if options.targetError == nil { candidate.objective = search.refine(&candidate.state, target: target) }
+            if options.targetError == nil { candidate.objective = trial.refine(&candidate.state, target: target) }
             if best == nil || candidate.objective < best!.objective { best = candidate }
+        }
+        // Several candidates: each was searched for half the rounds; the best gets the rest.
+        if options.targetError == nil && candidates.count > 1 && search.rounds > trial.rounds {
+            var rest = search
+            rest.rounds = search.rounds - trial.rounds
+            best!.objective = rest.refine(&best!.state, target: target)
         }
         var (state, latent, chosen) = (best!.state, best!.latent, best!.factorization)
 

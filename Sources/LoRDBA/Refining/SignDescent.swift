@@ -122,9 +122,10 @@ public struct SignDescent: Sendable {
         let k = signs.rows, n = signs.cols
         precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
         var flips = 0
-        var s = [Float](repeating: 0, count: k)
-        var gs = [Float](repeating: 0, count: k)
-        var c = [Float](repeating: 0, count: k)
+        // One column's signs, Gs and c, in scratch memory (the hot loop: no array checks).
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * Swift.max(k, 1))
+        defer { scratch.deallocate() }
+        let s = scratch, gs = scratch + k, c = scratch + 2 * k
         let product = SmallLinearAlgebra.combine(gram, rows: k, signs)     // G·S for every column at once
         signs.values.withUnsafeMutableBufferPointer { sp in
             cross.values.withUnsafeBufferPointer { cp in
