@@ -49,23 +49,8 @@ enum ExportFixtures {
     }
 }
 
-/// A ``TempDir``-like writer for a folder inside a temp dir.
-struct TempDirAt {
+/// A folder inside a temp dir, with the same writers.
+struct TempDirAt: TestFolder {
     let path: String
     init(_ path: String) { self.path = path }
-
-    @discardableResult
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let file = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
-        return file
-    }
-
-    @discardableResult
-    func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
-
-    @discardableResult
-    func writeTensors(_ name: String, _ tensors: [ReadingFixtures.Tensor], metadata: [String: String]? = nil) -> String {
-        write(name, SafeTensorsWriter.serialize(tensors, metadata: metadata))
-    }
 }

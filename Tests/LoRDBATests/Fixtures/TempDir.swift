@@ -12,7 +12,7 @@ import Foundation
 /// A test removes it with `defer { dir.remove() }` (an explicit call, so the directory cannot
 /// vanish before the test's last use of a path in it). `remove()` also clears read-only
 /// subfolders that tests create on purpose.
-final class TempDir {
+final class TempDir: TestFolder {
     let path: String
 
     init() {
@@ -25,23 +25,6 @@ final class TempDir {
 
     /// Deletes the directory and everything in it.
     func remove() { removeTree(path) }
-
-    /// Writes `bytes` to `<path>/<name>` and returns the file's path.
-    @discardableResult
-    func write(_ name: String, _ bytes: [UInt8]) -> String {
-        let file = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
-        return file
-    }
-
-    @discardableResult
-    func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
-
-    /// Writes a safetensors file of `tensors` (see `ReadingFixtures.tensor`).
-    @discardableResult
-    func writeTensors(_ name: String, _ tensors: [ReadingFixtures.Tensor], metadata: [String: String]? = nil) -> String {
-        write(name, SafeTensorsWriter.serialize(tensors, metadata: metadata))
-    }
 
     /// Creates the folder `<path>/<name>` (and its parents) and returns its path.
     func mkdir(_ name: String) -> String {
@@ -84,4 +67,28 @@ private func removeTree(_ path: String) {
         }
     }
     _ = rmdir(path)
+}
+
+/// A folder tests write files into by hand (a ``TempDir``, or a folder inside one).
+protocol TestFolder {
+    var path: String { get }
+}
+
+extension TestFolder {
+    /// Writes `bytes` to `<path>/<name>` and returns the file's path.
+    @discardableResult
+    func write(_ name: String, _ bytes: [UInt8]) -> String {
+        let file = path + "/" + name
+        precondition(FileManager.default.createFile(atPath: file, contents: Data(bytes)), "cannot write \(file)")
+        return file
+    }
+
+    @discardableResult
+    func write(_ name: String, text: String) -> String { write(name, Array(text.utf8)) }
+
+    /// Writes a safetensors file of `tensors` (see `ReadingFixtures.tensor`).
+    @discardableResult
+    func writeTensors(_ name: String, _ tensors: [ReadingFixtures.Tensor], metadata: [String: String]? = nil) -> String {
+        write(name, SafeTensorsWriter.serialize(tensors, metadata: metadata))
+    }
 }
