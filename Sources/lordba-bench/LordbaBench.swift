@@ -199,23 +199,6 @@ func siblingExecutable(_ name: String) -> String {
     return path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/" + name
 }
 
-/// Runs `path args…`, returning wall seconds, the child's peak resident memory in bytes, and its exit status.
-func measure(_ path: String, _ args: [String]) throws -> (Double, Int, Int32) {
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let clock = ContinuousClock()
-    let start = clock.now
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
-    guard spawned == 0 else { throw ValidationError("cannot start \(path): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    var usage = rusage()
-    guard wait4(pid, &status, 0, &usage) == pid else { throw ValidationError("wait4 failed") }
-    let seconds = (clock.now - start).seconds
-    let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return (seconds, Int(usage.ru_maxrss) * 1024, exitCode)
-}
-
 func fileSize(_ path: String) -> Int {
     var info = stat()
     return stat(path, &info) == 0 ? Int(info.st_size) : 0

@@ -93,6 +93,24 @@ enum ExportSupport {
     /// The prefix PEFT puts before module paths.
     static let peftPrefix = "base_model.model."
 
+    /// Appends the carried tensors unchanged under their own names (a name an exported factor
+    /// already uses is left out, with a note); returns how many were appended.
+    static func appendCarried(_ carried: [CarriedTensor],
+                              to tensors: inout [(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8])],
+                              notes: inout [String]) -> Int {
+        var taken = Set(tensors.map(\.name))
+        var count = 0
+        for tensor in carried {
+            guard taken.insert(tensor.name).inserted else {
+                notes.append("carried tensor \(tensor.name) clashes with an exported factor's name; left out")
+                continue
+            }
+            tensors.append((tensor.name, tensor.dtype, tensor.shape, tensor.bytes))
+            count += 1
+        }
+        return count
+    }
+
     /// `values` in `dtype`, refusing values that do not fit (f16 overflows above 65504).
     static func encode(_ values: [Float], as dtype: ExportDType, path: String, module: String) throws(ExportError) -> [UInt8] {
         if let bad = values.first(where: { !$0.isFinite }) {

@@ -18,17 +18,8 @@ enum KohyaExport {
                             try ExportSupport.encode(module.b, as: dtype, path: path, module: module.name)))
             tensors.append((base + ".alpha", .f32, [], SafeTensorsWriter.encode([Float(module.rank)], as: .f32)))
         }
-        var taken = Set(tensors.map(\.name))
         var notes: [String] = []
-        var carried = 0
-        for tensor in adapter.carried {
-            guard taken.insert(tensor.name).inserted else {
-                notes.append("carried tensor \(tensor.name) clashes with an exported name; left out")
-                continue
-            }
-            tensors.append((tensor.name, tensor.dtype, tensor.shape, tensor.bytes))
-            carried += 1
-        }
+        let carried = ExportSupport.appendCarried(adapter.carried, to: &tensors, notes: &notes)
         let bytes = SafeTensorsWriter.serialize(tensors, metadata: ["ss_network_module": "networks.lora"])
         return ExportFiles(files: [("", bytes)], notes: notes, carried: carried)
     }

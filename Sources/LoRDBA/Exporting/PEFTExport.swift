@@ -20,17 +20,8 @@ enum PEFTExport {
             tensors.append((aName, dtype.tensorDType, aShape, try ExportSupport.encode(module.a, as: dtype, path: path, module: module.name)))
             tensors.append((bName, dtype.tensorDType, bShape, try ExportSupport.encode(module.b, as: dtype, path: path, module: module.name)))
         }
-        var taken = Set(tensors.map(\.name))
         var notes: [String] = []
-        var carried = 0
-        for tensor in adapter.carried {
-            guard taken.insert(tensor.name).inserted else {
-                notes.append("carried tensor \(tensor.name) clashes with an exported factor's name; left out")
-                continue
-            }
-            tensors.append((tensor.name, tensor.dtype, tensor.shape, tensor.bytes))
-            carried += 1
-        }
+        let carried = ExportSupport.appendCarried(adapter.carried, to: &tensors, notes: &notes)
         let metadata = ["format": "pt", "lordba.exported_from": adapter.metadata[ConversionMetadata.Key.inputSHA256] ?? ""]
         let weights = SafeTensorsWriter.serialize(tensors, metadata: metadata)
         let config = ExportSupport.jsonBytes(.object(self.config(adapter, modules: modules)))
