@@ -39,6 +39,9 @@ struct LordbaValidate: ParsableCommand {
     @Option(help: "Write the results as JSON to this path (- for standard output).")
     var json: String?
 
+    @Flag(help: "Replace an existing --json file (a regular file only; never an input).")
+    var force = false
+
     @Option(help: "Exit with status 3 when a module's fidelity error exceeds this (needs --reference).")
     var maxError: Double?
 
@@ -80,11 +83,16 @@ struct LordbaValidate: ParsableCommand {
         if json != "-" { print(ValidationReport.text(result)) }
         if let json {
             do {
-                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? [])) {
+                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? []),
+                                                            overwrite: force) {
                     print(text, terminator: "")
                 }
             } catch {
-                printError("error: \(error)")
+                if error.errno == EEXIST, error.operation == "create" {
+                    printError("error: \(json): exists (use --force to replace it)")
+                } else {
+                    printError("error: \(error)")
+                }
                 throw ExitCode(ValidationStatus.unreadableInputExitCode)
             }
         }
