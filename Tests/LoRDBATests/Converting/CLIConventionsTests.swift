@@ -18,6 +18,21 @@ import Testing
         }
     }
 
+    @Test func theVersionIsInEveryReportAndFile() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let lba = dir.path + "/m.lba", json = dir.path + "/r.json"
+        let converted = try convert.run(["samples/minilm-cls-r8", lba, "--plain", "-q", "--report-json", json])
+        #expect(converted.status == 0, "\(converted.stderr)")
+        let report = try JSONParser.parse(String(contentsOfFile: json, encoding: .utf8))
+        #expect(report["tool_version"] == .string(ToolVersion.current))
+        #expect(report["inputs"]?.arrayValue?.first?["tool_version"] == .string(ToolVersion.current))
+        #expect(try LBAFile(path: lba).adapter.metadata[ConversionMetadata.Key.toolVersion] == ToolVersion.current)
+        let validated = try Tool(name: "lordba-validate").run([lba, "--json", "-", "--no-timing", "--tokens", "4"])
+        #expect(validated.status == 0, "\(validated.stderr)")
+        #expect(try JSONParser.parse(validated.stdout)["tool_version"] == .string(ToolVersion.current))
+    }
+
     @Test func rootHelpShowsConvertUsageOptionsAndExitCodes() throws {
         let help = try convert.run(["--help"])
         #expect(help.status == 0)
