@@ -4,7 +4,8 @@ enum HTMLCharts {
     /// Layers down, module paths across (``ModuleGrid``: every module has its own cell), each
     /// cell coloured by product error (0 → 1) with a titled colour bar; on mixed-rank adapters
     /// each cell also shows its binary rank.
-    static func heatmap(_ r: ConversionReport) -> String {
+    /// `index` (the report's place on the page) keeps the colour bar's gradient id unique.
+    static func heatmap(_ r: ConversionReport, index: Int = 0) -> String {
         let grid = ModuleGrid(names: r.modules.map(\.name))
         let mixed = Set(r.modules.map(\.rank)).count > 1 || Set(r.modules.map(\.binaryRank)).count > 1
         let rowLabels = grid.rows.map { truncated($0.label, 28) }
@@ -41,13 +42,13 @@ enum HTMLCharts {
             }
         }
         // The colour bar: a gradient through the same stops as the cells, ticks, and a title.
-        svg += "<defs><linearGradient id=\"errbar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
+        svg += "<defs><linearGradient id=\"errbar\(index)\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">"
         for i in 0...8 {
             let v = Double(i) / 8
             svg += "<stop offset=\"\(Format.fixed(v, 3))\" stop-color=\"\(HTMLReport.colour(v))\"/>"
         }
         svg += "</linearGradient></defs>"
-        svg += "<rect x=\"\(lx)\" y=\"\(top)\" width=\"12\" height=\"\(barHeight)\" fill=\"url(#errbar)\" stroke=\"#ccd\"/>"
+        svg += "<rect x=\"\(lx)\" y=\"\(top)\" width=\"12\" height=\"\(barHeight)\" fill=\"url(#errbar\(index))\" stroke=\"#ccd\"/>"
         for i in 0...4 {
             let v = Double(i) / 4
             let y = Double(top) + (1 - v) * Double(barHeight)

@@ -8,7 +8,7 @@ public enum HTMLReport {
     /// The page for all converted inputs of a run.
     public static func page(_ reports: [ConversionReport], failures: [(input: String, reason: String)] = []) -> String {
         var body = ""
-        for report in reports { body += section(report) }
+        for (index, report) in reports.enumerated() { body += section(report, index: index) }
         if !failures.isEmpty {
             body += "<section><h2>Failed inputs</h2><ul>"
             for f in failures { body += "<li><code>\(escape(f.input))</code>: \(escape(f.reason))</li>" }
@@ -37,7 +37,7 @@ public enum HTMLReport {
         th{background:#f1f3f7}td.l,th.l{text-align:left}code{font-size:12px;overflow-wrap:anywhere}td code{overflow-wrap:normal}
         .scroll{overflow-x:auto;max-width:100%}
         .note{color:#6a5d00;background:#fff8d6;padding:4px 8px;border-radius:4px;margin:4px 0;overflow-wrap:anywhere}
-        .caption{color:#5b6475;font-size:12px;margin:2px 0 0;max-width:480px}
+        .caption{color:#5b6475;font-size:12px;margin:2px 0 0;max-width:480px}section li{overflow-wrap:anywhere}
         @media (max-width:720px){
         header{padding:14px 12px}section{margin:10px 6px;padding:12px 10px}.card{min-width:0;flex:1 1 40%}
         table.rows,table.rows tbody,table.rows tr,table.rows td{display:block;width:auto}
@@ -55,7 +55,7 @@ public enum HTMLReport {
         """
     }
 
-    static func section(_ r: ConversionReport) -> String {
+    static func section(_ r: ConversionReport, index: Int = 0) -> String {
         let s = r.summary
         var html = "<section><h2>\(escape(r.input))</h2><p class=\"sub\">→ <code>\(escape(r.output))</code> · \(r.layout.rawValue) layout · \(Format.fixed(r.seconds, 2)) s</p>"
         html += "<div class=\"cards\">"
@@ -68,7 +68,7 @@ public enum HTMLReport {
         html += card(range(r.modules.map(\.binaryRank)), "binary rank k")
         html += "</div>"
         for note in r.notes { html += "<div class=\"note\">\(escape(note))</div>" }
-        html += "<div class=\"charts\"><div><h3>Product error by layer and module</h3>\(HTMLCharts.heatmap(r))</div>"
+        html += "<div class=\"charts\"><div><h3>Product error by layer and module</h3>\(HTMLCharts.heatmap(r, index: index))</div>"
         html += "<div><h3>Residual-to-magnitude ratio ρ and factor error ε</h3>\(HTMLCharts.scatter(r))</div>"
         html += "<div><h3>Size as stored</h3>\(HTMLCharts.sizes(r))</div></div>"
         if let medians = r.baselineMedians {
