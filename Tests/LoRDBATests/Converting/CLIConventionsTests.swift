@@ -117,6 +117,15 @@ import Testing
         for to in ["peft", "kohya", "gguf"] {
             #expect(try convert.run(["export", missing + ".lba", "--to", to, dir.path + "/e2", "--dtype", "f32"]).status == 1)
         }
+        #expect(try convert.run(["export", missing + ".lba", missing + "2.lba", "--to", "peft", "--out-dir", dir.path + "/ex",
+                                 "--dtype", "f16", "--quiet"]).status == 1)
+        #expect(try convert.run(["inspect", missing + ".lba"]).status == 1)
+        let validate = Tool(name: "lordba-validate")
+        for timing in [["--timing", "--timing-samples", "2"], ["--no-timing"]] {
+            let result = try validate.run([missing + ".lba", "--reference", missing, "--tokens", "8", "--seed", "2", "--json",
+                                           dir.path + "/v.json", "--max-error", "0.9", "--threads", "1"] + timing)
+            #expect(result.status == 1, "\(timing): \(result.stderr)")
+        }
         // A wrong choice is still a usage error that names the choices.
         let wrong = try convert.run([missing, dir.path + "/o.lba", "--factorization", "svd"])
         #expect(wrong.status == 64 && wrong.stderr.contains("as-is"))
