@@ -22,7 +22,8 @@ struct LordbaValidate: ParsableCommand {
             the sign path, of the dense LoRA branch and of the base layer's GEMM (through OpenBLAS when \
             it is installed) at T = 1 and T = 512.
             Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error.
-            """)
+            """,
+        version: ToolVersion.current)
 
     @Argument(help: "The .lba file to validate.")
     var file: String

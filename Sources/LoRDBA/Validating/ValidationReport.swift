@@ -98,7 +98,7 @@ public enum ValidationReport {
 
     /// The JSON document written by `--json`. Members (in this order):
     ///
-    /// * `tool` (`"lordba-validate"`), `file`, `reference` (path or null);
+    /// * `tool` (`"lordba-validate"`), `tool_version`, `file`, `reference` (path or null);
     /// * `options`: `tokens`, `seed`, `threads`, `tolerance`, `max_error` (or null);
     /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`), `exit_code` (0, 1, 3),
     ///   `failing_modules` (names);
@@ -151,6 +151,7 @@ public enum ValidationReport {
         ])
         return .object([
             ("tool", .string("lordba-validate")),
+            ("tool_version", .string(ToolVersion.current)),
             ("file", .string(result.path)),
             ("reference", o.referencePath.map(JSONValue.string) ?? .null),
             ("options", .object([
