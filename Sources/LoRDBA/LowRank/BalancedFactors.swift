@@ -52,14 +52,7 @@ extension LowRankSVD {
             }
         }
         // SVD of the core from the eigen-decomposition of CᵀC: C = U·Σ·Wᵀ, U = C·W·Σ⁻¹.
-        var ctc = [Double](repeating: 0, count: ra * ra)
-        for i in 0..<ra {
-            for j in 0..<ra {
-                var s = 0.0
-                for k in 0..<rb { s += core[k * ra + i] * core[k * ra + j] }
-                ctc[i * ra + j] = s
-            }
-        }
+        let ctc = columnGram(core, rows: rb, cols: ra)
         let (w, sigma2) = significantEigen(ctc, n: ra)
         let q = sigma2.count
         guard q > 0 else { return Transform(b: [], a: [], rank: 0) }

@@ -44,16 +44,7 @@ enum LowRankSVD {
                 core[b * kr + c] = sum
             }
         }
-        // CᵀC, [k_R, k_R].
-        var ctc = [Double](repeating: 0, count: kr * kr)
-        for i in 0..<kr {
-            for j in i..<kr {
-                var sum = 0.0
-                for b in 0..<kl { sum += core[b * kr + i] * core[b * kr + j] }
-                ctc[i * kr + j] = sum
-                ctc[j * kr + i] = sum
-            }
-        }
+        let ctc = columnGram(core, rows: kl, cols: kr)
         let eigen = SmallLinearAlgebra.symmetricEigen(ctc, n: kr)
         let kept = Swift.min(count, kl, kr)
         var triplets = Triplets(values: [], u: [], v: [])
@@ -75,6 +66,20 @@ enum LowRankSVD {
             triplets.v.append(combine(qr, w))
         }
         return triplets
+    }
+
+    /// `CᵀC` (`cols × cols`) of a row-major `rows × cols` core, each pair summed once over the rows.
+    static func columnGram(_ core: [Double], rows: Int, cols: Int) -> [Double] {
+        var ctc = [Double](repeating: 0, count: cols * cols)
+        for i in 0..<cols {
+            for j in i..<cols {
+                var sum = 0.0
+                for b in 0..<rows { sum += core[b * cols + i] * core[b * cols + j] }
+                ctc[i * cols + j] = sum
+                ctc[j * cols + i] = sum
+            }
+        }
+        return ctc
     }
 
     /// Rows held in `Double`, `rows × cols` row-major.
