@@ -100,10 +100,10 @@ public struct Converter: Sendable {
             let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
                 name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
+                rank: m.loraRank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
                 scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
-                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
+                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method.description)
         }
         if options.compare {
             try addBaselines(to: &reports, source: source)

@@ -52,7 +52,7 @@ public struct SignGEMM: Sendable {
         inFeatures = module.inFeatures
         outFeatures = module.outFeatures
         binaryRank = module.binaryRank
-        rank = module.rank
+        rank = module.loraRank
         storage = PackedModuleStorage(module)
     }
 
