@@ -5,7 +5,7 @@ struct LordbaConvert: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lordba-convert",
         abstract: "Convert LoRA adapters (PEFT, diffusers, MLX-LM, kohya) into compact LoRDBA .lba files, and back (export).",
-        subcommands: [Convert.self, Inspect.self, Export.self],
+        subcommands: [Convert.self, Inspect.self, Export.self, MergeReports.self],
         defaultSubcommand: Convert.self)
 }
 

@@ -30,6 +30,19 @@ public struct ConversionRun: Sendable {
         public var reportJSONPath: String?
         /// Where to write the HTML report (`--report-html`).
         public var reportHTMLPath: String?
+        /// Leave up-to-date outputs as they are and replace outdated `.lba` files of ours
+        /// (`--skip-existing`, ``OutputFreshness``).
+        public var skipExisting = false
+        /// Convert only this shard's share of the inputs (`--shard I/N`, ``ShardPartition``).
+        public var shard: Shard?
+        /// The folder the shard partition takes input paths relative to (`--root`).
+        public var root: String?
+        /// Where to write the Markdown summary (`--summary-md`; replaced only with `--force`).
+        public var summaryMarkdownPath: String?
+        /// A file the Markdown summary is appended to (GitHub's `GITHUB_STEP_SUMMARY`).
+        public var stepSummaryPath: String?
+        /// Also give GitHub Actions annotations for failures and the gate (`GITHUB_ACTIONS=true`).
+        public var annotations = false
 
         public init(inputs: [String], output: String?, outDirectory: String?, options: ConversionOptions, jobs: Int,
                     maxError: Double? = nil, reportJSONPath: String? = nil, reportHTMLPath: String? = nil)
@@ -63,7 +76,12 @@ public struct ConversionRun: Sendable {
         public var standardOutput: [String] = []
         /// The modules above `--max-error`.
         public var exceeded: [ReportJSON.Exceeded]
+        /// Inputs converted, skipped and failed.
+        public var counts = RunCounts()
     }
+
+    /// One input's outcome (``RunOutcome``).
+    public typealias Outcome = RunOutcome
 
     /// Why a run could not start.
     public enum PlanError: Error, CustomStringConvertible, Equatable {
@@ -80,8 +98,10 @@ public struct ConversionRun: Sendable {
     }
 
     public let request: Request
-    /// The planned conversions, in input order.
+    /// The planned conversions, in input order (with `--shard`, this shard's only).
     public let jobs: [BatchConversion.Job]
+    /// With `--shard`: the shard, the batch's size and this shard's positions in it.
+    public let shardRecord: ShardRecord?
     /// Temporary files of ours beside the outputs, left by an earlier run that was killed
     /// (removed when `--force` was given, else only reported).
     public let staleTemporaries: [String]
@@ -101,18 +121,27 @@ public struct ConversionRun: Sendable {
             for job in planned where !seen.insert(job.output).inserted {
                 throw .usage("Two inputs would both be written to \(job.output); convert them separately.")
             }
+            if let shard = request.shard {
+                let positions = try Self.positions(of: shard, inputs: request.inputs, root: request.root)
+                shardRecord = ShardRecord(shard: shard, inputsTotal: planned.count, positions: positions)
+                jobs = positions.map { planned[$0] }
+            } else {
+                shardRecord = nil
+                jobs = planned
+            }
             try Self.ensureDirectory(outDirectory)
-            jobs = planned
         } else {
-            guard request.inputs.count == 1, let output = request.output else {
-                throw .usage("Give IN OUT.lba, or several inputs with --out-dir DIR.")
+            guard request.inputs.count == 1, let output = request.output, request.shard == nil else {
+                throw .usage(request.shard == nil ? "Give IN OUT.lba, or several inputs with --out-dir DIR."
+                                                  : "--shard needs --out-dir DIR.")
             }
             jobs = [.init(input: request.inputs[0], output: output)]
+            shardRecord = nil
         }
         try Self.checkOutputs(request, jobs: jobs)
         let start = Int(time(nil))
         var stale: [String] = []
-        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath].compactMap({ $0 })
+        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath].compactMap({ $0 })
         where output != Self.standardOutput {
             stale += TemporaryFiles.stale(for: output, before: start)
         }
@@ -127,7 +156,8 @@ public struct ConversionRun: Sendable {
         for path in request.inputs + [request.options.configPath, request.options.calibrationPath].compactMap({ $0 }) {
             inputs += FileIdentity.ofInput(path, siblings: [AdapterSource.standardConfigName])
         }
-        let reports = [request.reportJSONPath, request.reportHTMLPath].compactMap { $0 }.filter { $0 != standardOutput }
+        let reports = [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath].compactMap { $0 }
+            .filter { $0 != standardOutput }
         var outputs: [String: String] = [:]   // identity key or path → the output that claimed it
         for output in jobs.map(\.output) + reports {
             let identity = FileIdentity(path: output)
@@ -147,22 +177,81 @@ public struct ConversionRun: Sendable {
         }
     }
 
-    /// Converts every job; one entry per job, in job order.
-    public func convert() -> [ReportJSON.Entry] {
-        let results = BatchConversion(options: request.options, jobs: request.jobs).run(jobs)
-        return zip(jobs, results).map { job, result in
-            switch result {
-            case .success(let report): .converted(report)
-            case .failure(let error): .failed(input: job.input, output: job.output, reason: error.description)
+    /// The positions (in `inputs`) of `shard`'s inputs (``ShardPartition``).
+    private static func positions(of shard: Shard, inputs: [String], root: String?) throws(PlanError) -> [Int] {
+        var items: [ShardPartition.Item] = []
+        var seen: [String: String] = [:]
+        for input in inputs {
+            guard let relative = ShardPartition.relativePath(input, root: root) else {
+                throw .usage("--shard: \(input) is not under --root \(root ?? ".")")
             }
+            if let other = seen.updateValue(input, forKey: relative) {
+                throw .usage("--shard: \(other) and \(input) are the same input (\(relative)); give each once.")
+            }
+            items.append(.init(path: relative, bytes: ShardPartition.inputBytes(input)))
         }
+        let assigned = ShardPartition.assign(items, shards: shard.count)
+        return assigned.indices.filter { assigned[$0] == shard.index - 1 }
     }
 
-    /// Applies the gate, writes the reports and decides the exit status.
+    /// Converts every job; one outcome per job, in job order. With `--skip-existing`, up-to-date
+    /// outputs are skipped and outdated `.lba` files of ours replaced; `progress` (if any) is told
+    /// of every module and input as they finish.
+    public func convert(progress: ProgressMeter? = nil) -> [Outcome] {
+        var outcomes = [Outcome?](repeating: nil, count: jobs.count)
+        var pending: [(index: Int, job: BatchConversion.Job)] = []
+        for (i, job) in jobs.enumerated() {
+            guard request.skipExisting else { pending.append((i, job)); continue }
+            switch OutputFreshness.check(output: job.output, input: job.input, options: request.options) {
+            case .upToDate:
+                outcomes[i] = .skipped(input: job.input, output: job.output, reason: "up to date")
+                progress?.inputFinished(job: i)
+            case .outdated:
+                var replaced = job
+                replaced.replace = true
+                pending.append((i, replaced))
+            case .absent, .foreign:
+                pending.append((i, job))
+            }
+        }
+        let positions = pending.map(\.index)
+        var moduleFinished: (@Sendable (Int, Int, Int) -> Void)?
+        var inputFinished: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)?
+        if let progress {
+            moduleFinished = { job, done, total in progress.moduleFinished(job: positions[job], done: done, total: total) }
+            inputFinished = { job, _ in progress.inputFinished(job: positions[job]) }
+        }
+        let results = BatchConversion(options: request.options, jobs: request.jobs)
+            .run(pending.map(\.job), moduleFinished: moduleFinished, progress: inputFinished)
+        for (n, result) in results.enumerated() {
+            let job = pending[n].job
+            switch result {
+            case .success(let report): outcomes[pending[n].index] = .converted(report)
+            case .failure(let error): outcomes[pending[n].index] = .failed(input: job.input, output: job.output, reason: error.description)
+            }
+        }
+        progress?.finish()
+        return outcomes.map { $0! }
+    }
+
+    /// The input bytes of each job, for a ``ProgressMeter``.
+    public var inputBytes: [Int] { jobs.map { ShardPartition.inputBytes($0.input) } }
+
+    /// ``finish(_:)-([Outcome])`` for report entries (no skipped inputs).
     public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
+        finish(entries.map(RunOutcome.init))
+    }
+
+    /// Applies the gate, writes the reports and summaries, and decides the exit status.
+    public func finish(_ outcomes: [Outcome]) -> Verdict {
+        let entries = outcomes.compactMap(\.entry)
+        let counts = RunCounts(outcomes)
         let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
         var messages: [String] = []
         var printed: [String] = []
+        func verdict(_ status: ExitStatus) -> Verdict {
+            Verdict(status: status, messages: messages, standardOutput: printed, exceeded: exceeded, counts: counts)
+        }
         func emit(_ text: String, to path: String) -> String? {
             if path == Self.standardOutput {
                 printed.append(text)
@@ -177,9 +266,11 @@ public struct ConversionRun: Sendable {
             }
         }
         if let path = request.reportJSONPath {
-            let text = ReportJSON.document(entries, maxError: request.maxError, exceeded: exceeded).serialized(indent: 2) + "\n"
+            let text = RunReportJSON.document(outcomes, maxError: request.maxError, exceeded: exceeded,
+                                              shard: shardRecord).serialized(indent: 2) + "\n"
             if let failure = emit(text, to: path) {
-                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+                messages = [failure]
+                return verdict(.failed)
             }
         }
         if let path = request.reportHTMLPath {
@@ -190,20 +281,50 @@ public struct ConversionRun: Sendable {
                 if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
             }
             if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
-                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+                messages = [failure]
+                return verdict(.failed)
             }
         }
-        let failures = entries.filter { if case .failed = $0 { true } else { false } }.count
-        if failures > 0 {
-            if jobs.count > 1 { messages.append("\(failures) of \(jobs.count) inputs failed") }
-            return Verdict(status: .failed, messages: messages, standardOutput: printed, exceeded: exceeded)
+        if request.summaryMarkdownPath != nil || request.stepSummaryPath != nil {
+            let markdown = CISummary.markdown(outcomes, maxError: request.maxError, exceeded: exceeded, shard: shardRecord)
+            if let path = request.summaryMarkdownPath, let failure = emit(markdown, to: path) {
+                messages = [failure]
+                return verdict(.failed)
+            }
+            if let path = request.stepSummaryPath, let problem = Self.append(markdown + "\n", to: path) {
+                messages.append("warning: GITHUB_STEP_SUMMARY \(path): \(problem)")
+            }
+        }
+        if request.annotations {
+            printed += CISummary.annotations(outcomes, maxError: request.maxError, exceeded: exceeded).map { $0 + "\n" }
+        }
+        if counts.failed > 0 {
+            if jobs.count > 1 { messages.append("\(counts.failed) of \(jobs.count) inputs failed") }
+            return verdict(.failed)
         }
         if !exceeded.isEmpty, let maxError = request.maxError {
-            let list = exceeded.map { "\($0.input): \($0.module) (\(Format.fixed($0.productError, 3)))" }
-            messages.append("product error above --max-error \(maxError): " + list.joined(separator: ", "))
-            return Verdict(status: .errorAboveThreshold, messages: messages, standardOutput: printed, exceeded: exceeded)
+            messages += CISummary.gateMessages(exceeded, maxError: maxError)
+            return verdict(.errorAboveThreshold)
         }
-        return Verdict(status: .success, messages: messages, standardOutput: printed, exceeded: exceeded)
+        return verdict(.success)
+    }
+
+    /// Appends `text` to the file at `path` (created if missing); a description of the problem, or nil.
+    static func append(_ text: String, to path: String) -> String? {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            offset += n
+        }
+        return nil
     }
 
     /// Creates `path` as a folder unless it is one already.
