@@ -237,11 +237,6 @@ public struct ConversionRun: Sendable {
     /// The input bytes of each job, for a ``ProgressMeter``.
     public var inputBytes: [Int] { jobs.map { ShardPartition.inputBytes($0.input) } }
 
-    /// ``finish(_:)-([Outcome])`` for report entries (no skipped inputs).
-    public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
-        finish(entries.map(RunOutcome.init))
-    }
-
     /// Applies the gate, writes the reports and summaries, and decides the exit status.
     public func finish(_ outcomes: [Outcome]) -> Verdict {
         let entries = outcomes.compactMap(\.entry)

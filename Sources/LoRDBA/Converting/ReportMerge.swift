@@ -128,6 +128,9 @@ public enum ReportMerge {
             default: members.append((key, value))
             }
         }
+        for (key, value) in [("counts", counts.json), ("shard", JSONValue.null)] where !members.contains(where: { $0.0 == key }) {
+            members.append((key, value))
+        }
         let exceededNotes = JSONValue.object([("exceeded", members.first { $0.0 == "exceeded" }?.1 ?? .array([]))]).nonFinitePaths()
         let notes = nonFinite.sorted { $0.0 < $1.0 }.map(\.1) + exceededNotes
         if !notes.isEmpty { members.append(("non_finite", .array(notes.map(JSONValue.string)))) }

@@ -19,7 +19,7 @@ public struct Shard: Sendable, Equatable, CustomStringConvertible {
     /// Parses `I/N` (`2/8`), nil unless 1 ≤ I ≤ N ≤ 10000.
     public init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) }),
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
               let i = Int(parts[0]), let n = Int(parts[1]) else { return nil }
         self.init(index: i, count: n)
     }
