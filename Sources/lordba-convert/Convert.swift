@@ -97,13 +97,13 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Skip outputs that are valid .lba files recorded with this input's SHA-256 and these options; replace outdated .lba files (no --force needed); convert the rest.")
     var skipExisting = false
 
-    @Option(name: .long, help: "Convert only shard I of N (1-based) of the inputs, split by input bytes and a stable hash of each path relative to --root (needs --out-dir).")
+    @Option(name: .long, help: ArgumentHelp("Convert only shard I of N (1-based) of the inputs, split by input bytes and a stable hash of each path relative to --root (needs --out-dir).", valueName: "I/N"))
     var shard: Shard?
 
-    @Option(name: .long, help: "Folder the --shard partition takes input paths relative to (default: the paths as given).", completion: .directory)
+    @Option(name: .long, help: ArgumentHelp("Folder the --shard partition takes input paths relative to (default: the paths as given).", valueName: "dir"), completion: .directory)
     var root: String?
 
-    @Option(name: .long, help: "Write a Markdown summary (per input, worst modules, the gate) to this path; also appended to $GITHUB_STEP_SUMMARY when that is set.", completion: .file())
+    @Option(name: .long, help: ArgumentHelp("Write a Markdown summary (per input, worst modules, the gate) to this path; also appended to $GITHUB_STEP_SUMMARY when that is set.", valueName: "path"), completion: .file())
     var summaryMd: String?
 
     func validate() throws {

@@ -16,6 +16,9 @@ public struct MergeRun: Sendable {
         public var annotations = false
         /// Replace existing outputs (`--force`; regular files only).
         public var overwrite = false
+        /// Gate the merged batch at this threshold instead of the one the shards recorded
+        /// (`--max-error`), so shards can run without a gate and the merge job decides.
+        public var maxError: Double?
 
         public init(reports: [String], reportJSONPath: String? = nil, reportHTMLPath: String? = nil,
                     summaryMarkdownPath: String? = nil) {
@@ -52,7 +55,8 @@ public struct MergeRun: Sendable {
         let merged: JSONValue
         let outcomes: [RunOutcome]
         do {
-            merged = try ReportMerge.merge(documents)
+            let combined = try ReportMerge.merge(documents)
+            merged = request.maxError.map { ReportMerge.gated(combined, maxError: $0) } ?? combined
             outcomes = try ReportReading.outcomes(merged, path: "merged report")
         } catch let error as ReportMerge.MergeError {
             return failed(error.description)

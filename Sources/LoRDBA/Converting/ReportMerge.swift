@@ -137,6 +137,27 @@ public enum ReportMerge {
         return .object(members)
     }
 
+    /// `document` gated at `maxError` instead of its recorded threshold (`merge-reports
+    /// --max-error`): `max_error` and `exceeded` replaced, their `non_finite` notes updated.
+    public static func gated(_ document: JSONValue, maxError: Double) -> JSONValue {
+        guard case .object(let members) = document else { return document }
+        let exceeded = exceeded(document["inputs"]?.arrayValue ?? [], maxError: maxError)
+        let list = JSONValue.array(exceeded.map { e in
+            .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
+        })
+        var notes = (document["non_finite"]?.arrayValue ?? []).compactMap(\.stringValue).filter { !$0.hasPrefix("exceeded") }
+        notes += JSONValue.object([("exceeded", list)]).nonFinitePaths()
+        var rebuilt: [(String, JSONValue)] = members.filter { $0.0 != "non_finite" }.map { key, value in
+            switch key {
+            case "max_error": (key, .double(maxError))
+            case "exceeded": (key, list)
+            default: (key, value)
+            }
+        }
+        if !notes.isEmpty { rebuilt.append(("non_finite", .array(notes.map(JSONValue.string)))) }
+        return .object(rebuilt)
+    }
+
     /// The modules of converted inputs above `maxError` (null, i.e. NaN, counts as above), in
     /// input and module order, as ``ReportJSON/exceeded(_:maxError:)`` computes them in a run.
     static func exceeded(_ inputs: [JSONValue], maxError: Double?) -> [ReportJSON.Exceeded] {

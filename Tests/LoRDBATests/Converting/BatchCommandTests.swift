@@ -82,6 +82,12 @@ import Testing
         #expect(merged.status == 3, "\(merged.stderr)")
         #expect(merged.stdout.contains("::warning file=\(inputs[2]),title=lordba-convert%3A product error above --max-error 0.7::"))
         #expect(merged.stderr.contains("product error above --max-error 0.7 in \(inputs[2])"))
+        // --max-error on the merge replaces the shards' threshold.
+        let lenient = try run(["merge-reports"] + reports + ["--report-json", dir.path + "/lenient.json", "--max-error", "1"])
+        #expect(lenient.status == 0, "\(lenient.stderr)")
+        let document = try ReportReading.document(path: dir.path + "/lenient.json")
+        #expect(document["max_error"]?.doubleValue == 1 && document["exceeded"]?.arrayValue?.isEmpty == true)
+        #expect(lenient.stdout == "merged 2 reports: inputs: 3 converted, 0 skipped, 0 failed\n")
         let missing = try run(["merge-reports", reports[0], "--report-json", dir.path + "/part.json"])
         #expect(missing.status == 1)
         #expect(missing.stderr == "error: missing shard 2/2: give every shard's report\n")
