@@ -81,6 +81,7 @@ public struct ProgressSnapshot: Sendable, Equatable {
 /// of the line). ``finish()`` erases it, so the results print on a clean line.
 public final class ProgressMeter: Sendable {
     private struct State {
+        var bytes: [Double]
         var done: [Bool]
         var fraction: [Double]
         var modules = 0
@@ -88,7 +89,6 @@ public final class ProgressMeter: Sendable {
         var drawn = false
     }
 
-    private let bytes: [Double]
     private let state: Mutex<State>
     private let start = ContinuousClock.now
     private let interval: Duration
@@ -98,8 +98,7 @@ public final class ProgressMeter: Sendable {
     ///   - inputBytes: the size of each planned input, in job order.
     ///   - draw: writes its argument to the terminal as is (no newline added).
     public init(inputBytes: [Int], interval: Duration = .milliseconds(200), draw: @escaping @Sendable (String) -> Void) {
-        bytes = inputBytes.map { Double(Swift.max(0, $0)) }
-        state = Mutex(State(done: Array(repeating: false, count: inputBytes.count),
+        state = Mutex(State(bytes: inputBytes.map { Double(Swift.max(0, $0)) }, done: Array(repeating: false, count: inputBytes.count),
                             fraction: Array(repeating: 0, count: inputBytes.count)))
         self.interval = interval
         self.draw = draw
@@ -121,6 +120,15 @@ public final class ProgressMeter: Sendable {
         }
     }
 
+    /// Job `job` was skipped (`--skip-existing`): done, and its bytes count neither in the rate
+    /// nor in the time left.
+    public func inputSkipped(job: Int) {
+        update { s in
+            s.done[job] = true
+            s.bytes[job] = 0
+        }
+    }
+
     /// The figures now.
     public func snapshot() -> ProgressSnapshot {
         state.withLock { snapshot($0) }
@@ -137,7 +145,7 @@ public final class ProgressMeter: Sendable {
     private func snapshot(_ s: State) -> ProgressSnapshot {
         ProgressSnapshot(
             inputsDone: s.done.filter { $0 }.count, inputsTotal: s.done.count, modulesDone: s.modules,
-            bytesDone: zip(bytes, s.fraction).reduce(0) { $0 + $1.0 * $1.1 }, bytesTotal: bytes.reduce(0, +),
+            bytesDone: zip(s.bytes, s.fraction).reduce(0) { $0 + $1.0 * $1.1 }, bytesTotal: s.bytes.reduce(0, +),
             elapsed: (ContinuousClock.now - start).seconds)
     }
 

@@ -107,6 +107,9 @@ import Testing
         #expect(meter.snapshot().inputsDone == 1)
         #expect(meter.snapshot().modulesDone == 1)
         #expect(meter.snapshot().bytesDone == 200)
+        let skipping = ProgressMeter(inputBytes: [100, 300], interval: .zero) { _ in }
+        skipping.inputSkipped(job: 1)
+        #expect(skipping.snapshot().bytesTotal == 100 && skipping.snapshot().inputsDone == 1)
         meter.finish()
         let lines = drawn.withLock { $0 }
         #expect(lines.count == 3)
