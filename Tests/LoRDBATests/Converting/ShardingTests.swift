@@ -83,7 +83,8 @@ import Testing
         let inputs = try batch(in: dir)
         let out = dir.path + "/out"
         let single = try ConversionRun(request(inputs, out: out, report: dir.path + "/single.json"))
-        #expect(single.finish(single.convert()).status == .errorAboveThreshold)
+        let singleOutcomes = single.convert()
+        #expect(single.finish(singleOutcomes).status == .errorAboveThreshold)
         var reports: [(path: String, document: JSONValue)] = []
         var covered: [String] = []
         for i in 1...3 {
@@ -102,6 +103,19 @@ import Testing
         let schema = try JSONParser.parse(String(contentsOfFile: ReadingFixtures.packageRoot + "/formats/report.schema.json", encoding: .utf8))
         #expect(SchemaValidator(root: schema).violations(of: reports[0].document) == [])
         #expect(SchemaValidator(root: schema).violations(of: merged) == [])
+
+        // The reports read back from the merged JSON draw the same HTML page as the run's own
+        // (timings and the unshown product norm aside).
+        func untimed(_ outcomes: [RunOutcome]) -> [ConversionReport] {
+            outcomes.compactMap { outcome in
+                guard case .converted(var report) = outcome else { return nil }
+                report.seconds = 0
+                for i in report.modules.indices { report.modules[i].errors.productNorm = 0 }
+                return report
+            }
+        }
+        let readBack = try ReportReading.outcomes(merged, path: "merged")
+        #expect(HTMLReport.page(untimed(readBack)) == HTMLReport.page(untimed(singleOutcomes)))
 
         // The HTML and Markdown of the merge show every converted input.
         let run = MergeRun(.init(reports: reports.map(\.path), reportJSONPath: dir.path + "/all.json",
