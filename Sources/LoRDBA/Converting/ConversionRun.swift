@@ -232,7 +232,10 @@ public struct ConversionRun: Sendable {
             }
         }
         if request.annotations {
-            printed += CISummary.annotations(outcomes, maxError: request.maxError, exceeded: exceeded).map { $0 + "\n" }
+            // On standard output (GitHub's convention), unless a report is being written there:
+            // then on standard error, which the runner reads too, so the report stays parseable.
+            let annotations = CISummary.annotations(outcomes, maxError: request.maxError, exceeded: exceeded)
+            if printed.isEmpty { printed += annotations.map { $0 + "\n" } } else { messages += annotations }
         }
         if counts.failed > 0 {
             if jobs.count > 1 { messages.append("\(counts.failed) of \(jobs.count) inputs failed") }

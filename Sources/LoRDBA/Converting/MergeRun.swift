@@ -93,7 +93,9 @@ public struct MergeRun: Sendable {
             messages.append("warning: GITHUB_STEP_SUMMARY \(path): \(problem)")
         }
         if request.annotations {
-            printed += CISummary.annotations(outcomes, maxError: maxError, exceeded: exceeded).map { $0 + "\n" }
+            // Standard error when a report is on standard output (as in ConversionRun.finish).
+            let annotations = CISummary.annotations(outcomes, maxError: maxError, exceeded: exceeded)
+            if printed.isEmpty { printed += annotations.map { $0 + "\n" } } else { messages += annotations }
         }
         var status = ConversionRun.ExitStatus.success
         if counts.failed > 0 {

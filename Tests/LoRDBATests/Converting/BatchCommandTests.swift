@@ -99,5 +99,8 @@ import Testing
         let failed = try run([broken, "--out-dir", out, "--plain"], environment: ["GITHUB_ACTIONS": "true"])
         #expect(failed.status == 1)
         #expect(failed.stdout.hasPrefix("::error file=\(broken),title=lordba-convert%3A conversion failed::"))
+        let piped = try run([broken, "--out-dir", out, "--plain", "--report-json", "-"], environment: ["GITHUB_ACTIONS": "true"])
+        #expect(try JSONParser.parse(piped.stdout)["counts"]?["failed"]?.integerValue == 1)
+        #expect(piped.stderr.contains("::error file=\(broken),"))
     }
 }
