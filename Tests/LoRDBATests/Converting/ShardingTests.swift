@@ -143,6 +143,11 @@ import Testing
         let merged = try ReportMerge.merge([("1.json", one), ("2.json", two)])
         #expect(merged["inputs"]?.arrayValue?.compactMap { $0["input"]?.stringValue } == ["y", "x"])
         #expect(merged["counts"]?["skipped"]?.integerValue == 2)
+        // A shard's non-finite notes follow its inputs to their places in the batch.
+        guard case .object(let members) = one else { return }
+        let noted = JSONValue.object(members + [("non_finite", .array([.string("inputs[0].summary.product_error_max")]))])
+        let renumbered = try ReportMerge.merge([("1.json", noted), ("2.json", two)])
+        #expect(renumbered["non_finite"] == .array([.string("inputs[1].summary.product_error_max")]))
         #expect(throws: ReportMerge.MergeError.missingShards([2], of: 2)) { try ReportMerge.merge([("1.json", one)]) }
         #expect(throws: ReportMerge.MergeError.duplicateShard(index: 1, first: "1.json", second: "1b.json")) {
             try ReportMerge.merge([("1.json", one), ("1b.json", one), ("2.json", two)])
