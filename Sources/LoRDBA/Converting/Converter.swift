@@ -27,6 +27,9 @@ public struct ConversionOptions: Sendable {
     public var budget: ByteBudget?
     /// What the budget allocation minimises.
     public var budgetObjective = BudgetObjective.relative
+    /// Called (on a worker thread) as each module finishes: how many of the current pass's
+    /// modules are done, and how many it has. For progress display only; never changes the output.
+    public var moduleFinished: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init() {}
 }
@@ -145,6 +148,8 @@ public struct Converter: Sendable {
         let specs = source.modules
         var slots = [Result<ModulePipeline.Outcome, ConversionError>?](repeating: nil, count: jobs.count)
         let path = source.weightsPath
+        let finished = Atomic<Int>(0)
+        let hook = options.moduleFinished
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: jobs.count, threads: options.threads) { j in
@@ -162,6 +167,7 @@ public struct Converter: Sendable {
                     }
                     return outcome
                 }
+                if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) }
             }
         }
         var outcomes: [ModulePipeline.Outcome] = []
