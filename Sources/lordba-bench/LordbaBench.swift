@@ -152,8 +152,8 @@ struct Measurement {
 
     /// Per-field medians.
     static func median(_ runs: [Measurement]) -> Measurement {
-        func mid<T: Comparable>(_ v: [T]) -> T { v.sorted()[v.count / 2] }
-        return Measurement(wall: mid(runs.map(\.wall)), cpu: mid(runs.map(\.cpu)), peak: mid(runs.map(\.peak)), status: 0)
+        Measurement(wall: Median.of(runs.map(\.wall))!, cpu: Median.of(runs.map(\.cpu))!,
+                    peak: Int(Median.of(runs.map { Double($0.peak) })!.rounded()), status: 0)
     }
 }
 
