@@ -48,7 +48,7 @@ public struct Converter: Sendable {
     public func convert(input: String, output: String) throws(ConversionError) -> ConversionReport {
         let clock = ContinuousClock()
         let start = clock.now
-        if !options.overwrite, fileExists(output) {
+        if !options.overwrite, FileSystem.exists(output) {
             throw .outputExists(output)
         }
         let source: AdapterSource
@@ -178,11 +178,6 @@ public struct Converter: Sendable {
         let calibrationHash = options.calibrationPath.flatMap { try? SHA256.hex(ofFile: $0) }
         return ConversionMetadata.entries(source: source, options: options, inputSHA256: inputHash,
                                           calibrationSHA256: calibrationHash)
-    }
-
-    private func fileExists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
     }
 }
 

@@ -58,7 +58,7 @@ public struct LBAWriter: Sendable {
     /// unless `overwrite` is true. Nothing is left at `path` (or beside it) on failure.
     @discardableResult
     public func write(_ adapter: BinaryAdapter, to path: String, overwrite: Bool) throws(LBAError) -> LBAEncoded {
-        if !overwrite, AtomicFile.exists(path) { throw .fileExists(path: path) }
+        if !overwrite, FileSystem.exists(path) { throw .fileExists(path: path) }
         let encoded = try encode(adapter, path: path)
         do {
             try AtomicFile.write(encoded.bytes, to: path, overwrite: overwrite)
