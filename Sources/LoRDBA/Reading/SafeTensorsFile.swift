@@ -204,18 +204,28 @@ struct SafeTensorsHeaderParser {
         return n
     }
 
+    /// A tensor entry's problem in the words of this reader's messages.
+    private static func reason(_ problem: JSONMemberProblem) -> String {
+        switch problem {
+        case .notAnObject(let found): "entry must be an object, found \(found.typeName)"
+        case .missing(let key): "entry has no \"\(key)\""
+        case .wrongType(let key, let found, let expected): "\"\(key)\" must be \(expected), found \(found.typeName)"
+        default: problem.description
+        }
+    }
+
     private func parseEntry(name: String, _ value: JSONValue) throws(SafeTensorsError) -> Entry {
         func bad(_ reason: String) -> SafeTensorsError { .invalidTensorEntry(path: path, tensor: name, reason: reason) }
-        guard value.objectValue != nil else { throw bad("entry must be an object, found \(value.typeName)") }
-
-        guard let dtypeValue = value["dtype"] else { throw bad("entry has no \"dtype\"") }
-        guard let dtypeName = dtypeValue.stringValue else { throw bad("\"dtype\" must be a string, found \(dtypeValue.typeName)") }
+        // Members other than these three are ignored, as the reference implementation does.
+        var entry = try JSONObjectReader(value, context: name, refusesUnknownMembers: false) { [path] name, problem in
+            SafeTensorsError.invalidTensorEntry(path: path, tensor: name, reason: Self.reason(problem))
+        }
+        let dtypeName = try entry.string("dtype")
         guard let dtype = TensorDType(rawValue: dtypeName) else {
             throw .unknownDType(path: path, tensor: name, dtype: dtypeName)
         }
 
-        guard let shapeValue = value["shape"] else { throw bad("entry has no \"shape\"") }
-        guard let dims = shapeValue.arrayValue else { throw bad("\"shape\" must be an array, found \(shapeValue.typeName)") }
+        let dims = try entry.array("shape")
         var shape: [Int] = []
         shape.reserveCapacity(dims.count)
         for dim in dims {
@@ -225,7 +235,7 @@ struct SafeTensorsHeaderParser {
             shape.append(d)
         }
 
-        guard let offsetsValue = value["data_offsets"] else { throw bad("entry has no \"data_offsets\"") }
+        let offsetsValue = try entry.required("data_offsets")
         guard let offsets = offsetsValue.arrayValue else {
             throw bad("\"data_offsets\" must be an array [begin, end], found \(offsetsValue.typeName)")
         }

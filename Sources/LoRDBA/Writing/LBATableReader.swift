@@ -116,8 +116,15 @@ struct TableReader {
         .table(path: path, context: context, problem: problem)
     }
 
+    /// A strict reader of the object `value`; unknown members are refused unless `strict` is off.
+    func objectReader(_ value: JSONValue, _ context: String) throws(LBAError) -> JSONObjectReader<LBAError> {
+        try JSONObjectReader(value, context: context, refusesUnknownMembers: strict) { [path] context, problem in
+            .table(path: path, context: context, problem: problem.description)
+        }
+    }
+
     func read(_ json: JSONValue) throws(LBAError) -> Table {
-        var root = try ObjectReader(json, context: "table", reader: self)
+        var root = try objectReader(json, "table")
         let format = try root.string("format")
         guard format == LBAFormat.formatName else { throw fail("table", "format is \(LBAError.quote(format)), expected \"lba\"") }
         let versionArray = try root.array("version")
@@ -137,9 +144,9 @@ struct TableReader {
             throw fail("table", "unknown scale_dtype \(LBAError.quote(scaleName))")
         }
         var metadata: [String: String] = [:]
-        for (key, value) in try root.object("metadata") {
+        for (key, value) in try root.object("metadata").members {
             guard let text = value.stringValue else {
-                throw fail("table", "metadata \(LBAError.quote(key)) is \(article(value.typeName)), expected a string")
+                throw fail("table", "metadata \(LBAError.quote(key)) is \(MessageText.article(value.typeName)), expected a string")
             }
             guard metadata.updateValue(text, forKey: key) == nil else {
                 throw fail("table", "metadata key \(LBAError.quote(key)) appears twice")
@@ -156,20 +163,20 @@ struct TableReader {
         var owners: [Int] = []
         for (index, value) in sectionValues.enumerated() {
             let context = "section \(index)"
-            var object = try ObjectReader(value, context: context, reader: self)
+            var object = try objectReader(value, context)
             let content = LBASectionContent(name: try object.string("content"))
             var owner = -1
             switch content {
-            case .carried: owner = try object.int("tensor")
+            case .carried: owner = try object.nonNegativeInteger("tensor")
             case .unknown:
                 guard !strict else { throw fail(context, "unknown content \(LBAError.quote(content.name))") }
-            default: owner = try object.int("module")
+            default: owner = try object.nonNegativeInteger("module")
             }
-            let offset = try object.int("offset")
-            let length = try object.int("length")
-            let decodedLength = try object.int("decoded_length")
+            let offset = try object.nonNegativeInteger("offset")
+            let length = try object.nonNegativeInteger("length")
+            let decodedLength = try object.nonNegativeInteger("decoded_length")
             let encodingName = try object.string("encoding")
-            let crc = try object.int("crc32c")
+            let crc = try object.nonNegativeInteger("crc32c")
             try object.finish()
             guard crc <= Int(UInt32.max) else { throw fail(context, "crc32c \(crc) does not fit in 32 bits") }
             guard let encoding = LBAEncoding(rawValue: encodingName) else {
@@ -213,7 +220,7 @@ struct TableReader {
         var modules: [Module] = []
         var moduleNames = Set<String>()
         for (index, value) in moduleValues.enumerated() {
-            var object = try ObjectReader(value, context: "module \(index)", reader: self)
+            var object = try objectReader(value, "module \(index)")
             let name = try object.string("name")
             let context = "module \(LBAError.quote(name))"
             object.context = context
@@ -235,10 +242,10 @@ struct TableReader {
                 kind = .conv(kernel: kernel)
             default: throw fail(context, "unknown kind \(LBAError.quote(kindName))")
             }
-            let inFeatures = try object.int("in")
-            let outFeatures = try object.int("out")
-            let rank = try object.int("rank")
-            let binaryRank = try object.int("binary_rank")
+            let inFeatures = try object.nonNegativeInteger("in")
+            let outFeatures = try object.nonNegativeInteger("out")
+            let rank = try object.nonNegativeInteger("rank")
+            let binaryRank = try object.nonNegativeInteger("binary_rank")
             let loraScale = try object.number("lora_scale")
             let dimensions = [("in", inFeatures), ("out", outFeatures), ("rank", rank), ("binary_rank", binaryRank)]
             for (member, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
@@ -250,26 +257,25 @@ struct TableReader {
             guard loraScale.isFinite, loraScale > 0 else {
                 throw fail(context, "lora_scale = \(loraScale) must be finite and above 0")
             }
-            var sourceObject = try ObjectReader(.object(try object.object("source")), context: context + " source", reader: self)
+            var sourceObject = try object.object("source", context: context + " source")
             let aTensor = try sourceObject.string("a")
             let bTensor = try sourceObject.string("b")
             let alphaTensor = try sourceObject.optionalString("alpha")
             let dtypeName = try sourceObject.string("dtype")
             try sourceObject.finish()
             var doraMagnitude: String?
-            if hasRoles, let dora = try object.optionalObject("dora") {
-                var doraObject = try ObjectReader(.object(dora), context: context + " dora", reader: self)
+            if hasRoles, var doraObject = try object.optionalObject("dora", context: context + " dora") {
                 doraMagnitude = try doraObject.string("magnitude")
                 try doraObject.finish()
             }
             guard let dtype = TensorDType(rawValue: dtypeName) else {
                 throw fail(context, "unknown source dtype \(LBAError.quote(dtypeName))")
             }
-            var referenceObject = try ObjectReader(.object(try object.object("sections")), context: context + " sections", reader: self)
+            var referenceObject = try object.object("sections", context: context + " sections")
             var references: [LBASectionContent: Int] = [:]
             for content in LBASectionContent.moduleContents {
-                let reference = content == .scaleA ? try referenceObject.optionalInt(content.name)
-                                                   : try referenceObject.int(content.name)
+                let reference = content == .scaleA ? try referenceObject.optionalNonNegativeInteger(content.name)
+                                                   : try referenceObject.nonNegativeInteger(content.name)
                 if let reference {
                     try claim(reference, content: content, owner: index, context: context)
                     references[content] = reference
@@ -307,7 +313,7 @@ struct TableReader {
         var carried: [Carried] = []
         var carriedNames = Set<String>()
         for (index, value) in carriedValues.enumerated() {
-            var object = try ObjectReader(value, context: "carried tensor \(index)", reader: self)
+            var object = try objectReader(value, "carried tensor \(index)")
             let name = try object.string("name")
             let context = "carried tensor \(LBAError.quote(name))"
             object.context = context
@@ -330,7 +336,7 @@ struct TableReader {
                 }
                 role = known
             }
-            let section = try object.int("section")
+            let section = try object.nonNegativeInteger("section")
             try object.finish()
             try claim(section, content: .carried, owner: index, context: context)
             sections[section].tensor = name
