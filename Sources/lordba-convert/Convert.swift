@@ -8,15 +8,17 @@ import Glibc
 /// to ``ConversionRun`` and prints what it reports.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert one adapter (IN OUT.lba) or many (IN... --out-dir DIR).")
+        abstract: "Convert one adapter (IN OUT.lba) or many (IN... --out-dir DIR).",
+        discussion: ExitCodes.convert)
 
-    @Argument(help: "Adapter files or folders, then the output file when converting one adapter without --out-dir.")
+    @Argument(help: "Adapter files or folders, then the output file when converting one adapter without --out-dir.",
+              completion: .file())
     var paths: [String]
 
-    @Option(name: .long, help: "Folder for the .lba files of a batch (one per input).")
+    @Option(name: .long, help: "Folder for the .lba files of a batch (one per input).", completion: .directory)
     var outDir: String?
 
-    @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.")
+    @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.", completion: .file(extensions: ["json"]))
     var config: String?
 
     @Option(name: .long, help: "Adapter to convert when the keys name several (lora_A.<name>.weight).")
@@ -37,7 +39,8 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Factor pair to binarize (default auto: the best per module).")
     var factorization: Factorization?
 
-    @Option(name: .long, help: "Sign channels per module: N (also below the LoRA rank), or a multiple of the LoRA rank such as 2x (default 1x).")
+    @Option(name: .long, help: "Sign channels per module: N (also below the LoRA rank), or a multiple of the LoRA rank such as 2x (default 1x).",
+            completion: .list(BinaryRankChoice.suggestions))
     var binaryRank: BinaryRankChoice?
 
     @Option(name: .long, help: "Scale vectors: full (a, m, b; default) or compact (m, b: no input-channel scale).")
@@ -70,16 +73,18 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Plain LoRDBA: as-is factors, signs and rank-1 magnitudes, no refinement (no fidelity option may be given with it).")
     var plain = false
 
-    @Option(name: .long, help: "Per-module input statistics (<module>.input_sq_mean, shape [in]) that weight the refinement by input channel.")
+    @Option(name: .long, help: "Per-module input statistics (<module>.input_sq_mean, shape [in]) that weight the refinement by input channel.",
+            completion: .file(extensions: ["safetensors"]))
     var calibration: String?
 
     @Flag(name: .long, help: "Print the full per-module table after each conversion.")
     var report = false
 
-    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).")
+    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).", completion: .file(extensions: ["json"]))
     var reportJson: String?
 
-    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).")
+    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).",
+            completion: .file(extensions: ["html"]))
     var reportHtml: String?
 
     @Option(name: .long, help: "Exit with status 3 when any module's product error exceeds this (files are still written).")

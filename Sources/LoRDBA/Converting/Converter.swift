@@ -73,7 +73,8 @@ public struct Converter: Sendable {
             return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
         }
         var metadata = source.metadata
-        metadata.merge(try conversionMetadata(source)) { _, recorded in recorded }
+        let recorded = try conversionMetadata(source)
+        metadata.merge(recorded) { _, recorded in recorded }
         func adapter(_ outcomes: [ModulePipeline.Outcome]) -> BinaryAdapter {
             BinaryAdapter(layout: source.layout, modules: outcomes.map(\.module), carried: carried,
                           metadata: metadata, scaleDType: options.pipeline.scaleDType)
@@ -99,10 +100,10 @@ public struct Converter: Sendable {
             let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
                 name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
+                rank: m.loraRank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
                 scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
-                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
+                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method.description)
         }
         if options.compare {
             try addBaselines(to: &reports, source: source)
@@ -122,11 +123,13 @@ public struct Converter: Sendable {
         if !carried.isEmpty {
             notes.append("carried \(carried.count) non-LoRA tensor\(carried.count == 1 ? "" : "s") unchanged (\(carried.map(\.name).prefix(3).joined(separator: ", "))\(carried.count > 3 ? ", …" : ""))")
         }
-        return ConversionReport(
+        var report = ConversionReport(
             input: input, weightsPath: source.weightsPath, output: output, layout: source.layout,
             modules: reports, carriedTensors: carried.count, carriedBytes: encoded.carriedBytes,
             carriedFP16Bytes: carriedFP16, bytesIn: source.inputBytes, bytesOut: encoded.bytes.count,
             notes: notes, seconds: (clock.now - start).seconds)
+        report.provenance = options.provenance(recorded: recorded, configPath: source.configPath)
+        return report
     }
 
     /// Runs every module of `source` through the pipeline, in parallel, in module order.

@@ -1,38 +1,41 @@
-/// Singular value decomposition of a product held in low-rank form, `leftᵀ·right`
-/// (`left` `[k, out]`, `right` `[k, in]`), without ever forming the `out × in` matrix.
+/// Singular value decomposition of a product held in low-rank form, `B·A` (a `LowRankProduct`),
+/// without ever forming the `out × in` matrix. Two forms serve the stages:
+/// - `balanced` (BalancedFactors.swift): the factor pair `B' = U·Σ^½`, `A' = Σ^½·Vᵀ` in `Float`,
+///   for the factorizer and the residual channels;
+/// - `leading`: the top singular triplets in `Double`, for the SVD-truncation baseline:
 ///
-/// 1. Orthonormal bases of the row spaces: `left = P_L·Q_L`, `right = P_R·Q_R`, with `Q` rows
+/// 1. Orthonormal bases of the row spaces: `Bᵀ = P_L·Q_L`, `A = P_R·Q_R`, with `Q` rows
 ///    orthonormal (from the `k × k` Gram eigen-decomposition, then one re-orthogonalisation
 ///    pass in `Double`) and `P = X·Qᵀ` (projections, so nothing is divided by a small singular value).
-/// 2. The core `C = P_Lᵀ·P_R` (`k_L × k_R`), so that `leftᵀ·right = Q_Lᵀ·C·Q_R`.
+/// 2. The core `C = P_Lᵀ·P_R` (`k_L × k_R`), so that `B·A = Q_Lᵀ·C·Q_R`.
 /// 3. `CᵀC = W·Σ²·Wᵀ` (Jacobi); the `i`-th triplet is `σ_i = ‖C·w_i‖`,
 ///    `u_i ∝ Q_Lᵀ·C·w_i`, `v_i = Q_Rᵀ·w_i`.
 ///
 /// The cost is `O((in + out)·k²)` plus `O(k³)` for the small eigen-problems.
 enum LowRankSVD {
-    /// Leading singular triplets of `leftᵀ·right`, largest first.
+    /// Leading singular triplets of `B·A`, largest first.
     struct Triplets {
         /// `σ_i`, descending.
         var values: [Double]
         /// `u_i`, unit vectors of length `out`, one per triplet (triplets with `σ_i = 0` are left out).
-        var left: [[Double]]
+        var u: [[Double]]
         /// `v_i`, unit vectors of length `in`.
-        var right: [[Double]]
+        var v: [[Double]]
     }
 
-    /// The leading `count` singular triplets of `leftᵀ·right` (fewer when the product's rank,
-    /// as far as the factors span, is smaller; zero rows and all-zero factors are fine).
-    static func leading(_ count: Int, left: Matrix, right: Matrix) -> Triplets {
-        precondition(left.rows == right.rows, "low-rank factors disagree on the rank")
-        let ql = orthonormalRows(left)
-        let qr = orthonormalRows(right)
+    /// The leading `count` singular triplets of `B·A`, the product's scale left out (fewer when
+    /// the product's rank, as far as the factors span, is smaller; zero rows and all-zero
+    /// factors are fine).
+    static func leading(_ count: Int, of product: LowRankProduct) -> Triplets {
+        let ql = orthonormalRows(product.bTransposed)
+        let qr = orthonormalRows(product.a)
         let kl = ql.rows, kr = qr.rows
-        guard kl > 0, kr > 0, count > 0 else { return Triplets(values: [], left: [], right: []) }
+        guard kl > 0, kr > 0, count > 0 else { return Triplets(values: [], u: [], v: []) }
 
-        // P = X·Qᵀ, [k, k_Q]; then C = P_Lᵀ·P_R, [k_L, k_R].
-        let pl = projections(left, onto: ql)
-        let pr = projections(right, onto: qr)
-        let k = left.rows
+        // P = X·Qᵀ, [k, k_Q]; then C = P_Bᵀ·P_A, [k_B, k_A].
+        let pl = projections(product.bTransposed, onto: ql)
+        let pr = projections(product.a, onto: qr)
+        let k = product.rank
         var core = [Double](repeating: 0, count: kl * kr)
         for b in 0..<kl {
             for c in 0..<kr {
@@ -41,19 +44,10 @@ enum LowRankSVD {
                 core[b * kr + c] = sum
             }
         }
-        // CᵀC, [k_R, k_R].
-        var ctc = [Double](repeating: 0, count: kr * kr)
-        for i in 0..<kr {
-            for j in i..<kr {
-                var sum = 0.0
-                for b in 0..<kl { sum += core[b * kr + i] * core[b * kr + j] }
-                ctc[i * kr + j] = sum
-                ctc[j * kr + i] = sum
-            }
-        }
+        let ctc = columnGram(core, rows: kl, cols: kr)
         let eigen = SmallLinearAlgebra.symmetricEigen(ctc, n: kr)
         let kept = Swift.min(count, kl, kr)
-        var triplets = Triplets(values: [], left: [], right: [])
+        var triplets = Triplets(values: [], u: [], v: [])
         for i in 0..<kept {
             let w = (0..<kr).map { eigen.vectors[$0 * kr + i] }
             // C·w_i and its norm σ_i.
@@ -68,10 +62,24 @@ enum LowRankSVD {
             let sigma = sigmaSquared.squareRoot()
             guard sigma > 0, sigma.isFinite else { break }
             triplets.values.append(sigma)
-            triplets.left.append(combine(ql, cw.map { $0 / sigma }))
-            triplets.right.append(combine(qr, w))
+            triplets.u.append(combine(ql, cw.map { $0 / sigma }))
+            triplets.v.append(combine(qr, w))
         }
         return triplets
+    }
+
+    /// `CᵀC` (`cols × cols`) of a row-major `rows × cols` core, each pair summed once over the rows.
+    static func columnGram(_ core: [Double], rows: Int, cols: Int) -> [Double] {
+        var ctc = [Double](repeating: 0, count: cols * cols)
+        for i in 0..<cols {
+            for j in i..<cols {
+                var sum = 0.0
+                for b in 0..<rows { sum += core[b * cols + i] * core[b * cols + j] }
+                ctc[i * cols + j] = sum
+                ctc[j * cols + i] = sum
+            }
+        }
+        return ctc
     }
 
     /// Rows held in `Double`, `rows × cols` row-major.

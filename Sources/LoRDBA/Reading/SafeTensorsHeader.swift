@@ -3,7 +3,7 @@ struct SafeTensorsHeaderParser {
     let path: String
     let bytes: UnsafeRawBufferPointer
 
-    /// What the header says, checked against the file.
+    /// What the header says: its length, the string metadata and the tensor entries.
     struct ParsedHeader {
         var headerLength: Int
         var metadata: [String: String]

@@ -289,7 +289,7 @@ public enum Validator {
         let tokens = Double(Swift.max(options.tokens, options.timing ? options.timingTokens.max() ?? 0 : 0))
         for module in modules {
             let inF = Double(module.inFeatures), outF = Double(module.outFeatures)
-            let bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.rank) * (inF + outF))
+            let bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.loraRank) * (inF + outF))
             guard bytes <= Double(options.memoryLimit) else {
                 throw .tooLarge(path: path, module: module.name, bytes: bytes, limit: options.memoryLimit)
             }
@@ -334,7 +334,7 @@ public enum Validator {
             dense.apply(xHalfFloat, tokens: options.tokens, into: &yHalfDense, threads: options.threads)
             var result = ModuleValidation(
                 name: module.name, kind: module.kind, inFeatures: module.inFeatures, outFeatures: module.outFeatures,
-                rank: module.rank, binaryRank: module.binaryRank,
+                rank: module.loraRank, binaryRank: module.binaryRank,
                 kernelDifference: relativeDifference(ySign, yDense),
                 kernelDifferenceHalf: relativeDifference(yHalf, yHalfDense))
             if let reference, let spec = specs[i] {
@@ -377,7 +377,7 @@ public enum Validator {
         var first: [Key: BinaryModule] = [:]
         var counts: [Key: Int] = [:]
         for m in modules {
-            let key = Key(inFeatures: m.inFeatures, outFeatures: m.outFeatures, rank: m.rank, binaryRank: m.binaryRank)
+            let key = Key(inFeatures: m.inFeatures, outFeatures: m.outFeatures, rank: m.loraRank, binaryRank: m.binaryRank)
             if first[key] == nil { order.append(key); first[key] = m }
             counts[key, default: 0] += 1
         }

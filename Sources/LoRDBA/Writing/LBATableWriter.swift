@@ -12,7 +12,7 @@ extension LBAWriter {
             members += [
                 ("in", int(module.inFeatures)),
                 ("out", int(module.outFeatures)),
-                ("rank", int(module.rank)),
+                ("rank", int(module.loraRank)),
                 ("binary_rank", int(module.binaryRank)),
                 ("lora_scale", .double(module.loraScale)),
             ]
