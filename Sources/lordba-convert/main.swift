@@ -9,7 +9,7 @@ struct LordbaConvert: ParsableCommand {
         usage: RootHelp.usage,
         discussion: RootHelp.discussion,
         version: ToolVersion.current,
-        subcommands: [Convert.self, Inspect.self, Export.self],
+        subcommands: [Convert.self, Inspect.self, Export.self, MergeReports.self],
         defaultSubcommand: Convert.self)
 }
 

@@ -27,6 +27,9 @@ public struct ConversionOptions: Sendable {
     public var budget: ByteBudget?
     /// What the budget allocation minimises.
     public var budgetObjective = BudgetObjective.relative
+    /// Called (on a worker thread) as each module finishes: how many of the current pass's
+    /// modules are done, and how many it has. For progress display only; never changes the output.
+    public var moduleFinished: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init() {}
 }
@@ -144,7 +147,11 @@ public struct Converter: Sendable {
                          jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
         let path = source.weightsPath
+        let finished = Atomic<Int>(0)
+        let hook = options.moduleFinished
         return try ParallelLoop.map(count: jobs.count, threads: options.threads) { (j) throws(ConversionError) -> ModulePipeline.Outcome in
+            // Counted when the module is done, whether it succeeded or failed.
+            defer { if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) } }
             let (i, pipelineOptions) = jobs[j]
             let module: LoRAModule
             do throws(AdapterError) { module = try source.load(specs[i]) } catch { throw .input(error) }

@@ -104,16 +104,17 @@ public enum Baselines {
 
     // MARK: - The compressed products
 
-    /// The best rank-`rank` approximation of `s·B·A`, factors rounded to fp16 when `roundToHalf`.
+    /// The best rank-`rank` approximation of `s·B·A`, factors rounded to fp16 when `roundToHalf`:
+    /// the leading channels of the SVD-balanced pair (``LowRankSVD/balanced(_:)``, the factorizer's
+    /// own decomposition, channels in descending singular value).
     static func svdTruncation(_ module: LoRAModule, rank: Int, roundToHalf: Bool = true) -> LowRankProduct {
-        let triplets = LowRankSVD.leading(rank, of: LowRankProduct(module))
-        let k = triplets.values.count
+        let balanced = LowRankSVD.balanced(LowRankProduct(module))
+        let k = Swift.min(rank, balanced.rank)
         var a = Matrix(rows: k, cols: module.inFeatures)
         var bTransposed = Matrix(rows: k, cols: module.outFeatures)
         for i in 0..<k {
-            let root = triplets.values[i].squareRoot()
-            for o in 0..<module.outFeatures { bTransposed[i, o] = store(root * triplets.u[i][o], roundToHalf) }
-            for c in 0..<module.inFeatures { a[i, c] = store(root * triplets.v[i][c], roundToHalf) }
+            for o in 0..<module.outFeatures { bTransposed[i, o] = store(balanced.bTransposed[i, o], roundToHalf) }
+            for c in 0..<module.inFeatures { a[i, c] = store(balanced.a[i, c], roundToHalf) }
         }
         return LowRankProduct(a: a, bTransposed: bTransposed, scale: module.scale)
     }
@@ -137,8 +138,8 @@ public enum Baselines {
 
     // MARK: - Helpers
 
-    static func store(_ value: Double, _ roundToHalf: Bool) -> Float {
-        roundToHalf ? Float(Float16(Float(value))) : Float(value)
+    static func store(_ value: Float, _ roundToHalf: Bool) -> Float {
+        roundToHalf ? Float(Float16(value)) : value
     }
 
     /// `±1` with `sign(0) = +1` (also for `-0.0`), as `SignMatrix` stores it.
