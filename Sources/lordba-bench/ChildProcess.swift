@@ -15,11 +15,11 @@ struct Measurement {
     /// report for the child (see ``measureProcess(_:_:environment:)``).
     var floor: Int = 0
 
-    /// Per-field medians.
+    /// Per-field medians (``Median``; byte counts rounded to whole bytes).
     static func median(_ runs: [Measurement]) -> Measurement {
-        func mid<T: Comparable>(_ v: [T]) -> T { v.sorted()[v.count / 2] }
-        return Measurement(wall: mid(runs.map(\.wall)), cpu: mid(runs.map(\.cpu)), peak: mid(runs.map(\.peak)), status: 0,
-                           floor: mid(runs.map(\.floor)))
+        func bytes(_ v: [Int]) -> Int { Int(Median.of(v.map(Double.init))!.rounded()) }
+        return Measurement(wall: Median.of(runs.map(\.wall))!, cpu: Median.of(runs.map(\.cpu))!,
+                           peak: bytes(runs.map(\.peak)), status: 0, floor: bytes(runs.map(\.floor)))
     }
 }
 

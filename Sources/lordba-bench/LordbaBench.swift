@@ -158,8 +158,7 @@ func siblingExecutable(_ name: String) -> String {
 }
 
 func fileSize(_ path: String) -> Int {
-    var info = stat()
-    return stat(path, &info) == 0 ? Int(info.st_size) : 0
+    FileSystem.status(path).map { Int($0.st_size) } ?? 0
 }
 
 func readAll(_ path: String) throws -> [UInt8] {

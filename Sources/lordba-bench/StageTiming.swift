@@ -97,7 +97,3 @@ struct StageTiming {
         return lines.joined(separator: "\n")
     }
 }
-
-extension String {
-    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: Swift.max(0, width - count)) + self }
-}

@@ -63,17 +63,12 @@ public struct BatchConversion: Sendable {
             if let moduleFinished { options.moduleFinished = { done, total in moduleFinished(i, done, total) } }
             return Converter(options: options)
         }
-        var results = [Result<ConversionReport, ConversionError>?](repeating: nil, count: jobs.count)
-        results.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            ParallelLoop.run(count: jobs.count, threads: jobs.count == 1 ? 1 : self.jobs) { i in
-                let result = Result { () throws(ConversionError) -> ConversionReport in
-                    try converter(i).convert(input: jobs[i].input, output: jobs[i].output)
-                }
-                out[i] = result
-                progress?(i, result)
+        return ParallelLoop.map(count: jobs.count, threads: jobs.count == 1 ? 1 : self.jobs) { i in
+            let result = Result { () throws(ConversionError) -> ConversionReport in
+                try converter(i).convert(input: jobs[i].input, output: jobs[i].output)
             }
+            progress?(i, result)
+            return result
         }
-        return results.map { $0! }
     }
 }

@@ -170,7 +170,7 @@ public struct ConversionRun: Sendable {
                 throw .usage("\(output) and \(other) are the same file; give each output its own path.")
             }
         }
-        for report in reports where !request.options.overwrite && AtomicFile.exists(report) {
+        for report in reports where !request.options.overwrite && FileSystem.exists(report) {
             throw .io("\(report): report exists (use --force to replace it)")
         }
         for output in jobs.map(\.output) + reports {

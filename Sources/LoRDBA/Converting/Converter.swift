@@ -51,7 +51,7 @@ public struct Converter: Sendable {
     public func convert(input: String, output: String) throws(ConversionError) -> ConversionReport {
         let clock = ContinuousClock()
         let start = clock.now
-        if !options.overwrite, fileExists(output) {
+        if !options.overwrite, FileSystem.exists(output) {
             throw .outputExists(output)
         }
         let source: AdapterSource
@@ -146,60 +146,37 @@ public struct Converter: Sendable {
     func process(_ source: AdapterSource, calibration: CalibrationStats?,
                          jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
-        var slots = [Result<ModulePipeline.Outcome, ConversionError>?](repeating: nil, count: jobs.count)
         let path = source.weightsPath
         let finished = Atomic<Int>(0)
         let hook = options.moduleFinished
-        slots.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            ParallelLoop.run(count: jobs.count, threads: options.threads) { j in
-                let (i, pipelineOptions) = jobs[j]
-                out[j] = Result { () throws(ConversionError) -> ModulePipeline.Outcome in
-                    let module: LoRAModule
-                    do throws(AdapterError) { module = try source.load(specs[i]) } catch { throw .input(error) }
-                    if let (tensor, problem) = NumericLimits.inputProblem(module) {
-                        throw .nonFinite(path: path, module: module.name, tensor: tensor, problem: problem)
-                    }
-                    let outcome = ModulePipeline(options: pipelineOptions)
-                        .run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
-                    if let problem = NumericLimits.outcomeProblem(outcome, scaleDType: pipelineOptions.scaleDType) {
-                        throw .nonFinite(path: path, module: module.name, tensor: nil, problem: problem)
-                    }
-                    return outcome
-                }
-                if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) }
+        return try ParallelLoop.map(count: jobs.count, threads: options.threads) { (j) throws(ConversionError) -> ModulePipeline.Outcome in
+            // Counted when the module is done, whether it succeeded or failed.
+            defer { if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) } }
+            let (i, pipelineOptions) = jobs[j]
+            let module: LoRAModule
+            do throws(AdapterError) { module = try source.load(specs[i]) } catch { throw .input(error) }
+            if let (tensor, problem) = NumericLimits.inputProblem(module) {
+                throw .nonFinite(path: path, module: module.name, tensor: tensor, problem: problem)
             }
-        }
-        var outcomes: [ModulePipeline.Outcome] = []
-        outcomes.reserveCapacity(jobs.count)
-        for slot in slots {
-            switch slot! {
-            case .success(let outcome): outcomes.append(outcome)
-            case .failure(let error): throw error
+            let outcome = ModulePipeline(options: pipelineOptions)
+                .run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
+            if let problem = NumericLimits.outcomeProblem(outcome, scaleDType: pipelineOptions.scaleDType) {
+                throw .nonFinite(path: path, module: module.name, tensor: nil, problem: problem)
             }
+            return outcome
         }
-        return outcomes
     }
 
     /// Matched-size baselines for every module, at the bytes the module takes in the `.lba`.
     private func addBaselines(to reports: inout [ConversionReport.Module], source: AdapterSource) throws(ConversionError) {
         let specs = source.modules
         let budgets = reports.map(\.bytes)
-        var slots = [Result<BaselineErrors, AdapterError>?](repeating: nil, count: specs.count)
-        slots.withUnsafeMutableBufferPointer { buffer in
-            nonisolated(unsafe) let out = buffer
-            ParallelLoop.run(count: specs.count, threads: options.threads) { i in
-                out[i] = Result { () throws(AdapterError) -> BaselineErrors in
-                    Baselines.measure(try source.load(specs[i]), budgetBytes: budgets[i])
-                }
+        let baselines = try ParallelLoop.map(count: specs.count, threads: options.threads) { (i) throws(ConversionError) -> BaselineErrors in
+            do throws(AdapterError) { return Baselines.measure(try source.load(specs[i]), budgetBytes: budgets[i]) } catch {
+                throw .input(error)
             }
         }
-        for i in reports.indices {
-            switch slots[i]! {
-            case .success(let baselines): reports[i].baselines = baselines
-            case .failure(let error): throw .input(error)
-            }
-        }
+        for i in reports.indices { reports[i].baselines = baselines[i] }
     }
 
     /// The `lordba.*` entries describing this conversion (``ConversionMetadata``).
@@ -211,11 +188,6 @@ public struct Converter: Sendable {
         let calibrationHash = options.calibrationPath.flatMap { try? SHA256.hex(ofFile: $0) }
         return ConversionMetadata.entries(source: source, options: options, inputSHA256: inputHash,
                                           calibrationSHA256: calibrationHash)
-    }
-
-    private func fileExists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
     }
 }
 

@@ -45,7 +45,7 @@ public struct MergeRun: Sendable {
             if let identity = FileIdentity(path: output), let (_, input) = inputIdentities.first(where: { $0.0 == identity }) {
                 return failed("\(output): refusing to write over the input \(input)")
             }
-            if !request.overwrite && AtomicFile.exists(output) { return failed("\(output): report exists (use --force to replace it)") }
+            if !request.overwrite && FileSystem.exists(output) { return failed("\(output): report exists (use --force to replace it)") }
             if let problem = AtomicFile.replaceProblem(output) { return failed(problem.description) }
         }
         var documents: [(path: String, document: JSONValue)] = []

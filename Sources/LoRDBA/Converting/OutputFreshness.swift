@@ -24,9 +24,8 @@ public enum OutputFreshness: Sendable, Equatable {
 
     /// The state of `output` for converting `input` with `options`.
     public static func check(output: String, input: String, options: ConversionOptions) -> OutputFreshness {
-        var info = stat()
-        guard lstat(output, &info) == 0 else { return .absent }
-        guard (info.st_mode & S_IFMT) == S_IFREG else { return .foreign("not a regular file") }
+        guard let info = FileSystem.status(output, followingLinks: false) else { return .absent }
+        guard FileKind(mode: info.st_mode) == .regular else { return .foreign("not a regular file") }
         let recorded: [String: String]
         do {
             recorded = try LBAFile(path: output).adapter.metadata.filter { $0.key.hasPrefix("lordba.") }

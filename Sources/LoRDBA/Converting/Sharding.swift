@@ -94,19 +94,13 @@ public enum ShardPartition {
     /// The bytes an input contributes: a file's size, or for a folder the sum of the
     /// `.safetensors` files directly in it (0 when it cannot be read; it then fails in its shard).
     public static func inputBytes(_ path: String) -> Int {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return 0 }
-        if (info.st_mode & S_IFMT) != S_IFDIR { return Int(info.st_size) }
-        guard let dir = opendir(path) else { return 0 }
-        defer { closedir(dir) }
+        guard let info = FileSystem.status(path) else { return 0 }
+        if FileKind(mode: info.st_mode) != .directory { return Int(info.st_size) }
         var total = 0
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+        for name in FileSystem.entries(of: path) where name.hasSuffix(".safetensors") {
+            if let child = FileSystem.status(path + "/" + name), FileKind(mode: child.st_mode) == .regular {
+                total += Int(child.st_size)
             }
-            guard name.hasSuffix(".safetensors") else { continue }
-            var child = stat()
-            if stat(path + "/" + name, &child) == 0, (child.st_mode & S_IFMT) == S_IFREG { total += Int(child.st_size) }
         }
         return total
     }

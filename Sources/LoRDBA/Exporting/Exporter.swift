@@ -28,8 +28,8 @@ public struct Exporter: Sendable {
 
     /// Exports the `.lba` at `input` to `output` (a folder for PEFT and MLX, else a file).
     public func export(input: String, output: String) throws(ExportError) -> ExportReport {
-        if Self.samePath(input, output) { throw .outputIsInput(output) }
-        if !options.overwrite, AtomicFile.exists(output) { throw .outputExists(output) }
+        if FileIdentity.same(input, output) { throw .outputIsInput(output) }
+        if !options.overwrite, FileSystem.exists(output) { throw .outputExists(output) }
         let file: LBAFile
         do { file = try LBAFile(path: input) } catch { throw .input(error) }
         let produced = try files(for: file, path: input)
@@ -56,7 +56,7 @@ public struct Exporter: Sendable {
     public static func output(for input: String, in directory: String, target: ExportTarget) -> String {
         var name = input.split(separator: "/").last.map(String.init) ?? input
         if name.hasSuffix(".lba") { name.removeLast(4) }
-        return AdapterFiles.join(directory, name + target.fileExtension)
+        return FileSystem.join(directory, name + target.fileExtension)
     }
 
     private func write(_ produced: ExportFiles, to output: String) throws(ExportError) {
@@ -67,14 +67,13 @@ public struct Exporter: Sendable {
             }
             return
         }
-        var info = stat()
-        if lstat(output, &info) == 0 {
-            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+        if let info = FileSystem.status(output, followingLinks: false) {
+            guard FileKind(mode: info.st_mode) == .directory else {
                 throw .io(FileError(path: output, operation: "export into", errno: ENOTDIR))
             }
             // --force into an existing folder: each file is replaced atomically.
             for (name, bytes) in produced.files {
-                do { try AtomicFile.write(bytes, to: AdapterFiles.join(output, name), overwrite: true) } catch { throw .io(error) }
+                do { try AtomicFile.write(bytes, to: FileSystem.join(output, name), overwrite: true) } catch { throw .io(error) }
             }
             return
         }
@@ -86,7 +85,7 @@ public struct Exporter: Sendable {
             rmdir(temporary)
         }
         for (name, bytes) in produced.files {
-            let path = AdapterFiles.join(temporary, name)
+            let path = FileSystem.join(temporary, name)
             do { try AtomicFile.write(bytes, to: path, overwrite: false) } catch {
                 cleanUp()
                 throw .io(error)
@@ -98,12 +97,5 @@ public struct Exporter: Sendable {
             cleanUp()
             throw code == EEXIST || code == ENOTEMPTY ? .outputExists(output) : .io(FileError(path: output, operation: "rename", errno: code))
         }
-    }
-
-    /// Whether two paths name the same existing file.
-    static func samePath(_ a: String, _ b: String) -> Bool {
-        var x = stat(), y = stat()
-        guard stat(a, &x) == 0, stat(b, &y) == 0 else { return false }
-        return x.st_dev == y.st_dev && x.st_ino == y.st_ino
     }
 }

@@ -25,6 +25,24 @@ enum AdapterConfigFile {
             throw .unreadableConfig(path: path, reason: error.description)
         }
     }
+
+    /// A reader of the config object `config` at `path`: `null` members count as absent (Python
+    /// writes unset fields as `null`), unknown members are ignored (configs carry many), and a
+    /// member of the wrong type is an `invalidConfig` naming `fieldPrefix` + the member.
+    static func reader(_ config: JSONValue, path: String, fieldPrefix: String = "") throws(AdapterError)
+        -> JSONObjectReader<AdapterError>
+    {
+        try JSONObjectReader(config, context: fieldPrefix, nullMeansAbsent: true, refusesUnknownMembers: false) { prefix, problem in
+            switch problem {
+            case .notAnObject(let found):
+                .unreadableConfig(path: path, reason: "config must be a JSON object, found \(found.typeName)")
+            case .wrongType(let key, let found, let expected):
+                .invalidConfig(path: path, field: prefix + key, problem: "must be \(expected), found \(found.typeName)")
+            case .missing(let key), .negative(let key, _), .unknownMember(let key):
+                .invalidConfig(path: path, field: prefix + key, problem: problem.description)
+            }
+        }
+    }
 }
 
 /// The LoraConfig fields of a PEFT adapter that decide each module's rank and scale, resolved
@@ -53,23 +71,18 @@ struct PEFTScaleRules {
     init(config: JSONValue, path: String, fieldPrefix: String = "") throws(AdapterError) {
         configPath = path
         self.fieldPrefix = fieldPrefix
-        if let type = config["peft_type"], type != .null {
-            guard let name = type.stringValue else {
-                throw .invalidConfig(path: path, field: fieldPrefix + "peft_type", problem: "must be a string, found \(type.typeName)")
-            }
+        var config = try AdapterConfigFile.reader(config, path: path, fieldPrefix: fieldPrefix)
+        if let name = try config.optionalString("peft_type") {
             guard name.uppercased() == "LORA" else {
                 throw .invalidConfig(path: path, field: fieldPrefix + "peft_type", problem: "\(name) adapters are not plain LoRA; only LORA can be converted")
             }
         }
-        guard let alpha = config["lora_alpha"], alpha != .null else {
+        guard let alpha = try config.optionalNumber("lora_alpha") else {
             throw .missingConfigField(path: path, field: fieldPrefix + "lora_alpha", problem: "missing from the config; the LoRA scale cannot be known without it")
         }
-        guard let alphaValue = alpha.doubleValue else {
-            throw .invalidConfig(path: path, field: fieldPrefix + "lora_alpha", problem: "must be a number, found \(alpha.typeName)")
-        }
-        loraAlpha = alphaValue
+        loraAlpha = alpha
 
-        if let rValue = config["r"], rValue != .null {
+        if let rValue = config.value("r") {
             guard let rank = rValue.integerValue, rank > 0, let r = Int(exactly: rank) else {
                 throw .invalidConfig(path: path, field: fieldPrefix + "r", problem: "must be a positive integer, found \(rValue.serialized())")
             }
@@ -78,30 +91,24 @@ struct PEFTScaleRules {
             r = nil
         }
 
-        switch config["use_rslora"] {
-        case nil, .null?: useRSLoRA = false
-        case .bool(let flag)?: useRSLoRA = flag
-        case let other?:
-            throw .invalidConfig(path: path, field: fieldPrefix + "use_rslora", problem: "must be true or false, found \(other.typeName)")
-        }
+        useRSLoRA = try config.optionalBool("use_rslora") ?? false
 
-        rankPattern = try Self.patterns(config, field: "rank_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Int? in
+        rankPattern = try Self.patterns(&config, field: "rank_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Int? in
             guard let rank = value.integerValue, rank > 0 else { return nil }
             return Int(exactly: rank)
         }
-        alphaPattern = try Self.patterns(config, field: "alpha_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Double? in
+        alphaPattern = try Self.patterns(&config, field: "alpha_pattern", prefix: fieldPrefix, path: path) { value throws(AdapterError) -> Double? in
             value.doubleValue
         }
     }
 
-    private static func patterns<V>(_ config: JSONValue, field: String, prefix fieldPrefix: String, path: String,
-                                    value convert: (JSONValue) throws(AdapterError) -> V?) throws(AdapterError) -> [PatternEntry<V>] {
-        guard let raw = config[field], raw != .null else { return [] }
-        guard let members = raw.objectValue else {
-            throw .invalidConfig(path: path, field: field, problem: "must be an object, found \(raw.typeName)")
-        }
+    private static func patterns<V>(_ config: inout JSONObjectReader<AdapterError>, field: String, prefix fieldPrefix: String,
+                                    path: String, value convert: (JSONValue) throws(AdapterError) -> V?)
+        throws(AdapterError) -> [PatternEntry<V>]
+    {
+        guard let pattern = try config.optionalObject(field) else { return [] }
         var entries: [PatternEntry<V>] = []
-        for (key, item) in members {
+        for (key, item) in pattern.members {
             let subject = "\(field)[\"\(key)\"]"
             guard let value = try convert(item) else {
                 let wanted = V.self == Int.self ? "a positive integer" : "a number"
@@ -168,18 +175,13 @@ enum MLXScaleRule {
         guard let config, let path else {
             return (defaultScale, "no adapter_config.json found; using the MLX-LM default scale \(defaultScale)")
         }
-        guard let parameters = config["lora_parameters"], parameters != .null else {
+        var root = try AdapterConfigFile.reader(config, path: path)
+        guard var parameters = try root.optionalObject("lora_parameters", context: "lora_parameters.") else {
             return (defaultScale, "\(path) has no lora_parameters; using the MLX-LM default scale \(defaultScale)")
         }
-        guard parameters.objectValue != nil else {
-            throw .invalidConfig(path: path, field: "lora_parameters", problem: "must be an object, found \(parameters.typeName)")
-        }
-        guard let scale = parameters["scale"], scale != .null else {
+        guard let scale = try parameters.optionalNumber("scale") else {
             return (defaultScale, "\(path) has no lora_parameters.scale; using the MLX-LM default scale \(defaultScale)")
         }
-        guard let value = scale.doubleValue else {
-            throw .invalidConfig(path: path, field: "lora_parameters.scale", problem: "must be a number, found \(scale.typeName)")
-        }
-        return (value, nil)
+        return (scale, nil)
     }
 }

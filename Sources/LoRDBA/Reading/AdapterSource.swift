@@ -92,13 +92,13 @@ public struct AdapterSource: Sendable {
         }
         var foundConfig: String? = nil
         if let configPath {
-            guard AdapterFiles.kind(of: configPath) != nil else {
+            guard FileSystem.kind(of: configPath) != nil else {
                 throw .unreadableConfig(path: configPath, reason: "no such file or directory")
             }
             foundConfig = configPath
         } else {
-            let beside = AdapterFiles.join(AdapterFiles.directory(of: weightsPath), standardConfigName)
-            if AdapterFiles.kind(of: beside) == .regular { foundConfig = beside }
+            let beside = FileSystem.join(FileSystem.directory(of: weightsPath), standardConfigName)
+            if FileSystem.kind(of: beside) == .regular { foundConfig = beside }
         }
         let file: SafeTensorsFile
         do {
@@ -138,23 +138,23 @@ public struct AdapterSource: Sendable {
     }
 
     private static func locateWeights(_ input: String) throws(AdapterError) -> String {
-        switch AdapterFiles.kind(of: input) {
+        switch FileSystem.kind(of: input) {
         case nil:
             throw .missingInput(path: input)
         case .directory?:
             for name in standardWeightsNames {
-                let candidate = AdapterFiles.join(input, name)
-                if AdapterFiles.kind(of: candidate) == .regular { return candidate }
+                let candidate = FileSystem.join(input, name)
+                if FileSystem.kind(of: candidate) == .regular { return candidate }
             }
-            let candidates = AdapterFiles.entries(of: input).filter {
-                $0.hasSuffix(".safetensors") && AdapterFiles.kind(of: AdapterFiles.join(input, $0)) == .regular
+            let candidates = FileSystem.entries(of: input).filter {
+                $0.hasSuffix(".safetensors") && FileSystem.kind(of: FileSystem.join(input, $0)) == .regular
             }
             guard !candidates.isEmpty else {
                 // A folder with a pickled checkpoint gets the pickle message, which says what to do.
-                let pickles = PickleCheck.standardNames.map { AdapterFiles.join(input, $0) }
-                    + AdapterFiles.entries(of: input).filter { PickleCheck.fileExtension($0).map(PickleCheck.extensions.contains) == true }
-                        .map { AdapterFiles.join(input, $0) }
-                for candidate in pickles where AdapterFiles.kind(of: candidate) == .regular {
+                let pickles = PickleCheck.standardNames.map { FileSystem.join(input, $0) }
+                    + FileSystem.entries(of: input).filter { PickleCheck.fileExtension($0).map(PickleCheck.extensions.contains) == true }
+                        .map { FileSystem.join(input, $0) }
+                for candidate in pickles where FileSystem.kind(of: candidate) == .regular {
                     if let evidence = PickleCheck.evidence(path: candidate) {
                         throw .pickledCheckpoint(path: candidate, evidence: evidence)
                     }
@@ -162,7 +162,7 @@ public struct AdapterSource: Sendable {
                 throw .noWeightsFile(directory: input)
             }
             guard candidates.count == 1 else { throw .ambiguousWeightsFile(directory: input, candidates: candidates) }
-            return AdapterFiles.join(input, candidates[0])
+            return FileSystem.join(input, candidates[0])
         default:
             return input
         }

@@ -15,7 +15,7 @@ enum PickleCheck {
 
     /// Why the file at `path` is taken for a pickle (for the error message), or `nil`.
     static func evidence(path: String) -> String? {
-        let head = AdapterFiles.prefix(of: path, count: 9)
+        let head = FileSystem.prefix(of: path, count: 9)
         if let content = evidence(head: head) { return content }
         // A safetensors file starts with an 8-byte header length and then `{`.
         if head.count == 9, head[8] == UInt8(ascii: "{") { return nil }

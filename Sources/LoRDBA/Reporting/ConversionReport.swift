@@ -133,10 +133,7 @@ public struct ConversionReport: Sendable {
     public var baselineMedians: [(String, Double)]? {
         let all = modules.compactMap(\.baselines)
         guard !all.isEmpty, all.count == modules.count else { return nil }
-        func median(_ v: [Double]) -> Double {
-            let s = v.sorted()
-            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-        }
+        func median(_ v: [Double]) -> Double { Median.of(v)! }
         return [("lordba", summary.productErrorMedian),
                 ("svd_truncation", median(all.map(\.svdTruncation))),
                 ("sign_per_factor", median(all.map(\.signPerFactor))),
@@ -151,14 +148,7 @@ public struct ConversionReport: Sendable {
     public var summary: Summary {
         let fp16 = modules.reduce(0) { $0 + $1.fp16Bytes } + carriedFP16Bytes
         let errors = modules.map(\.errors.productError).sorted()
-        let median: Double
-        if errors.isEmpty {
-            median = 0
-        } else if errors.count % 2 == 1 {
-            median = errors[errors.count / 2]
-        } else {
-            median = (errors[errors.count / 2 - 1] + errors[errors.count / 2]) / 2
-        }
+        let median = Median.of(errors) ?? 0
         let worst = modules.enumerated()
             .sorted { ($0.element.errors.productError, $1.offset) > ($1.element.errors.productError, $0.offset) }
             .prefix(3).map(\.element)

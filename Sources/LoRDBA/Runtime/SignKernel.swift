@@ -45,23 +45,12 @@ enum SignKernel {
         UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
     }
 
-    /// `x` with the sign of each lane flipped where `mask` has bit 31 set.
-    @inline(__always)
-    static func flip(_ x: Bits, _ mask: Bits) -> Lanes {
-        unsafeBitCast(x ^ mask, to: Lanes.self)
-    }
-
     /// The XOR mask of byte `byte` (0…7) of a sign word.
     @inline(__always)
     static func mask(_ lut: UnsafePointer<Bits>, _ word: UInt64, _ byte: Int) -> Bits {
         lut[Int(truncatingIfNeeded: word &>> UInt64(truncatingIfNeeded: byte &* 8)) & 0xFF]
     }
 
-
-    @inline(__always)
-    static func splat(_ value: Float) -> Bits {
-        Bits(repeating: value.bitPattern)
-    }
 
     // MARK: - Step 1 driver
 

@@ -25,7 +25,7 @@ public enum AtomicFile {
     /// Writes the bytes of `buffer` to `path`; see ``write(_:to:overwrite:)-([UInt8],_,_)``.
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String, overwrite: Bool) throws(FileError) {
         guard !path.isEmpty else { throw FileError(path: path, operation: "create", errno: ENOENT) }
-        if !overwrite, exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        if !overwrite, FileSystem.exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
         if overwrite, let problem = replaceProblem(path) { throw problem }
 
         let (fd, temporary) = try createTemporary(for: path)
@@ -55,30 +55,15 @@ public enum AtomicFile {
     /// Why `path` may not be replaced: it exists and is not a regular file (a symbolic link,
     /// FIFO, device, socket or folder is never replaced by a regular file), or `nil`.
     public static func replaceProblem(_ path: String) -> FileError? {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
-        if (info.st_mode & S_IFMT) == S_IFREG { return nil }
-        let kind = switch info.st_mode & S_IFMT {
-        case S_IFLNK: "a symbolic link"
-        case S_IFDIR: "a folder"
-        case S_IFIFO: "a FIFO"
-        case S_IFCHR, S_IFBLK: "a device"
+        guard let found = FileSystem.kind(of: path, followingLinks: false), found != .regular else { return nil }
+        let kind = switch found {
+        case .symbolicLink: "a symbolic link"
+        case .directory: "a folder"
+        case .fifo: "a FIFO"
+        case .device: "a device"
         default: "not a regular file"
         }
         return FileError(path: path, operation: "replace \(kind) (only regular files are replaced)", errno: EEXIST)
-    }
-
-    /// Whether something (even a dangling symbolic link) exists at `path`.
-    static func exists(_ path: String) -> Bool {
-        var info = stat()
-        return lstat(path, &info) == 0
-    }
-
-    /// The folder holding `path` (`.` for a bare name).
-    static func directory(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        let folder = String(path[..<slash])
-        return folder.isEmpty ? "/" : folder
     }
 
     /// Creates `<path>.tmp-<random>` exclusively; returns its descriptor and name.
@@ -127,13 +112,13 @@ public enum AtomicFile {
         guard code == EPERM || code == ENOTSUP || code == EOPNOTSUPP || code == EMLINK || code == ENOSYS else {
             throw FileError(path: path, operation: "link into", errno: code)
         }
-        if exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        if FileSystem.exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
         guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
     }
 
     /// Makes the new directory entry durable (best effort: some file systems refuse).
     private static func syncDirectory(of path: String) {
-        let fd = open(directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let fd = open(FileSystem.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return }
         _ = fsync(fd)
         _ = close(fd)

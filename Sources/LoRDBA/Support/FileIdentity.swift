@@ -12,10 +12,15 @@ public struct FileIdentity: Hashable, Sendable {
 
     /// The identity of what `path` names, following symbolic links; `nil` when nothing is there.
     public init?(path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
+        guard let info = FileSystem.status(path) else { return nil }
         device = UInt64(info.st_dev)
         inode = UInt64(info.st_ino)
+    }
+
+    /// Whether `a` and `b` name the same existing file.
+    public static func same(_ a: String, _ b: String) -> Bool {
+        guard let x = FileIdentity(path: a) else { return false }
+        return x == FileIdentity(path: b)
     }
 
     /// The identities of `path` and, when it is a folder, of every entry directly inside it
@@ -24,23 +29,15 @@ public struct FileIdentity: Hashable, Sendable {
     public static func ofInput(_ path: String, siblings: [String] = []) -> [(FileIdentity, String)] {
         guard let own = FileIdentity(path: path) else { return [] }
         var found = [(own, path)]
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, let dir = opendir(path) else {
+        guard FileSystem.kind(of: path) == .directory else {
             let folder = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
             for name in siblings {
                 if let identity = FileIdentity(path: folder + name) { found.append((identity, folder + name)) }
             }
             return found
         }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
-                    String(cString: $0)
-                }
-            }
-            if name == "." || name == ".." { continue }
-            let child = path.hasSuffix("/") ? path + name : path + "/" + name
+        for name in FileSystem.entries(of: path) {
+            let child = FileSystem.join(path, name)
             if let identity = FileIdentity(path: child) { found.append((identity, child)) }
         }
         return found

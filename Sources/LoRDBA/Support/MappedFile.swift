@@ -14,28 +14,15 @@ public final class MappedFile: @unchecked Sendable {
     private let base: UnsafeRawPointer?
     /// Size of the file in bytes.
     public let count: Int
-    /// The file's identity (`st_dev`, `st_ino`), to tell whether an output would replace it.
-    public let device: UInt64
-    public let inode: UInt64
 
     /// Maps `path` read-only.
     ///
-    /// The file is opened with `O_NONBLOCK` and checked with `fstat` on the open descriptor, so
-    /// a FIFO, device or socket is refused without ever blocking (and without a race between a
-    /// check and the open). Symbolic links to regular files are followed.
+    /// Opened with ``FileSystem/openRegularFile(_:)``: a FIFO, device or socket is refused
+    /// without ever blocking; symbolic links to regular files are followed.
     /// - Throws: `FileError` when the file cannot be opened, is not a regular file or cannot be mapped.
     public init(path: String) throws(FileError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
+        let (fd, info) = try FileSystem.openRegularFile(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw FileError(path: path, operation: "stat", errno: errno) }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            if (info.st_mode & S_IFMT) == S_IFDIR { throw FileError(path: path, operation: "open", errno: EISDIR) }
-            throw FileError(path: path, operation: "open (not a regular file: a FIFO, device or socket)", errno: EINVAL)
-        }
-        self.device = UInt64(info.st_dev)
-        self.inode = UInt64(info.st_ino)
         let size = Int(info.st_size)
         var mapped: UnsafeRawPointer? = nil
         if size > 0 {
@@ -70,22 +57,5 @@ public final class MappedFile: @unchecked Sendable {
         let end = Swift.min(count, ((range.upperBound + page - 1) / page) * page)
         guard end > start else { return }
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
-    }
-}
-
-/// A failed file-system operation, with the path and the system's reason.
-public struct FileError: Error, Equatable, CustomStringConvertible {
-    public var path: String
-    public var operation: String
-    public var errno: Int32
-
-    public init(path: String, operation: String, errno: Int32) {
-        self.path = path
-        self.operation = operation
-        self.errno = errno
-    }
-
-    public var description: String {
-        "\(path): cannot \(operation): \(String(cString: strerror(errno)))"
     }
 }

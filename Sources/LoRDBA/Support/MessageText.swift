@@ -22,4 +22,14 @@ enum MessageText {
         }
         return out
     }
+
+    /// `text` escaped and between double quotes, for names taken from a file.
+    static func quoted(_ text: String) -> String {
+        "\"" + escaped(text, quoting: true) + "\""
+    }
+
+    /// "a number", "an object", …
+    static func article(_ noun: String) -> String {
+        (noun.first.map { "aeiou".contains($0) } ?? false ? "an " : "a ") + noun
+    }
 }

@@ -27,13 +27,8 @@ public enum SHA256 {
     /// The digest of the file at `path`, read in 1 MiB chunks (so hashing a large input does not
     /// keep it resident, unlike a memory map).
     public static func hex(ofFile path: String) throws(FileError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
+        let (fd, _) = try FileSystem.openRegularFile(path)   // never blocks on a FIFO
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw FileError(path: path, operation: "open", errno: EINVAL)   // not a regular file: never blocks on a FIFO
-        }
         guard let context = EVP_MD_CTX_new() else { throw FileError(path: path, operation: "sha256", errno: ENOMEM) }
         defer { EVP_MD_CTX_free(context) }
         precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "libcrypto SHA-256 init failed")

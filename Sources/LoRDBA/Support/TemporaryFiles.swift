@@ -59,22 +59,13 @@ public enum TemporaryFiles {
     /// Temporary files of ours for `output` (`<output>.lordba-tmp-*`, regular files) last
     /// modified before `time` (seconds since the epoch): left by a run that was killed.
     public static func stale(for output: String, before time: Int) -> [String] {
-        let folder = AtomicFile.directory(of: output)
-        let base = output.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? output
-        let prefix = base + marker
-        guard let dir = opendir(folder) else { return [] }
-        defer { closedir(dir) }
+        let folder = FileSystem.directory(of: output)
+        let prefix = FileSystem.baseName(of: output) + marker
         var found: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
-                pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
-                    String(cString: $0)
-                }
-            }
-            guard name.hasPrefix(prefix) else { continue }
+        for name in FileSystem.entries(of: folder) where name.hasPrefix(prefix) {
             let path = folder == "/" ? "/" + name : (output.contains("/") ? folder + "/" + name : name)
-            var info = stat()
-            guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_mtim.tv_sec) < time else { continue }
+            guard let info = FileSystem.status(path, followingLinks: false), FileKind(mode: info.st_mode) == .regular,
+                  Int(info.st_mtim.tv_sec) < time else { continue }
             found.append(path)
         }
         return found.sorted()

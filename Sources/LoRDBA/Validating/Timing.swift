@@ -40,7 +40,6 @@ public enum Timing {
             for _ in 0..<calls { body() }
             times.append((now() - start) / Double(calls))
         }
-        times.sort()
-        return times[times.count / 2]
+        return Median.of(times)!
     }
 }

@@ -101,7 +101,7 @@ public enum LBAError: Error, Equatable, Sendable, CustomStringConvertible {
 
     /// A name in double quotes with control characters escaped (for contexts).
     static func quote(_ name: String) -> String {
-        "\"" + MessageText.escaped(name, quoting: true) + "\""
+        MessageText.quoted(name)
     }
 
     /// `text` with line breaks and other control characters escaped.

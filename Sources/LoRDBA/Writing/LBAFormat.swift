@@ -94,8 +94,6 @@ public enum LBAFormat {
         let (scaled, overflow) = stored.multipliedReportingOverflow(by: maximumTotalExpansion)
         return overflow || memory <= scaled + decodedAllowance
     }
-    /// The largest zstd window a reader accepts: 2^27 bytes = 128 MiB.
-    public static let maximumZstdWindowLog: Int32 = 27
 
     /// Whether `decoded` bytes can come from `stored` bytes of zstd (at most ``Zstd/maximumRatio`` : 1).
     public static func withinZstdRatio(decoded: Int, stored: Int) -> Bool {

@@ -5,119 +5,22 @@ struct TableReader {
     /// Unknown members are refused unless the file is of a newer minor version than this reader.
     var strict: Bool { version.minor <= LBAFormat.minorVersion }
 
-    struct Module {
-        var name: String
-        var kind: ModuleKind
-        var inFeatures: Int
-        var outFeatures: Int
-        var rank: Int
-        var binaryRank: Int
-        var loraScale: Double
-        var source: LoRAModule.Source
-        var sections: [LBASectionContent: Int]
-        /// Format 1.1: the carried magnitude tensor of a DoRA module.
-        var doraMagnitude: String? = nil
-    }
-
-    struct Carried {
-        var name: String
-        var dtype: TensorDType
-        var shape: [Int]
-        var section: Int
-        /// Format 1.1: what the tensor is for.
-        var role: CarriedRole? = nil
-    }
-
     /// Whether the file's version has the 1.1 members (`role`, `dora`).
     var hasRoles: Bool { version.minor >= 1 }
-
-    struct Table {
-        let path: String
-        var layout: AdapterLayout
-        var scaleDType: ScaleDType
-        var metadata: [String: String]
-        var modules: [Module]
-        var carried: [Carried]
-        var sections: [LBASectionInfo]
-
-        func label(_ index: Int) -> String { sections[index].label }
-
-        /// Builds the adapter from decoded section bytes (checking sign padding bits).
-        func makeAdapter(_ decoded: [[UInt8]?]) throws(LBAError) -> BinaryAdapter {
-            var modules: [BinaryModule] = []
-            modules.reserveCapacity(self.modules.count)
-            for module in self.modules {
-                func section(_ content: LBASectionContent) -> [UInt8]? {
-                    module.sections[content].flatMap { decoded[$0] }
-                }
-                let signA = try signs(section(.signA)!, rows: module.binaryRank, cols: module.inFeatures,
-                                      label: label(module.sections[.signA]!))
-                let signB = try signs(section(.signB)!, rows: module.binaryRank, cols: module.outFeatures,
-                                      label: label(module.sections[.signB]!))
-                let scales = ChannelScales(
-                    input: try section(.scaleA).map { (bytes) throws(LBAError) -> [Float] in
-                        try finite(floats(bytes, dtype: scaleDType), label: label(module.sections[.scaleA]!))
-                    },
-                    middle: try finite(floats(section(.scaleM)!, dtype: .f32), label: label(module.sections[.scaleM]!)),
-                    output: try finite(floats(section(.scaleB)!, dtype: scaleDType), label: label(module.sections[.scaleB]!)))
-                modules.append(BinaryModule(name: module.name, kind: module.kind, loraRank: module.rank,
-                                            loraScale: module.loraScale, signA: signA, signB: signB,
-                                            scales: scales, source: module.source))
-            }
-            let carried = self.carried.map { tensor in
-                CarriedTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape, bytes: decoded[tensor.section]!,
-                              role: tensor.role)
-            }
-            return BinaryAdapter(layout: layout, modules: modules, carried: carried, metadata: metadata,
-                                 scaleDType: scaleDType)
-        }
-
-        private func signs(_ bytes: [UInt8], rows: Int, cols: Int, label: String) throws(LBAError) -> SignMatrix {
-            let count = bytes.count / 8
-            var words = [UInt64](repeating: 0, count: count)
-            bytes.withUnsafeBytes { raw in
-                for i in 0..<count { words[i] = raw.loadLE(UInt64.self, at: i * 8) }
-            }
-            if let row = LBALayoutMath.firstRowWithPaddingBits(words, rows: rows, cols: cols) {
-                throw .signPadding(path: path, context: label, row: row)
-            }
-            return SignMatrix(rows: rows, cols: cols, words: words)
-        }
-
-        /// `values`, when every one is finite (NaN and ±∞ scales are refused).
-        private func finite(_ values: [Float], label: String) throws(LBAError) -> [Float] {
-            if let index = values.firstIndex(where: { !$0.isFinite }) {
-                throw .table(path: path, context: label, problem: "value \(index) is \(values[index]) (scales must be finite)")
-            }
-            return values
-        }
-
-        private func floats(_ bytes: [UInt8], dtype: ScaleDType) -> [Float] {
-            let count = bytes.count / dtype.byteWidth
-            return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-                bytes.withUnsafeBytes { raw in
-                    switch dtype {
-                    case .f16:
-                        TensorDType.f16.decodeFloats(raw, count: count, into: out)
-                    case .bf16:
-                        TensorDType.bf16.decodeFloats(raw, count: count, into: out)
-                    case .f32:
-                        for i in 0..<count { out[i] = Float(bitPattern: raw.loadLE(UInt32.self, at: i * 4)) }
-                    case .e4m3:
-                        for i in 0..<count { out[i] = E4M3.float(raw[i]) }
-                    }
-                }
-                initialized = count
-            }
-        }
-    }
 
     func fail(_ context: String, _ problem: String) -> LBAError {
         .table(path: path, context: context, problem: problem)
     }
 
+    /// A strict reader of the object `value`; unknown members are refused unless `strict` is off.
+    func objectReader(_ value: JSONValue, _ context: String) throws(LBAError) -> JSONObjectReader<LBAError> {
+        try JSONObjectReader(value, context: context, refusesUnknownMembers: strict) { [path] context, problem in
+            .table(path: path, context: context, problem: problem.description)
+        }
+    }
+
     func read(_ json: JSONValue) throws(LBAError) -> Table {
-        var root = try ObjectReader(json, context: "table", reader: self)
+        var root = try objectReader(json, "table")
         let format = try root.string("format")
         guard format == LBAFormat.formatName else { throw fail("table", "format is \(LBAError.quote(format)), expected \"lba\"") }
         let versionArray = try root.array("version")
@@ -137,9 +40,9 @@ struct TableReader {
             throw fail("table", "unknown scale_dtype \(LBAError.quote(scaleName))")
         }
         var metadata: [String: String] = [:]
-        for (key, value) in try root.object("metadata") {
+        for (key, value) in try root.object("metadata").members {
             guard let text = value.stringValue else {
-                throw fail("table", "metadata \(LBAError.quote(key)) is \(article(value.typeName)), expected a string")
+                throw fail("table", "metadata \(LBAError.quote(key)) is \(MessageText.article(value.typeName)), expected a string")
             }
             guard metadata.updateValue(text, forKey: key) == nil else {
                 throw fail("table", "metadata key \(LBAError.quote(key)) appears twice")
@@ -156,20 +59,20 @@ struct TableReader {
         var owners: [Int] = []
         for (index, value) in sectionValues.enumerated() {
             let context = "section \(index)"
-            var object = try ObjectReader(value, context: context, reader: self)
+            var object = try objectReader(value, context)
             let content = LBASectionContent(name: try object.string("content"))
             var owner = -1
             switch content {
-            case .carried: owner = try object.int("tensor")
+            case .carried: owner = try object.nonNegativeInteger("tensor")
             case .unknown:
                 guard !strict else { throw fail(context, "unknown content \(LBAError.quote(content.name))") }
-            default: owner = try object.int("module")
+            default: owner = try object.nonNegativeInteger("module")
             }
-            let offset = try object.int("offset")
-            let length = try object.int("length")
-            let decodedLength = try object.int("decoded_length")
+            let offset = try object.nonNegativeInteger("offset")
+            let length = try object.nonNegativeInteger("length")
+            let decodedLength = try object.nonNegativeInteger("decoded_length")
             let encodingName = try object.string("encoding")
-            let crc = try object.int("crc32c")
+            let crc = try object.nonNegativeInteger("crc32c")
             try object.finish()
             guard crc <= Int(UInt32.max) else { throw fail(context, "crc32c \(crc) does not fit in 32 bits") }
             guard let encoding = LBAEncoding(rawValue: encodingName) else {
@@ -213,7 +116,7 @@ struct TableReader {
         var modules: [Module] = []
         var moduleNames = Set<String>()
         for (index, value) in moduleValues.enumerated() {
-            var object = try ObjectReader(value, context: "module \(index)", reader: self)
+            var object = try objectReader(value, "module \(index)")
             let name = try object.string("name")
             let context = "module \(LBAError.quote(name))"
             object.context = context
@@ -235,10 +138,10 @@ struct TableReader {
                 kind = .conv(kernel: kernel)
             default: throw fail(context, "unknown kind \(LBAError.quote(kindName))")
             }
-            let inFeatures = try object.int("in")
-            let outFeatures = try object.int("out")
-            let rank = try object.int("rank")
-            let binaryRank = try object.int("binary_rank")
+            let inFeatures = try object.nonNegativeInteger("in")
+            let outFeatures = try object.nonNegativeInteger("out")
+            let rank = try object.nonNegativeInteger("rank")
+            let binaryRank = try object.nonNegativeInteger("binary_rank")
             let loraScale = try object.number("lora_scale")
             let dimensions = [("in", inFeatures), ("out", outFeatures), ("rank", rank), ("binary_rank", binaryRank)]
             for (member, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
@@ -250,26 +153,25 @@ struct TableReader {
             guard loraScale.isFinite, loraScale > 0 else {
                 throw fail(context, "lora_scale = \(loraScale) must be finite and above 0")
             }
-            var sourceObject = try ObjectReader(.object(try object.object("source")), context: context + " source", reader: self)
+            var sourceObject = try object.object("source", context: context + " source")
             let aTensor = try sourceObject.string("a")
             let bTensor = try sourceObject.string("b")
             let alphaTensor = try sourceObject.optionalString("alpha")
             let dtypeName = try sourceObject.string("dtype")
             try sourceObject.finish()
             var doraMagnitude: String?
-            if hasRoles, let dora = try object.optionalObject("dora") {
-                var doraObject = try ObjectReader(.object(dora), context: context + " dora", reader: self)
+            if hasRoles, var doraObject = try object.optionalObject("dora", context: context + " dora") {
                 doraMagnitude = try doraObject.string("magnitude")
                 try doraObject.finish()
             }
             guard let dtype = TensorDType(rawValue: dtypeName) else {
                 throw fail(context, "unknown source dtype \(LBAError.quote(dtypeName))")
             }
-            var referenceObject = try ObjectReader(.object(try object.object("sections")), context: context + " sections", reader: self)
+            var referenceObject = try object.object("sections", context: context + " sections")
             var references: [LBASectionContent: Int] = [:]
             for content in LBASectionContent.moduleContents {
-                let reference = content == .scaleA ? try referenceObject.optionalInt(content.name)
-                                                   : try referenceObject.int(content.name)
+                let reference = content == .scaleA ? try referenceObject.optionalNonNegativeInteger(content.name)
+                                                   : try referenceObject.nonNegativeInteger(content.name)
                 if let reference {
                     try claim(reference, content: content, owner: index, context: context)
                     references[content] = reference
@@ -307,7 +209,7 @@ struct TableReader {
         var carried: [Carried] = []
         var carriedNames = Set<String>()
         for (index, value) in carriedValues.enumerated() {
-            var object = try ObjectReader(value, context: "carried tensor \(index)", reader: self)
+            var object = try objectReader(value, "carried tensor \(index)")
             let name = try object.string("name")
             let context = "carried tensor \(LBAError.quote(name))"
             object.context = context
@@ -330,7 +232,7 @@ struct TableReader {
                 }
                 role = known
             }
-            let section = try object.int("section")
+            let section = try object.nonNegativeInteger("section")
             try object.finish()
             try claim(section, content: .carried, owner: index, context: context)
             sections[section].tensor = name

@@ -58,7 +58,7 @@ public struct LBAWriter: Sendable {
     /// unless `overwrite` is true. Nothing is left at `path` (or beside it) on failure.
     @discardableResult
     public func write(_ adapter: BinaryAdapter, to path: String, overwrite: Bool) throws(LBAError) -> LBAEncoded {
-        if !overwrite, AtomicFile.exists(path) { throw .fileExists(path: path) }
+        if !overwrite, FileSystem.exists(path) { throw .fileExists(path: path) }
         let encoded = try encode(adapter, path: path)
         do {
             try AtomicFile.write(encoded.bytes, to: path, overwrite: overwrite)
@@ -71,7 +71,7 @@ public struct LBAWriter: Sendable {
 
     // MARK: - Encoding
 
-    private struct Section {
+    struct Section {
         var content: LBASectionContent
         /// Module index or carried-tensor index.
         var owner: Int
@@ -237,83 +237,6 @@ public struct LBAWriter: Sendable {
                        encoding: .raw, crc: CRC32C.checksum(payload))
     }
 
-    private static func table(_ adapter: BinaryAdapter, sections: [Section], offsets: [Int],
-                              moduleSections: [[LBASectionContent: Int]], carriedSections: [Int], minor: Int) -> JSONValue {
-        func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
-        var modules: [JSONValue] = []
-        for (module, references) in zip(adapter.modules, moduleSections) {
-            var members: [(String, JSONValue)] = [("name", .string(module.name)), ("kind", .string(module.kind.name))]
-            if case .conv(let kernel) = module.kind { members.append(("kernel", .array(kernel.map(int)))) }
-            members += [
-                ("in", int(module.inFeatures)),
-                ("out", int(module.outFeatures)),
-                ("rank", int(module.loraRank)),
-                ("binary_rank", int(module.binaryRank)),
-                ("lora_scale", .double(module.loraScale)),
-            ]
-            var source: [(String, JSONValue)] = [("a", .string(module.source.aTensor)), ("b", .string(module.source.bTensor))]
-            if let alpha = module.source.alphaTensor { source.append(("alpha", .string(alpha))) }
-            source.append(("dtype", .string(module.source.dtype.rawValue)))
-            members.append(("source", .object(source)))
-            if let magnitude = LBAWriter.doraMagnitude(of: module, in: adapter) {
-                members.append(("dora", .object([("magnitude", .string(magnitude))])))
-            }
-            let refs = LBASectionContent.moduleContents.compactMap { content in
-                references[content].map { (content.name, int($0)) }
-            }
-            members.append(("sections", .object(refs)))
-            modules.append(.object(members))
-        }
-        let carried: [JSONValue] = zip(adapter.carried, carriedSections).map { tensor, section in
-            var members: [(String, JSONValue)] = [
-                ("name", .string(tensor.name)),
-                ("dtype", .string(tensor.dtype.rawValue)),
-                ("shape", .array(tensor.shape.map(int))),
-            ]
-            if let role = tensor.role { members.append(("role", .string(role.rawValue))) }
-            members.append(("section", int(section)))
-            return .object(members)
-        }
-        let sectionList: [JSONValue] = zip(sections, offsets).map { section, offset in
-            .object([
-                ("content", .string(section.content.name)),
-                (section.content == .carried ? "tensor" : "module", int(section.owner)),
-                ("offset", int(offset)),
-                ("length", int(section.stored.count)),
-                ("decoded_length", int(section.decodedLength)),
-                ("encoding", .string(section.encoding.rawValue)),
-                ("crc32c", .integer(Int64(section.crc))),
-            ])
-        }
-        // Metadata sorted by the UTF-8 bytes of the keys, so the order never depends on hashing.
-        let metadata = adapter.metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-        return .object([
-            ("format", .string(LBAFormat.formatName)),
-            ("version", .array([int(LBAFormat.majorVersion), int(minor)])),
-            ("layout", .string(adapter.layout.rawValue)),
-            ("scale_dtype", .string(adapter.scaleDType.rawValue)),
-            ("metadata", .object(metadata.map { ($0.key, .string($0.value)) })),
-            ("modules", .array(modules)),
-            ("carried", .array(carried)),
-            ("sections", .array(sectionList)),
-        ])
-    }
-
-    /// The lowest minor version whose features the adapter uses: 1 when a carried tensor has a
-    /// `role` (and so when a module is DoRA), else 0.
-    static func minorVersion(of adapter: BinaryAdapter) -> Int {
-        Swift.max(LBAFormat.minorVersion(for: adapter.layout), adapter.carried.contains { $0.role != nil } ? 1 : 0)
-    }
-
-    /// The name of the carried DoRA magnitude of `module` (role `magnitude`, named
-    /// `<module>.lora_magnitude_vector`), if the adapter has one.
-    static func doraMagnitude(of module: BinaryModule, in adapter: BinaryAdapter) -> String? {
-        let name = CarriedRole.magnitudeName(forModule: module.name)
-        return adapter.carried.contains {
-            $0.role == .magnitude && $0.name == name && LBALayoutMath.elementCount($0.shape) == module.outFeatures
-        } ? name : nil
-    }
-
     // MARK: - Payloads
 
     /// The packed words of `signs`, little-endian.
@@ -335,157 +258,5 @@ public struct LBAWriter: Sendable {
         case .e4m3: for v in values { out.append(E4M3.bits(v)) }
         }
         return out
-    }
-
-    // MARK: - Validation
-
-    /// Refuses adapters the reader would reject or could not reproduce.
-    static func validate(_ adapter: BinaryAdapter, path: String) throws(LBAError) {
-        func fail(_ context: String, _ problem: String) -> LBAError {
-            .invalidAdapter(path: path, context: context, problem: problem)
-        }
-        for key in adapter.metadata.keys where key.unicodeScalars.contains("\u{0}") {
-            throw fail("metadata", "key \(LBAError.quote(key)) holds a NUL character")
-        }
-        guard !adapter.modules.isEmpty else { throw fail("table", "an adapter needs at least one module") }
-        var names = Set<String>()
-        for module in adapter.modules {
-            let context = "module \(LBAError.quote(module.name))"
-            guard names.insert(module.name).inserted else { throw fail(context, "duplicate module name") }
-            guard module.loraRank >= 0 else { throw fail(context, "negative rank \(module.loraRank)") }
-            guard module.loraScale.isFinite else { throw fail(context, "LoRA scale \(module.loraScale) is not finite") }
-            guard module.loraScale > 0 else { throw fail(context, "LoRA scale \(module.loraScale) must be above 0") }
-            let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.loraRank),
-                              ("binary rank", module.binaryRank)]
-            for (name, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
-                throw fail(context, "\(name) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
-            }
-            guard module.binaryRank <= module.loraRank * LBAFormat.maximumBinaryRankMultiple else {
-                throw fail(context, "binary rank \(module.binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank \(module.loraRank)")
-            }
-            let vectors: [(String, [Float], ScaleDType)] = [("scale_a", module.scales.input ?? [], adapter.scaleDType),
-                                                            ("scale_m", module.scales.middle, .f32),
-                                                            ("scale_b", module.scales.output, adapter.scaleDType)]
-            for (label, values, dtype) in vectors {
-                if let index = values.firstIndex(where: { !dtype.rounded($0).isFinite }) {
-                    throw fail(context, "\(label) value \(index) is \(values[index]), not finite in \(dtype.rawValue)")
-                }
-            }
-            for (label, signs) in [("sign_a", module.signA), ("sign_b", module.signB)] {
-                guard signs.rows >= 0, signs.cols >= 0,
-                      let count = LBALayoutMath.signWords(rows: signs.rows, cols: signs.cols),
-                      signs.words.count == count else {
-                    throw fail(context, "\(label) holds \(signs.words.count) words for shape [\(signs.rows), \(signs.cols)]")
-                }
-                if let row = LBALayoutMath.firstRowWithPaddingBits(signs.words, rows: signs.rows, cols: signs.cols) {
-                    throw fail(context, "\(label) row \(row) has set bits in its padding past the last column")
-                }
-            }
-            guard module.signA.rows == module.signB.rows else {
-                throw fail(context, "sign_a has \(module.signA.rows) rows, sign_b \(module.signB.rows)")
-            }
-            guard module.scales.middle.count == module.binaryRank else {
-                throw fail(context, "\(module.scales.middle.count) middle scales for binary rank \(module.binaryRank)")
-            }
-            guard module.scales.output.count == module.outFeatures else {
-                throw fail(context, "\(module.scales.output.count) output scales for \(module.outFeatures) outputs")
-            }
-            if let input = module.scales.input, input.count != module.inFeatures {
-                throw fail(context, "\(input.count) input scales for \(module.inFeatures) inputs")
-            }
-            if case .conv(let kernel) = module.kind, let problem = LBALayoutMath.kernelProblem(kernel, inFeatures: module.inFeatures) {
-                throw fail(context, problem)
-            }
-        }
-        var carriedNames = Set<String>()
-        for tensor in adapter.carried {
-            let context = "carried tensor \(LBAError.quote(tensor.name))"
-            guard carriedNames.insert(tensor.name).inserted else { throw fail(context, "duplicate carried tensor name") }
-            guard let expected = LBALayoutMath.tensorBytes(dtype: tensor.dtype, shape: tensor.shape) else {
-                throw fail(context, "shape \(tensor.shape) is invalid for \(tensor.dtype.rawValue)")
-            }
-            guard expected == tensor.bytes.count else {
-                throw fail(context, "\(tensor.bytes.count) bytes for \(tensor.dtype.rawValue) shape \(tensor.shape) (expected \(expected))")
-            }
-        }
-    }
-}
-
-/// Overflow-checked size arithmetic shared by the writer and the reader.
-enum LBALayoutMath {
-    /// `rows * ceil(cols / 64)`, or `nil` on overflow or a negative dimension.
-    static func signWords(rows: Int, cols: Int) -> Int? {
-        guard rows >= 0, cols >= 0 else { return nil }
-        let wordsPerRow = cols / 64 + (cols % 64 == 0 ? 0 : 1)
-        let (words, overflow) = rows.multipliedReportingOverflow(by: wordsPerRow)
-        return overflow ? nil : words
-    }
-
-    /// Bytes a module takes in a file with its sections stored raw and aligned (an upper bound
-    /// when zstd shrinks a section): both sign matrices, `a` (when stored), `b` and `m`.
-    static func storedModuleBytes(inFeatures: Int, outFeatures: Int, binaryRank k: Int, scaleDType: ScaleDType,
-                                  inputScales: Bool) -> Int {
-        let parts = [signBytes(rows: k, cols: inFeatures)!, signBytes(rows: k, cols: outFeatures)!,
-                     inputScales ? inFeatures * scaleDType.byteWidth : 0, outFeatures * scaleDType.byteWidth, 4 * k]
-        return parts.reduce(0) { $0 + LBAFormat.aligned($1)! }
-    }
-
-    /// Bytes of a packed sign matrix, or `nil` on overflow.
-    static func signBytes(rows: Int, cols: Int) -> Int? {
-        guard let words = signWords(rows: rows, cols: cols) else { return nil }
-        let (bytes, overflow) = words.multipliedReportingOverflow(by: 8)
-        return overflow ? nil : bytes
-    }
-
-    /// `count * width`, or `nil` on overflow or a negative count.
-    static func product(_ count: Int, _ width: Int) -> Int? {
-        guard count >= 0, width >= 0 else { return nil }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
-        return overflow ? nil : bytes
-    }
-
-    /// Number of elements of a tensor of `shape`, or `nil` on overflow.
-    static func elementCount(_ shape: [Int]) -> Int? {
-        var count = 1
-        for dimension in shape {
-            guard let next = product(count, dimension) else { return nil }
-            count = next
-        }
-        return count
-    }
-
-    /// Bytes of a tensor: the element count times the bit width, which must be whole bytes.
-    static func tensorBytes(dtype: TensorDType, shape: [Int]) -> Int? {
-        var count = 1
-        for dimension in shape {
-            guard let next = product(count, dimension) else { return nil }
-            count = next
-        }
-        guard let bits = product(count, dtype.bitWidth), bits % 8 == 0 else { return nil }
-        return bits / 8
-    }
-
-    /// Why a conv kernel shape does not fit `inFeatures`, or `nil` when it does.
-    static func kernelProblem(_ kernel: [Int], inFeatures: Int) -> String? {
-        var size = 1
-        for k in kernel {
-            guard k >= 1 else { return "kernel \(kernel) has a dimension below 1" }
-            guard let next = product(size, k) else { return "kernel \(kernel) is too large" }
-            size = next
-        }
-        guard inFeatures % size == 0 else {
-            return "in = \(inFeatures) is not a multiple of the kernel size \(size) (kernel \(kernel))"
-        }
-        return nil
-    }
-
-    /// The first row with a set bit past column `cols`, or `nil`.
-    static func firstRowWithPaddingBits(_ words: [UInt64], rows: Int, cols: Int) -> Int? {
-        let used = cols % 64
-        guard used != 0, rows > 0 else { return nil }
-        let wordsPerRow = cols / 64 + 1
-        let mask = ~UInt64(0) << UInt64(used)
-        for row in 0..<rows where words[row * wordsPerRow + wordsPerRow - 1] & mask != 0 { return row }
-        return nil
     }
 }

@@ -123,7 +123,4 @@ import Testing
     }
 }
 
-func median(_ values: [Double]) -> Double {
-    let s = values.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
+func median(_ values: [Double]) -> Double { Median.of(values)! }

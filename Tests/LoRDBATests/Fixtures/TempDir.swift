@@ -36,16 +36,7 @@ final class TempDir: TestFolder {
 
 /// The names in `directory` (without `.` and `..`), sorted.
 func directoryEntries(_ directory: String) -> [String] {
-    guard let dir = opendir(directory) else { return [] }
-    defer { closedir(dir) }
-    var names: [String] = []
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names.sorted()
+    FileSystem.entries(of: directory)
 }
 
 /// The bytes of the file at `path`, or `nil` when it cannot be read.

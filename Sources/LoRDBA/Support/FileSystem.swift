@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a path names.
+public enum FileKind: Sendable, Equatable {
+    case regular, directory, symbolicLink, fifo, device, socket, other
+
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symbolicLink
+        case S_IFIFO: self = .fifo
+        case S_IFCHR, S_IFBLK: self = .device
+        case S_IFSOCK: self = .socket
+        default: self = .other
+        }
+    }
+}
+
+/// The file-system questions the package asks (kinds, folder entries, paths, opening a regular
+/// file without blocking), answered with POSIX calls in one place.
+public enum FileSystem {
+    /// `stat` (following symbolic links) or `lstat` of `path`, or `nil` when the call fails.
+    public static func status(_ path: String, followingLinks: Bool = true) -> stat? {
+        var info = stat()
+        let code = followingLinks ? stat(path, &info) : lstat(path, &info)
+        return code == 0 ? info : nil
+    }
+
+    /// What `path` is, or `nil` when it does not exist (any other failure, such as a
+    /// symbolic-link loop, is `.other`, so opening it reports the real reason).
+    public static func kind(of path: String, followingLinks: Bool = true) -> FileKind? {
+        guard let info = status(path, followingLinks: followingLinks) else {
+            return errno == ENOENT || errno == ENOTDIR ? nil : .other
+        }
+        return FileKind(mode: info.st_mode)
+    }
+
+    /// Whether something (even a dangling symbolic link) exists at `path`.
+    public static func exists(_ path: String) -> Bool {
+        status(path, followingLinks: false) != nil
+    }
+
+    /// Names of the entries of `directory` (without `.` and `..`), sorted; empty when unreadable.
+    public static func entries(of directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) { pointer in
+                pointer.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: entry.pointee.d_name)) {
+                    String(cString: $0)
+                }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    /// `directory` and `name` joined with one slash.
+    public static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The folder holding `path` (`.` for a bare name, `/` for a name at the root).
+    public static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of `path`.
+    public static func baseName(of path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? path
+    }
+
+    /// Opens the regular file at `path` read-only and returns its descriptor (the caller closes
+    /// it) and `fstat`. Opened with `O_NONBLOCK` and checked on the open descriptor, so a FIFO,
+    /// device or socket is refused without ever blocking (and without a race between a check
+    /// and the open); symbolic links to regular files are followed.
+    public static func openRegularFile(_ path: String) throws(FileError) -> (descriptor: Int32, status: stat) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw FileError(path: path, operation: "stat", errno: code)
+        }
+        switch FileKind(mode: info.st_mode) {
+        case .regular:
+            return (fd, info)
+        case .directory:
+            close(fd)
+            throw FileError(path: path, operation: "open", errno: EISDIR)
+        default:
+            close(fd)
+            throw FileError(path: path, operation: "open (not a regular file: a FIFO, device or socket)", errno: EINVAL)
+        }
+    }
+
+    /// Up to `count` first bytes of the regular file at `path` (none when it is not a regular
+    /// file or cannot be read).
+    public static func prefix(of path: String, count: Int) -> [UInt8] {
+        guard let (fd, _) = try? openRegularFile(path) else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, count - filled) }
+            if n <= 0 { break }
+            filled += n
+        }
+        return Array(bytes.prefix(filled))
+    }
+}
+
+/// A failed file-system operation, with the path and the system's reason.
+public struct FileError: Error, Equatable, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var errno: Int32
+
+    public init(path: String, operation: String, errno: Int32) {
+        self.path = path
+        self.operation = operation
+        self.errno = errno
+    }
+
+    public var description: String {
+        "\(path): cannot \(operation): \(String(cString: strerror(errno)))"
+    }
+}

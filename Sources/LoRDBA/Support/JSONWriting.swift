@@ -1,0 +1,83 @@
+extension JSONValue {
+    /// Deterministic JSON text: members in stored order, shortest round-trip numbers, `null` for
+    /// NaN and ±∞ (see ``nonFinitePaths``).
+    /// - Parameter indent: spaces per level; `nil` writes everything on one line.
+    public func serialized(indent: Int? = nil) -> String {
+        var out = ""
+        write(to: &out, indent: indent, level: 0)
+        return out
+    }
+
+    /// Where this value holds NaN or ±∞ numbers, as paths such as `inputs[0].modules[3].product_error`
+    /// (the serializer writes them as `null`).
+    public func nonFinitePaths(_ prefix: String = "") -> [String] {
+        switch self {
+        case .double(let d): d.isFinite ? [] : [prefix]
+        case .array(let items):
+            items.enumerated().flatMap { n, item in item.nonFinitePaths("\(prefix)[\(n)]") }
+        case .object(let members):
+            members.flatMap { key, value in value.nonFinitePaths(prefix.isEmpty ? key : "\(prefix).\(key)") }
+        default: []
+        }
+    }
+
+    private func write(to out: inout String, indent: Int?, level: Int) {
+        func newline(_ lvl: Int) {
+            if let indent { out += "\n" + String(repeating: " ", count: indent * lvl) }
+        }
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .integer(let i): out += String(i)
+        case .double(let d):
+            // JSON has no NaN or infinity: they are written as null (reports list them in `non_finite`).
+            if !d.isFinite { out += "null" } else if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let items):
+            if items.isEmpty { out += "[]"; return }
+            out += "["
+            for (n, item) in items.enumerated() {
+                if n > 0 { out += indent == nil ? "," : "," }
+                newline(level + 1)
+                item.write(to: &out, indent: indent, level: level + 1)
+            }
+            newline(level)
+            out += "]"
+        case .object(let members):
+            if members.isEmpty { out += "{}"; return }
+            out += "{"
+            for (n, (key, value)) in members.enumerated() {
+                if n > 0 { out += "," }
+                newline(level + 1)
+                JSONValue.writeString(key, to: &out)
+                out += indent == nil ? ":" : ": "
+                value.write(to: &out, indent: indent, level: level + 1)
+            }
+            newline(level)
+            out += "}"
+        }
+    }
+
+    private static func writeString(_ s: String, to out: inout String) {
+        out += "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+}
