@@ -92,16 +92,6 @@ public enum Baselines {
         (2 * rank * (inFeatures + outFeatures) + 7) / 8 + 2 * (rank + outFeatures)
     }
 
-    /// `⌈r·(in + out)/8⌉ + 2·2`: one bit per entry and two fp16 scalars (BitDelta-style).
-    public static func signPerFactorBytes(rank: Int, inFeatures: Int, outFeatures: Int) -> Int {
-        (rank * (inFeatures + outFeatures) + 7) / 8 + 4
-    }
-
-    /// `⌈r·(in + out)/8⌉ + 2·(r + out)`: one bit per entry and one fp16 scale per row of `A` and of `B` (XNOR-style).
-    public static func signPerRowBytes(rank: Int, inFeatures: Int, outFeatures: Int) -> Int {
-        (rank * (inFeatures + outFeatures) + 7) / 8 + 2 * (rank + outFeatures)
-    }
-
     // MARK: - The compressed products
 
     /// The best rank-`rank` approximation of `s·B·A`, factors rounded to fp16 when `roundToHalf`:
