@@ -7,25 +7,8 @@ import Testing
 @Suite struct BatchCommandTests {
     let convert = Tool(name: "lordba-convert")
 
-    /// Runs the tool with extra environment variables (GitHub's are removed unless given).
     func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: convert.path)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        env["GITHUB_ACTIONS"] = nil
-        env["GITHUB_STEP_SUMMARY"] = nil
-        env.merge(environment) { $1 }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return .init(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                     stderr: String(decoding: stderr, as: UTF8.self))
+        try convert.run(arguments, environment: environment)
     }
 
     @Test func progressNeverReachesAPipeUnlessAskedAndNeverStandardOutput() throws {

@@ -19,11 +19,18 @@ struct Tool {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent(name).path
     }
 
-    func run(_ arguments: [String]) throws -> Outcome {
+    /// Runs the tool from the package root with extra environment variables (GitHub's are
+    /// removed unless given, so a CI runner's annotations never change the output).
+    func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: ReadingFixtures.packageRoot)
+        var env = ProcessInfo.processInfo.environment
+        env["GITHUB_ACTIONS"] = nil
+        env["GITHUB_STEP_SUMMARY"] = nil
+        env.merge(environment) { $1 }
+        process.environment = env
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
