@@ -1,0 +1,263 @@
+"""End-to-end check of `lordba-convert export` in the real libraries (PyTorch + PEFT, and mlx-lm
+and the `gguf` package when installed).
+
+It builds a tiny random LLaMA with transformers (hidden 64, 2 layers, 4 heads, 2 KV heads,
+vocabulary 128), three PEFT adapters for it with random nonzero factors on q/k/v/o/gate/up/down
+(plain LoRA; DoRA with perturbed magnitudes; mixed ranks through `rank_pattern` /
+`alpha_pattern`), converts each with `lordba-convert`, exports the `.lba` to PEFT (f32 and f16),
+MLX-LM, kohya and GGUF, and then:
+
+* PEFT: `PeftModel.from_pretrained` loads the export; per module the weight PEFT merges
+  (`merge_and_unload`, so DoRA's `g/‖W₀+ΔW‖` rescaling included) is compared with the weight
+  computed from the `.lba` alone (`lba.py`: `W₀ + B'A'`, or for DoRA
+  `diag(g/‖W₀+B'A'‖_row)(W₀ + B'A')`); and the change of the logits the loaded adapter causes is
+  compared with the change a model whose weights were set from the `.lba` alone causes.
+* mlx-lm (if importable): `load_adapters` on the MLX export, logits against the same reference.
+* gguf (if importable): the GGUF export read back with the `gguf` package: llama.cpp's names
+  (`blk.N.attn_q.weight.lora_a`), shapes (`lora_a` ne = [in, k], `lora_b` ne = [k, out]),
+  `adapter.lora.alpha`, and ΔW after undoing the q/k rope row permutation.
+
+Run (needs torch, transformers, peft; numpy; the `lordba-convert` binary):
+
+    LORDBA_CONVERT=.build/debug/lordba-convert python3 formats/python/e2e_check.py [WORKDIR]
+
+It prints one line per check and the figures; `test_e2e.py` runs it under pytest, skipped when
+torch, transformers or peft are not importable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lba  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+HEADS, KV_HEADS = 4, 2
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(CONVERT), *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lordba-convert {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    return result
+
+
+def make_base(folder: Path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=HEADS,
+                         num_key_value_heads=KV_HEADS, vocab_size=128, max_position_embeddings=64,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    model.save_pretrained(folder, safe_serialization=True)
+    return model
+
+
+def load_base(folder: Path):
+    from transformers import LlamaForCausalLM
+    return LlamaForCausalLM.from_pretrained(folder, torch_dtype="float32").eval()
+
+
+def make_adapter(base_folder: Path, folder: Path, kind: str) -> None:
+    """A PEFT adapter with random nonzero A and B (and, for DoRA, perturbed magnitudes)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    options = dict(r=8, lora_alpha=16, target_modules=TARGETS, lora_dropout=0.0)
+    if kind == "dora":
+        options["use_dora"] = True
+    if kind == "pattern":
+        options.update(rank_pattern={"q_proj": 4, "down_proj": 16}, alpha_pattern={"v_proj": 32, "down_proj": 8})
+    model = get_peft_model(load_base(base_folder), LoraConfig(**options))
+    generator = torch.Generator().manual_seed({"lora": 1, "dora": 2, "pattern": 3}[kind])
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_A" in name or "lora_B" in name:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
+            elif "lora_magnitude_vector" in name:
+                p.mul_(1 + 0.1 * torch.randn(p.shape, generator=generator))
+    model.save_pretrained(folder)
+
+
+def module_weights(model) -> dict[str, "np.ndarray"]:
+    """Every target linear's weight, by module path (`model.layers.0.self_attn.q_proj`)."""
+    out = {}
+    for name, module in model.named_modules():
+        if name.split(".")[-1] in TARGETS and hasattr(module, "weight"):
+            out[name] = module.weight.detach().double().numpy().copy()
+    return out
+
+
+def lba_weights(f: lba.LBAFile, base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The adapted weights from the `.lba` alone: `W₀ + ΔW`, DoRA rescaled per formats/lba.md §7."""
+    out = {}
+    for m in f.modules:
+        path = m.name.removeprefix("base_model.model.")
+        w = base[path] + m.delta()
+        if m.dora_magnitude:
+            g = f.carried_tensor(m.dora_magnitude).array().astype(np.float64)
+            w = (g / np.linalg.norm(w, axis=1))[:, None] * w
+        out[path] = w
+    return out
+
+
+def relative(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.linalg.norm(x - y) / np.linalg.norm(y))
+
+
+def logits(model, ids) -> np.ndarray:
+    import torch
+    with torch.no_grad():
+        return model(ids).logits.double().numpy()
+
+
+def model_with_weights(base_folder: Path, weights: dict[str, np.ndarray]):
+    import torch
+    model = load_base(base_folder)
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for path, w in weights.items():
+            modules[path].weight.copy_(torch.from_numpy(w.astype(np.float32)))
+    return model
+
+
+def check_peft(base_folder: Path, export: Path, f: lba.LBAFile, ids, reference_logits, base_logits) -> dict:
+    from peft import PeftModel
+
+    base = load_base(base_folder)
+    w0 = module_weights(base)
+    model = PeftModel.from_pretrained(base, str(export)).eval()
+    peft_logits = logits(model, ids)
+    merged = module_weights(model.merge_and_unload())
+    expected = lba_weights(f, w0)
+    assert set(expected) <= set(merged), sorted(set(expected) - set(merged))
+    # ΔW PEFT applies against the .lba's (DoRA: the whole rescaled weight change).
+    worst = max(relative(merged[p] - w0[p], expected[p] - w0[p]) for p in expected)
+    reference_change = reference_logits - base_logits
+    logits_difference = relative(peft_logits - base_logits, reference_change)
+    return {"delta_w": worst, "logits": logits_difference, "modules": len(expected)}
+
+
+def check_mlx(base_folder: Path, export: Path, ids, reference_logits, base_logits) -> dict | None:
+    try:
+        import mlx.core as mx
+        from mlx_lm.tuner.utils import load_adapters
+        from mlx_lm.utils import load_model
+    except ImportError:
+        return None
+    model, _ = load_model(base_folder)
+    model = load_adapters(model, str(export))
+    model.eval()
+    base_model, _ = load_model(base_folder)
+    x = mx.array(ids.numpy())
+    got = np.array(model(x).astype(mx.float32)).astype(np.float64)
+    plain = np.array(base_model(x).astype(mx.float32)).astype(np.float64)
+    return {"logits": relative(got - plain, reference_logits - base_logits),
+            "base_logits_vs_torch": relative(plain, base_logits)}
+
+
+def check_gguf(export: Path, f: lba.LBAFile) -> dict | None:
+    try:
+        from gguf import GGUFReader
+    except ImportError:
+        return None
+    reader = GGUFReader(str(export))
+
+    def field(key):
+        part = reader.fields[key]
+        value = part.parts[part.data[0]]
+        return bytes(value).decode() if part.types[0].name == "STRING" else value.item()
+
+    assert field("general.type") == "adapter" and field("adapter.type") == "lora"
+    assert field("general.architecture") == "llama"
+    alpha = float(field("adapter.lora.alpha"))
+    tensors = {t.name: t for t in reader.tensors}
+    names = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
+             "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+    assert len(tensors) == 2 * len(f.modules)
+    worst = 0.0
+    for m in f.modules:
+        parts = m.name.split(".")
+        stem = f"blk.{parts[parts.index('layers') + 1]}.{names[parts[-1]]}.weight"
+        ta, tb = tensors[stem + ".lora_a"], tensors[stem + ".lora_b"]
+        rank = int(ta.shape[1])
+        # llama.cpp: lora_a ne = [n_embd_in, r], lora_b ne = [r, n_out] (ne[0] is the row length).
+        assert [int(v) for v in ta.shape] == [m.in_features, rank], (stem, ta.shape)
+        assert [int(v) for v in tb.shape] == [rank, m.out_features], (stem, tb.shape)
+        a = np.asarray(ta.data, dtype=np.float64).reshape(rank, m.in_features)
+        b = np.asarray(tb.data, dtype=np.float64).reshape(m.out_features, rank)
+        if parts[-1] in ("q_proj", "k_proj"):
+            h = HEADS if parts[-1] == "q_proj" else KV_HEADS
+            n = b.shape[0]
+            b = b.reshape(h, n // h // 2, 2, -1).swapaxes(1, 2).reshape(n, -1)  # undo the rope order
+        worst = max(worst, relative(alpha / rank * (b @ a), m.delta()))
+    return {"delta_w": worst, "alpha": alpha}
+
+
+def check_all(work: Path, log=print) -> dict:
+    """Runs every check in `work`; returns the figures per adapter kind and target."""
+    import torch
+
+    base_folder = work / "base"
+    make_base(base_folder)
+    base = load_base(base_folder)
+    ids = torch.randint(0, 128, (2, 16), generator=torch.Generator().manual_seed(9))
+    base_logits = logits(base, ids)
+    w0 = module_weights(base)
+    figures: dict = {}
+    for kind in ("lora", "dora", "pattern"):
+        adapter = work / f"adapter-{kind}"
+        make_adapter(base_folder, adapter, kind)
+        out = work / f"{kind}.lba"
+        run(str(adapter), str(out), "-q", "--force")
+        f = lba.read(str(out))
+        reference_logits = logits(model_with_weights(base_folder, lba_weights(f, w0)), ids)
+        from peft import PeftModel
+        original = logits(PeftModel.from_pretrained(load_base(base_folder), str(adapter)).eval(), ids)
+        result = {"conversion_logits": relative(reference_logits - base_logits, original - base_logits)}
+        for dtype in ("f32", "f16"):
+            export = work / f"{kind}-peft-{dtype}"
+            run("export", str(out), "--to", "peft", str(export), "--dtype", dtype, "--force", "-q")
+            result[f"peft_{dtype}"] = check_peft(base_folder, export, f, ids, reference_logits, base_logits)
+        mlx_export = work / f"{kind}-mlx"
+        run("export", str(out), "--to", "mlx", str(mlx_export), "--dtype", "f32", "--force", "-q")
+        result["mlx"] = check_mlx(base_folder, mlx_export, ids, reference_logits, base_logits)
+        run("export", str(out), "--to", "kohya", str(work / f"{kind}-kohya.safetensors"), "--force", "-q")
+        gguf_export = work / f"{kind}.gguf"
+        done = run("export", str(out), "--to", "gguf", str(gguf_export), "--dtype", "f32", "--base-config",
+                   str(base_folder / "config.json"), "--force", "-q", check=kind != "dora")
+        if kind == "dora":  # llama.cpp has no DoRA: refused, naming the module, nothing written
+            assert done.returncode == 1 and "DoRA" in done.stderr and not gguf_export.exists(), done.stderr
+            result["gguf"] = "refused: " + done.stderr.strip().split(": ")[-1]
+        else:
+            result["gguf"] = check_gguf(gguf_export, f)
+        figures[kind] = result
+        log(f"{kind}: {json.dumps(result)}")
+    return figures
+
+
+def main() -> int:
+    if len(sys.argv) > 1:
+        work = Path(sys.argv[1])
+        work.mkdir(parents=True, exist_ok=True)
+        check_all(work)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            check_all(Path(d))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
