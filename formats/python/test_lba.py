@@ -288,6 +288,25 @@ def test_every_bit_flip_is_rejected_by_both_readers(work, tmp_path):
         data[bit // 8] ^= 1 << (bit % 8)
 
 
+REJECTED_DIR = os.environ.get("LORDBA_REJECTED_DIR")
+
+
+@pytest.mark.skipif(not REJECTED_DIR, reason="LORDBA_REJECTED_DIR not set: run swift test with it first")
+def test_python_rejects_every_file_the_swift_corruption_tests_rejected():
+    """The corrupted and crafted files the Swift Writing tests reject (kept by their `reject`
+    helpers in LORDBA_REJECTED_DIR during `swift test`) are rejected by lba.py too."""
+    files = sorted(Path(REJECTED_DIR).glob("*.lba"))
+    assert len(files) >= 50, f"only {len(files)} files in {REJECTED_DIR}"
+    accepted = []
+    for path in files:
+        try:
+            lba.parse(path.read_bytes(), path.name)
+        except lba.LBAError:
+            continue
+        accepted.append(path.name)
+    assert not accepted, f"lba.py accepted {len(accepted)} of {len(files)}: {accepted[:10]}"
+
+
 def test_truncation_trailing_data_and_table_errors(work):
     data = work["files"][("minilm", "default")][1].read_bytes()
     for bad in (data[:-64], data + b"\0" * 64, data[:40], b"PK" + data[2:]):
