@@ -243,19 +243,57 @@ def check_all(work: Path, log=print) -> dict:
             result["gguf"] = "refused: " + done.stderr.strip().split(": ")[-1]
         else:
             result["gguf"] = check_gguf(gguf_export, f)
+        if kind == "dora":
+            result["validate"] = check_validate(out, adapter, base_folder, f, w0)
         figures[kind] = result
         log(f"{kind}: {json.dumps(result)}")
     return figures
+
+
+def check_validate(out: Path, adapter: Path, base_folder: Path, f: lba.LBAFile, w0: dict) -> dict:
+    """`lordba-validate --reference --base` on the DoRA file: its per-module fidelity (the DoRA
+    layer's effect on Gaussian inputs) against the same quantity in weight space from PEFT's own
+    merge of the original adapter, `‖E_lba − E_peft‖_F/‖E_peft‖_F` with `E = W' − W₀`, which is
+    its expectation on isotropic inputs. Returns the range of their ratio over the modules."""
+    from peft import PeftModel
+
+    validate = CONVERT.parent / "lordba-validate"
+    result = subprocess.run([str(validate), str(out), "--reference", str(adapter), "--base", str(base_folder / "model.safetensors"),
+                             "--no-timing", "--tokens", "2048", "--json", "-"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    merged = module_weights(PeftModel.from_pretrained(load_base(base_folder), str(adapter)).merge_and_unload())
+    expected = lba_weights(f, w0)
+    ratios = []
+    for m in report["modules"]:
+        assert m["dora"]["norms_applied"] is True, m
+        path = m["name"].removeprefix("base_model.model.")
+        weight_space = relative(expected[path] - w0[path], merged[path] - w0[path])
+        ratios.append(m["fidelity"] / weight_space)
+    return {"fidelity_over_weight_space_min": min(ratios), "fidelity_over_weight_space_max": max(ratios)}
+
+
+def table(figures: dict) -> str:
+    """The figures as a Markdown table."""
+    rows = ["| adapter | PEFT f32 ΔW | PEFT f32 logits | PEFT f16 ΔW | PEFT f16 logits | mlx-lm logits | GGUF ΔW | conversion (logits) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for kind, r in figures.items():
+        mlx = f"{r['mlx']['logits']:.1e}" if r["mlx"] else "not installed"
+        gguf = f"{r['gguf']['delta_w']:.1e}" if isinstance(r["gguf"], dict) else (r["gguf"] or "gguf not installed")
+        rows.append(f"| {kind} | {r['peft_f32']['delta_w']:.1e} | {r['peft_f32']['logits']:.1e} | {r['peft_f16']['delta_w']:.1e} "
+                    f"| {r['peft_f16']['logits']:.1e} | {mlx} | {gguf} | {r['conversion_logits']:.3f} |")
+    return "\n".join(rows)
 
 
 def main() -> int:
     if len(sys.argv) > 1:
         work = Path(sys.argv[1])
         work.mkdir(parents=True, exist_ok=True)
-        check_all(work)
+        figures = check_all(work)
     else:
         with tempfile.TemporaryDirectory() as d:
-            check_all(Path(d))
+            figures = check_all(Path(d))
+    print(table(figures))
     return 0
 
 

@@ -28,5 +28,9 @@ def test_exports_load_in_peft_mlx_and_gguf(tmp_path):
         assert result["peft_f16"]["delta_w"] < 5e-3, (kind, result)
         if isinstance(result["gguf"], dict):
             assert result["gguf"]["delta_w"] < 1e-6, (kind, result)
+        if "validate" in result:
+            # lordba-validate's DoRA-layer fidelity agrees with PEFT's merged weights (sampling noise).
+            assert 0.9 < result["validate"]["fidelity_over_weight_space_min"], result["validate"]
+            assert result["validate"]["fidelity_over_weight_space_max"] < 1.1, result["validate"]
         if result["mlx"] is not None:
             assert result["mlx"]["logits"] < 1e-3, (kind, result)
