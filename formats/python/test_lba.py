@@ -6,6 +6,10 @@ the `lordba-convert` binary (`LORDBA_CONVERT`, default `.build/debug/lordba-conv
 exports them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
 
     LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q formats/python
+
+With `LORDBA_REJECTED_DIR=DIR` set for both `swift test` and pytest, the files the Swift
+corruption tests reject (kept there by their `reject` helpers) are run through the Python
+reader as well; without it that test is skipped.
 """
 
 from __future__ import annotations
