@@ -206,6 +206,69 @@ def check_gguf(export: Path, f: lba.LBAFile) -> dict | None:
     return {"delta_w": worst, "alpha": alpha}
 
 
+def write_base_gguf(base_folder: Path, path: Path) -> None:
+    """The tiny base as a llama.cpp GGUF (f32, no vocabulary: token ids are fed directly), with q
+    and k rows in llama.cpp's rope order, as its HF converter writes them."""
+    from gguf import GGUFWriter
+    model = load_base(base_folder)
+    c = model.config
+    w = GGUFWriter(str(path), "llama")
+    w.add_context_length(c.max_position_embeddings)
+    w.add_embedding_length(c.hidden_size)
+    w.add_block_count(c.num_hidden_layers)
+    w.add_feed_forward_length(c.intermediate_size)
+    w.add_head_count(c.num_attention_heads)
+    w.add_head_count_kv(c.num_key_value_heads)
+    w.add_rope_dimension_count(c.hidden_size // c.num_attention_heads)
+    w.add_rope_freq_base(float(getattr(c, "rope_theta", None) or c.rope_parameters["rope_theta"]))
+    w.add_layer_norm_rms_eps(c.rms_norm_eps)
+    w.add_vocab_size(c.vocab_size)
+    w.add_file_type(0)
+    w.add_tokenizer_model("none")
+
+    def permute(x, heads):
+        return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
+
+    state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    w.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    w.add_tensor("output_norm.weight", state["model.norm.weight"])
+    w.add_tensor("output.weight", state["lm_head.weight"])
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}
+    for i in range(c.num_hidden_layers):
+        for hf, cpp in names.items():
+            x = state[f"model.layers.{i}.{hf}.weight"]
+            if hf == "self_attn.q_proj":
+                x = permute(x, c.num_attention_heads)
+            elif hf == "self_attn.k_proj":
+                x = permute(x, c.num_key_value_heads)
+            w.add_tensor(f"blk.{i}.{cpp}.weight", np.ascontiguousarray(x))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
+def check_llama_cpp(base_gguf: Path, lora_gguf: Path, ids, reference_logits, base_logits) -> dict | None:
+    """llama.cpp (llama-cpp-python) with `--lora`: the change of the logits against the `.lba`'s."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    changes = []
+    for row in ids.tolist():
+        plain = Llama(model_path=str(base_gguf), n_ctx=64, logits_all=True, verbose=False)
+        plain.eval(row)
+        adapted = Llama(model_path=str(base_gguf), lora_path=str(lora_gguf), n_ctx=64, logits_all=True, verbose=False)
+        adapted.eval(row)
+        changes.append((np.array(plain.scores[:len(row)], dtype=np.float64), np.array(adapted.scores[:len(row)], dtype=np.float64)))
+    base_cpp = np.stack([p for p, _ in changes])
+    lora_cpp = np.stack([a for _, a in changes])
+    return {"logits": relative(lora_cpp - base_cpp, reference_logits - base_logits),
+            "base_logits_vs_torch": relative(base_cpp, base_logits)}
+
+
 def check_all(work: Path, log=print) -> dict:
     """Runs every check in `work`; returns the figures per adapter kind and target."""
     import torch
@@ -243,6 +306,11 @@ def check_all(work: Path, log=print) -> dict:
             result["gguf"] = "refused: " + done.stderr.strip().split(": ")[-1]
         else:
             result["gguf"] = check_gguf(gguf_export, f)
+            base_gguf = work / "base.gguf"
+            if result["gguf"] is not None and not base_gguf.exists():
+                write_base_gguf(base_folder, base_gguf)
+            if result["gguf"] is not None:
+                result["llama_cpp"] = check_llama_cpp(base_gguf, gguf_export, ids, reference_logits, base_logits)
         if kind == "dora":
             result["validate"] = check_validate(out, adapter, base_folder, f, w0)
         figures[kind] = result
