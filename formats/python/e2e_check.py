@@ -295,7 +295,8 @@ def check_all(work: Path, log=print) -> dict:
             run("export", str(out), "--to", "peft", str(export), "--dtype", dtype, "--force", "-q")
             result[f"peft_{dtype}"] = check_peft(base_folder, export, f, ids, reference_logits, base_logits)
         mlx_export = work / f"{kind}-mlx"
-        run("export", str(out), "--to", "mlx", str(mlx_export), "--dtype", "f32", "--force", "-q")
+        run("export", str(out), "--to", "mlx", str(mlx_export), "--dtype", "f32", "--base-config",
+            str(base_folder / "config.json"), "--force", "-q")
         result["mlx"] = check_mlx(base_folder, mlx_export, ids, reference_logits, base_logits)
         run("export", str(out), "--to", "kohya", str(work / f"{kind}-kohya.safetensors"), "--force", "-q")
         gguf_export = work / f"{kind}.gguf"

@@ -576,3 +576,32 @@ def test_gguf_mixed_ranks_and_mlx_dora(tmp_path):
         kohya = tmp_path / f"llama-{dora}.safetensors"
         result = run("export", str(out), "--to", "kohya", str(kohya), "--dtype", "f32")
         assert ("kohya-format loaders do not read it" in result.stdout) == dora
+
+
+def test_mlx_num_layers_reaches_the_first_adapted_block(tmp_path):
+    """mlx-lm adapts the last `num_layers` blocks: an adapter on blocks 1 and 2 of a 4-block model
+    needs num_layers = 3 (from --base-config), or 3 = last + 1 without it (with a note)."""
+    rng = np.random.default_rng(12)
+    source = tmp_path / "partial"
+    source.mkdir()
+    tensors = {}
+    for layer in (1, 2):
+        p = f"base_model.model.model.layers.{layer}.self_attn.q_proj"
+        tensors[p + ".lora_A.weight"] = rng.standard_normal((4, 16)).astype(np.float32)
+        tensors[p + ".lora_B.weight"] = rng.standard_normal((16, 4)).astype(np.float32)
+    st_write(source / "adapter_model.safetensors", tensors)
+    (source / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 4, "target_modules": ["q_proj"]}))
+    out = tmp_path / "partial.lba"
+    run(str(source), str(out), "-q", "--plain")
+    base = tmp_path / "config.json"
+    base.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 4, "num_attention_heads": 2}))
+    with_base = tmp_path / "with-base"
+    run("export", str(out), "--to", "mlx", str(with_base), "--base-config", str(base), "-q")
+    assert json.loads((with_base / "adapter_config.json").read_text())["num_layers"] == 3
+    without = tmp_path / "without"
+    result = run("export", str(out), "--to", "mlx", str(without))
+    assert json.loads((without / "adapter_config.json").read_text())["num_layers"] == 3
+    assert "assumes layer 2 is the model's last block" in result.stdout
+    base.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2}))
+    result = run("export", str(out), "--to", "mlx", str(tmp_path / "bad"), "--base-config", str(base), check=False)
+    assert result.returncode == 1 and "num_hidden_layers = 2" in result.stderr and not (tmp_path / "bad").exists()
