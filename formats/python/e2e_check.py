@@ -2,9 +2,9 @@
 and the `gguf` package when installed).
 
 It builds a tiny random LLaMA with transformers (hidden 64, 2 layers, 4 heads, 2 KV heads,
-vocabulary 128), three PEFT adapters for it with random nonzero factors on q/k/v/o/gate/up/down
+vocabulary 128), four PEFT adapters for it with random nonzero factors on q/k/v/o/gate/up/down
 (plain LoRA; DoRA with perturbed magnitudes; mixed ranks through `rank_pattern` /
-`alpha_pattern`), converts each with `lordba-convert`, exports the `.lba` to PEFT (f32 and f16),
+`alpha_pattern`; plain LoRA on the first block only), converts each with `lordba-convert`, exports the `.lba` to PEFT (f32 and f16),
 MLX-LM, kohya and GGUF, and then:
 
 * PEFT: `PeftModel.from_pretrained` loads the export; per module the weight PEFT merges
@@ -80,8 +80,10 @@ def make_adapter(base_folder: Path, folder: Path, kind: str) -> None:
         options["use_dora"] = True
     if kind == "pattern":
         options.update(rank_pattern={"q_proj": 4, "down_proj": 16}, alpha_pattern={"v_proj": 32, "down_proj": 8})
+    if kind == "layer0":  # only the first block: mlx-lm's num_layers must reach down to it
+        options.update(layers_to_transform=[0])
     model = get_peft_model(load_base(base_folder), LoraConfig(**options))
-    generator = torch.Generator().manual_seed({"lora": 1, "dora": 2, "pattern": 3}[kind])
+    generator = torch.Generator().manual_seed({"lora": 1, "dora": 2, "pattern": 3, "layer0": 4}[kind])
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_A" in name or "lora_B" in name:
@@ -280,7 +282,7 @@ def check_all(work: Path, log=print) -> dict:
     base_logits = logits(base, ids)
     w0 = module_weights(base)
     figures: dict = {}
-    for kind in ("lora", "dora", "pattern"):
+    for kind in ("lora", "dora", "pattern", "layer0"):
         adapter = work / f"adapter-{kind}"
         make_adapter(base_folder, adapter, kind)
         out = work / f"{kind}.lba"
@@ -298,6 +300,9 @@ def check_all(work: Path, log=print) -> dict:
         run("export", str(out), "--to", "mlx", str(mlx_export), "--dtype", "f32", "--base-config",
             str(base_folder / "config.json"), "--force", "-q")
         result["mlx"] = check_mlx(base_folder, mlx_export, ids, reference_logits, base_logits)
+        if kind == "layer0":  # without --base-config: num_layers = -1, every block
+            run("export", str(out), "--to", "mlx", str(work / "layer0-mlx-all"), "--dtype", "f32", "--force", "-q")
+            result["mlx_without_base_config"] = check_mlx(base_folder, work / "layer0-mlx-all", ids, reference_logits, base_logits)
         run("export", str(out), "--to", "kohya", str(work / f"{kind}-kohya.safetensors"), "--force", "-q")
         gguf_export = work / f"{kind}.gguf"
         done = run("export", str(out), "--to", "gguf", str(gguf_export), "--dtype", "f32", "--base-config",

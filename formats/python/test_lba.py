@@ -580,7 +580,7 @@ def test_gguf_mixed_ranks_and_mlx_dora(tmp_path):
 
 def test_mlx_num_layers_reaches_the_first_adapted_block(tmp_path):
     """mlx-lm adapts the last `num_layers` blocks: an adapter on blocks 1 and 2 of a 4-block model
-    needs num_layers = 3 (from --base-config), or 3 = last + 1 without it (with a note)."""
+    needs num_layers = 3 (from --base-config), or -1 (every block) without it."""
     rng = np.random.default_rng(12)
     source = tmp_path / "partial"
     source.mkdir()
@@ -599,9 +599,8 @@ def test_mlx_num_layers_reaches_the_first_adapted_block(tmp_path):
     run("export", str(out), "--to", "mlx", str(with_base), "--base-config", str(base), "-q")
     assert json.loads((with_base / "adapter_config.json").read_text())["num_layers"] == 3
     without = tmp_path / "without"
-    result = run("export", str(out), "--to", "mlx", str(without))
-    assert json.loads((without / "adapter_config.json").read_text())["num_layers"] == 3
-    assert "assumes layer 2 is the model's last block" in result.stdout
+    run("export", str(out), "--to", "mlx", str(without), "-q")
+    assert json.loads((without / "adapter_config.json").read_text())["num_layers"] == -1
     base.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2}))
     result = run("export", str(out), "--to", "mlx", str(tmp_path / "bad"), "--base-config", str(base), check=False)
     assert result.returncode == 1 and "num_hidden_layers = 2" in result.stderr and not (tmp_path / "bad").exists()

@@ -10,8 +10,8 @@
 /// mlx-lm adapts the *last* `num_layers` blocks (and refuses adapter weights of blocks it did
 /// not adapt), so `num_layers` must reach down to the first adapted block: with the base
 /// model's `config.json` (`--base-config`) it is `num_hidden_layers − first adapted layer`;
-/// without it, `last adapted layer + 1`, which is right whenever the adapter reaches the model's
-/// last block (a note says so when it does not start at block 0).
+/// without it `-1`, mlx-lm's "every block" (blocks without weights in the file keep mlx-lm's
+/// zero-initialized `lora_b`, so their ΔW is zero).
 enum MLXExport {
     static let weightsName = "adapters.safetensors"
     static let configName = "adapter_config.json"
@@ -49,7 +49,7 @@ enum MLXExport {
         let weights = SafeTensorsWriter.serialize(tensors, metadata: ["format": "mlx"])
         let layers = Set(modules.compactMap { layerIndex(of: $0.name) })
         let first = layers.min() ?? 0, last = layers.max() ?? 0
-        var numLayers = last + 1
+        var numLayers = -1
         if let baseConfigPath {
             let base = try GGUFExport.BaseConfig(path: baseConfigPath)
             guard let total = base.layers else {
@@ -59,13 +59,11 @@ enum MLXExport {
                 throw .baseConfig(path: baseConfigPath, problem: "num_hidden_layers = \(total), but the adapter has layer \(last)")
             }
             numLayers = total - first
-        } else if first > 0 {
-            notes.append("num_layers = \(numLayers) assumes layer \(last) is the model's last block (mlx-lm adapts the last num_layers blocks); give --base-config to count from the model's own num_hidden_layers")
         }
         let keys = Set(modules.map { keyPath(of: ExportSupport.strippingPEFTPrefix($0.name)) }).sorted()
         let config: JSONValue = .object([
             ("fine_tune_type", .string(allDoRA ? "dora" : "lora")),
-            ("num_layers", .integer(Int64(max(numLayers, 1)))),
+            ("num_layers", .integer(Int64(numLayers))),
             ("lora_parameters", .object([
                 ("rank", .integer(Int64(rank))),
                 ("scale", .double(1)),
