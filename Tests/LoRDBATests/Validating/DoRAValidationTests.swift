@@ -132,6 +132,23 @@ import Testing
         #expect(problem2.contains("plain LoRA"))
     }
 
+    @Test func commandLineTakesBase() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let input = Self.adapter(in: dir, name: "dora")
+        let lba = try ExportTests.convert(input, to: dir.path + "/d.lba")
+        let tool = Tool(name: "lordba-validate")
+        let base = Self.base(in: dir)
+        let ok = try tool.run([lba, "--reference", input, "--base", base, "--no-timing", "--tokens", "16", "--json", "-"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        let json = try JSONParser.parse(ok.stdout)
+        #expect(json["base"] == .string(base))
+        let q = json["modules"]?.arrayValue?.first { $0["name"] == .string(Self.q) }
+        #expect(q?["dora"]?["norms_applied"] == .bool(true))
+        let usage = try tool.run([lba, "--base", base, "--no-timing"])
+        #expect(usage.status == 64 && usage.stderr.contains("--base needs --reference"))
+    }
+
     @Test func baseProblemsAreOneLineErrorsNamingTheModule() throws {
         let dir = TempDir()
         defer { dir.remove() }
