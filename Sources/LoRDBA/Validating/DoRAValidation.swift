@@ -28,6 +28,23 @@ public struct DoRAValidation: Sendable, Equatable {
 /// `out × in` matrix beyond `W₀` itself), the base layer's outputs, and the error energy of the
 /// two layers' effects.
 enum DoRAMath {
+    /// The error energy of the `.lba`'s DoRA layer against the reference's, `(‖E_lba − E_lora‖²,
+    /// ‖E_lora‖²)` with `E = (g/n)⊙(W₀x + ΔWx) − W₀x`, from each side's dense branch and `ΔW·x`
+    /// outputs; records the norms' largest relative difference in `record`.
+    static func layerEffect(module: BinaryModule, base: BaseWeights, magnitude g: [Float], x: [Float], tokens: Int,
+                            threads: Int, lba: (DenseLowRank, [Float]), lora: (DenseLowRank, [Float]),
+                            into record: inout DoRAValidation) throws(ValidatorError) -> (Double, Double) {
+        let w0 = try base.weight(module: module.name, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
+        let normsLBA = rowNorms(base: w0, branch: lba.0)
+        let normsLoRA = rowNorms(base: w0, branch: lora.0)
+        let y0 = baseOutputs(x, tokens: tokens, weight: w0, outFeatures: module.outFeatures,
+                             inFeatures: module.inFeatures, threads: threads)
+        record.normsApplied = true
+        record.normDifference = zip(normsLBA, normsLoRA).map { abs($0 - $1) / $1 }.max()
+        return effectEnergy(base: y0, delta1: lba.1, norms1: normsLBA, delta2: lora.1, norms2: normsLoRA,
+                            magnitude: g, outFeatures: module.outFeatures)
+    }
+
     /// `‖W₀[o,:] + ΔW[o,:]‖` per output row, with `ΔW[o,:] = Σⱼ U[j,o]·D[j,:]` from a dense branch (Double sums).
     static func rowNorms(base: [Float], branch: DenseLowRank) -> [Double] {
         let n = branch.inFeatures, out = branch.outFeatures, k = branch.rank

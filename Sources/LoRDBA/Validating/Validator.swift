@@ -64,15 +64,9 @@ public enum Validator {
                 if let name = file.doraMagnitudes[module.name], let g = magnitudes[name] {
                     var dora = DoRAValidation(magnitude: name, normsApplied: false, deltaFidelity: ratio(error, energy))
                     if let base, module.kind != .embedding {
-                        let w0 = try base.weight(module: module.name, outFeatures: module.outFeatures, inFeatures: module.inFeatures)
-                        let normsLBA = DoRAMath.rowNorms(base: w0, branch: dense)
-                        let normsLoRA = DoRAMath.rowNorms(base: w0, branch: loraBranch)
-                        let y0 = DoRAMath.baseOutputs(x, tokens: options.tokens, weight: w0, outFeatures: module.outFeatures,
-                                                      inFeatures: module.inFeatures, threads: options.threads)
-                        (error, energy) = DoRAMath.effectEnergy(base: y0, delta1: ySign, norms1: normsLBA, delta2: yLoRA,
-                                                                 norms2: normsLoRA, magnitude: g, outFeatures: module.outFeatures)
-                        dora.normsApplied = true
-                        dora.normDifference = zip(normsLBA, normsLoRA).map { abs($0 - $1) / $1 }.max()
+                        (error, energy) = try DoRAMath.layerEffect(
+                            module: module, base: base, magnitude: g, x: x, tokens: options.tokens, threads: options.threads,
+                            lba: (dense, ySign), lora: (loraBranch, yLoRA), into: &dora)
                     }
                     result.dora = dora
                 }
