@@ -16,6 +16,9 @@ MLX-LM, kohya and GGUF, and then:
 * gguf (if importable): the GGUF export read back with the `gguf` package: llama.cpp's names
   (`blk.N.attn_q.weight.lora_a`), shapes (`lora_a` ne = [in, k], `lora_b` ne = [k, out]),
   `adapter.lora.alpha`, and ΔW after undoing the q/k rope row permutation.
+* llama.cpp (if `llama_cpp`, from llama-cpp-python, is importable): the base written as an f32
+  GGUF (q/k rows in rope order, no vocabulary), evaluated with and without the exported GGUF
+  LoRA (`lora_path`), the change of the logits against the `.lba`'s.
 
 Run (needs torch, transformers, peft; numpy; the `lordba-convert` binary):
 
@@ -349,13 +352,15 @@ def check_validate(out: Path, adapter: Path, base_folder: Path, f: lba.LBAFile, 
 
 def table(figures: dict) -> str:
     """The figures as a Markdown table."""
-    rows = ["| adapter | PEFT f32 ΔW | PEFT f32 logits | PEFT f16 ΔW | PEFT f16 logits | mlx-lm logits | GGUF ΔW | conversion (logits) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| adapter | PEFT f32 ΔW | PEFT f32 logits | PEFT f16 ΔW | PEFT f16 logits | mlx-lm logits | GGUF ΔW | llama.cpp logits | conversion (logits) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in figures.items():
         mlx = f"{r['mlx']['logits']:.1e}" if r["mlx"] else "not installed"
         gguf = f"{r['gguf']['delta_w']:.1e}" if isinstance(r["gguf"], dict) else (r["gguf"] or "gguf not installed")
+        cpp = r.get("llama_cpp")
+        cpp = f"{cpp['logits']:.1e}" if cpp else ("-" if not isinstance(r["gguf"], dict) else "not installed")
         rows.append(f"| {kind} | {r['peft_f32']['delta_w']:.1e} | {r['peft_f32']['logits']:.1e} | {r['peft_f16']['delta_w']:.1e} "
-                    f"| {r['peft_f16']['logits']:.1e} | {mlx} | {gguf} | {r['conversion_logits']:.3f} |")
+                    f"| {r['peft_f16']['logits']:.1e} | {mlx} | {gguf} | {cpp} | {r['conversion_logits']:.3f} |")
     return "\n".join(rows)
 
 

@@ -36,4 +36,5 @@ def test_exports_load_in_peft_mlx_and_gguf(tmp_path):
             if result.get(key) is not None:
                 assert result[key]["logits"] < 1e-5, (kind, key, result)
         if result.get("llama_cpp") is not None:
-            assert result["llama_cpp"]["logits"] < 1e-2, (kind, result)
+            # llama.cpp's own numerics (f16 KV cache) move the base logits by ~2e-4 already.
+            assert result["llama_cpp"]["logits"] < 5e-3, (kind, result)
