@@ -274,6 +274,30 @@ def check_llama_cpp(base_gguf: Path, lora_gguf: Path, ids, reference_logits, bas
             "base_logits_vs_torch": relative(base_cpp, base_logits)}
 
 
+def unpermuted_copy(lora_gguf: Path, out: Path) -> None:
+    """The GGUF LoRA with the q/k `lora_b` rows put back in Hugging Face order (what an exporter
+    that forgot llama.cpp's rope permutation would write), to show the permutation matters."""
+    from gguf import GGUFReader, GGUFWriter
+    reader = GGUFReader(str(lora_gguf))
+    w = GGUFWriter(str(out), "llama")
+    w.add_type("adapter")
+    w.add_string("adapter.type", "lora")
+    part = reader.fields["adapter.lora.alpha"]
+    w.add_float32("adapter.lora.alpha", float(part.parts[part.data[0]][0]))
+    for t in reader.tensors:
+        rank = int(t.shape[0]) if t.name.endswith(".lora_b") else int(t.shape[1])
+        data = np.asarray(t.data, dtype=np.float32).reshape([int(d) for d in reversed(t.shape)])
+        heads = HEADS if ".attn_q." in t.name else KV_HEADS if ".attn_k." in t.name else None
+        if heads and t.name.endswith(".lora_b"):
+            n = data.shape[0]
+            data = data.reshape(heads, n // heads // 2, 2, rank).swapaxes(1, 2).reshape(n, rank)
+        w.add_tensor(t.name, np.ascontiguousarray(data))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def check_all(work: Path, log=print) -> dict:
     """Runs every check in `work`; returns the figures per adapter kind and target."""
     import torch
@@ -320,6 +344,10 @@ def check_all(work: Path, log=print) -> dict:
                 write_base_gguf(base_folder, base_gguf)
             if result["gguf"] is not None:
                 result["llama_cpp"] = check_llama_cpp(base_gguf, gguf_export, ids, reference_logits, base_logits)
+                if kind == "lora" and result["llama_cpp"] is not None:
+                    unpermuted_copy(gguf_export, work / "lora-unpermuted.gguf")
+                    wrong = check_llama_cpp(base_gguf, work / "lora-unpermuted.gguf", ids, reference_logits, base_logits)
+                    result["llama_cpp_without_rope_permutation"] = wrong
         if kind == "dora":
             result["validate"] = check_validate(out, adapter, base_folder, f, w0)
         figures[kind] = result

@@ -38,3 +38,5 @@ def test_exports_load_in_peft_mlx_and_gguf(tmp_path):
         if result.get("llama_cpp") is not None:
             # llama.cpp's own numerics (f16 KV cache) move the base logits by ~2e-4 already.
             assert result["llama_cpp"]["logits"] < 5e-3, (kind, result)
+        if result.get("llama_cpp_without_rope_permutation") is not None:
+            assert result["llama_cpp_without_rope_permutation"]["logits"] > 10 * result["llama_cpp"]["logits"], result
