@@ -46,6 +46,6 @@ let package = Package(
 
         // MARK: - Tests
         // The command-line tools are dependencies so that `swift test` builds them for the end-to-end tests.
-        .testTarget(name: "LoRDBATests", dependencies: ["LoRDBA", "lordba-convert", "lordba-validate"]),
+        .testTarget(name: "LoRDBATests", dependencies: ["LoRDBA", "lordba-convert", "lordba-validate", "lordba-bench"]),
     ]
 )

@@ -136,6 +136,94 @@ KATTR static void KFN(sign_down)(const float *x, long stride, long tokens, long 
         for (long j = j0; j < j1; j++) z[t * zStride + j] *= middle[j];
 }
 
+#define EVEN(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODD(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
+
+// MARK: step 1 by tables (blocks of 8 tokens)
+
+/// The 16 signed sums of 4 input vectors: `table[e] = Σ_b (bit b of e ? −v_b : +v_b)`, as two
+/// pair tables (bits 0–1 and 2–3) added.
+KATTR static inline void KFN(nibble_table)(const v8f *v, float *table) {
+    v8f v0 = v[0], v1 = v[1], v2 = v[2], v3 = v[3];
+    v8f p0 = v0 + v1, p1 = v1 - v0, p2 = v0 - v1, p3 = -p0;
+    v8f q0 = v2 + v3, q1 = v3 - v2, q2 = v2 - v3, q3 = -q0;
+    store8(table + 0 * 8, p0 + q0); store8(table + 1 * 8, p1 + q0);
+    store8(table + 2 * 8, p2 + q0); store8(table + 3 * 8, p3 + q0);
+    store8(table + 4 * 8, p0 + q1); store8(table + 5 * 8, p1 + q1);
+    store8(table + 6 * 8, p2 + q1); store8(table + 7 * 8, p3 + q1);
+    store8(table + 8 * 8, p0 + q2); store8(table + 9 * 8, p1 + q2);
+    store8(table + 10 * 8, p2 + q2); store8(table + 11 * 8, p3 + q2);
+    store8(table + 12 * 8, p0 + q3); store8(table + 13 * 8, p1 + q3);
+    store8(table + 14 * 8, p2 + q3); store8(table + 15 * 8, p3 + q3);
+}
+
+/// Step 1 for a block of 8 rows of `x` (`stride` apart, input scales applied) by 4-bit tables:
+/// for every 4 inputs, the 16 signed sums `±x_0 ± x_1 ± x_2 ± x_3` as vectors over the 8 tokens
+/// (an 8 × 8 transpose per 8 inputs, then 2 × 16 entries); a sign channel then costs one table
+/// load and one add per 4 inputs instead of a mask, an XOR and an add per input and token.
+/// Writes `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·x[t, i]`. Inputs are taken in tiles of
+/// `tileChunks` × 8 (`tables` holds 32 · tileChunks vectors, L1-sized); `tail` is scratch for
+/// 64 floats (a last partial chunk is copied there, zero-padded).
+KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures, const uint8_t *signA, long rowBytes,
+                                   long k, const float *middle, float *zT, float *tables, float *tail, long tileChunks) {
+    long chunks = (inFeatures + 7) / 8;
+    long fullChunks = inFeatures / 8;
+    for (long j = 0; j < k; j++) store8(zT + j * 8, (v8f)0);
+    for (long start = 0; start < chunks; start += tileChunks) {
+        long n = tileChunks < chunks - start ? tileChunks : chunks - start;
+        for (long c = 0; c < n; c++) {
+            long chunk = start + c;
+            const float *src = x + chunk * 8;
+            long rowStride = stride;
+            if (chunk >= fullChunks) {
+                long remainder = inFeatures - chunk * 8;
+                for (long t = 0; t < 8; t++)
+                    for (long i = 0; i < 8; i++) tail[t * 8 + i] = i < remainder ? x[t * stride + chunk * 8 + i] : 0;
+                src = tail;
+                rowStride = 8;
+            }
+            v8f r0 = load8(src), r1 = load8(src + rowStride), r2 = load8(src + 2 * rowStride);
+            v8f r3 = load8(src + 3 * rowStride), r4 = load8(src + 4 * rowStride), r5 = load8(src + 5 * rowStride);
+            v8f r6 = load8(src + 6 * rowStride), r7 = load8(src + 7 * rowStride);
+            v8f a0 = EVEN(r0, r1), a1 = EVEN(r2, r3), a2 = EVEN(r4, r5), a3 = EVEN(r6, r7);
+            v8f a4 = ODD(r0, r1), a5 = ODD(r2, r3), a6 = ODD(r4, r5), a7 = ODD(r6, r7);
+            v8f b0 = EVEN(a0, a1), b1 = EVEN(a2, a3), b2 = EVEN(a4, a5), b3 = EVEN(a6, a7);
+            v8f b4 = ODD(a0, a1), b5 = ODD(a2, a3), b6 = ODD(a4, a5), b7 = ODD(a6, a7);
+            // Input 8·chunk + i over the 8 tokens, i = 0…7.
+            v8f v[8] = { EVEN(b0, b1), EVEN(b2, b3), EVEN(b4, b5), EVEN(b6, b7),
+                         ODD(b0, b1), ODD(b2, b3), ODD(b4, b5), ODD(b6, b7) };
+            KFN(nibble_table)(v, tables + c * 256);
+            KFN(nibble_table)(v + 4, tables + c * 256 + 128);
+        }
+        long j = 0;
+        for (; j + 2 <= k; j += 2) {
+            const uint8_t *s0 = signA + j * rowBytes + start, *s1 = s0 + rowBytes;
+            v8f a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const float *t = tables;
+            for (long c = 0; c < n; c++) {
+                unsigned e0 = s0[c], e1 = s1[c];
+                a0 += load8(t + (e0 & 15) * 8); a1 += load8(t + 128 + (e0 >> 4) * 8);
+                a2 += load8(t + (e1 & 15) * 8); a3 += load8(t + 128 + (e1 >> 4) * 8);
+                t += 256;
+            }
+            store8(zT + j * 8, load8(zT + j * 8) + (a0 + a1));
+            store8(zT + (j + 1) * 8, load8(zT + (j + 1) * 8) + (a2 + a3));
+        }
+        for (; j < k; j++) {
+            const uint8_t *s0 = signA + j * rowBytes + start;
+            v8f a0 = 0, a1 = 0;
+            const float *t = tables;
+            for (long c = 0; c < n; c++) {
+                unsigned e0 = s0[c];
+                a0 += load8(t + (e0 & 15) * 8); a1 += load8(t + 128 + (e0 >> 4) * 8);
+                t += 256;
+            }
+            store8(zT + j * 8, load8(zT + j * 8) + (a0 + a1));
+        }
+    }
+    for (long j = 0; j < k; j++) store8(zT + j * 8, load8(zT + j * 8) * (v8f)middle[j]);
+}
+
 // MARK: step 2 by tables
 
 KATTR static void KFN(build_tables)(const float *zT, long k, float *tables) {
@@ -154,8 +242,6 @@ KATTR static void KFN(build_tables)(const float *zT, long k, float *tables) {
     }
 }
 
-#define EVEN(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
-#define ODD(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
 
 KATTR static void KFN(up_table8)(const float *tables, long groups, const uint8_t *columns, long outFeatures,
                                  const float *scale, float *y, long yStride, float *tail) {

@@ -247,7 +247,7 @@ struct Prepared {
         var branches: [OpenBLASBranch] = []
         for (i, shape) in workload.modules.enumerated() {
             let module = BinaryModule(
-                name: "m\(i)", kind: .linear, rank: rank, loraScale: 2,
+                name: "m\(i)", kind: .linear, loraRank: rank, loraScale: 2,
                 signA: Self.randomSigns(rows: rank, cols: shape.inFeatures, &rng),
                 signB: Self.randomSigns(rows: rank, cols: shape.outFeatures, &rng),
                 scales: ChannelScales(input: nil, middle: (0..<rank).map { _ in 0.01 * rng.nextUnitFloat() },

@@ -9,18 +9,21 @@ struct LordbaBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lordba-bench",
         abstract: "Benchmarks for the LoRDBA toolchain; every figure is measured in the run that prints it.",
-        subcommands: [ConvertBench.self, QualityBench.self, GEMMBench.self])
+        discussion: "Exit codes: 0 the benchmark ran (and its outputs were identical where compared); 1 a run failed or outputs differed; 64 bad command-line usage.",
+        version: ToolVersion.current,
+        subcommands: [ConvertBench.self, QualityBench.self, GEMMBench.self, GenerateCommand.self])
 }
 
 /// Times `lordba-convert` on a generated LLaMA-7B-shaped adapter, in child processes so that
-/// peak memory and CPU time are the converter's own, side by side with a lean numpy script
-/// when one is given and present; then the time per stage, in-process.
+/// peak memory and CPU time are the converter's own (``measureProcess`` resets this process's
+/// peak before each spawn, so the generator's memory is not counted), side by side with a lean
+/// numpy script when one is given and present; then the time per stage, in-process.
 struct ConvertBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convert",
         abstract: "Generate a LLaMA-7B-shaped LoRA (32 layers, q,k,v,o,gate,up,down, r=16, fp16) and time its conversion.")
 
-    @Option(help: "Folder for the generated adapter (reused when present).")
+    @Option(help: "Folder for the generated adapter (reused when present).", completion: .directory)
     var workDir = "/tmp/lordba-bench"
 
     @Option(help: "LoRA rank of the generated adapter.")
@@ -32,7 +35,8 @@ struct ConvertBench: ParsableCommand {
     @Option(help: "Worker threads for the timed runs.")
     var jobs = ProcessInfoCores.count
 
-    @Option(help: "A numpy reference script (usage: SCRIPT ADAPTER OUT), run alternately with --plain when python3 has numpy.")
+    @Option(help: "A numpy reference script (usage: SCRIPT ADAPTER OUT), run alternately with --plain when python3 has numpy.",
+            completion: .file(extensions: ["py"]))
     var numpyScript = "../shared/bench/lean_numpy_svid.py"
 
     @Flag(help: "Skip the default pipeline (its runs take tens of seconds).")
@@ -88,6 +92,7 @@ struct ConvertBench: ParsableCommand {
             print("ratio to numpy --plain --jobs \(jobs): wall \(Format.fixed(plain.wall / reference.wall, 2))× (target ≤ 0.5×), CPU \(Format.fixed(plain.cpu / reference.cpu, 2))× (target ≤ 1.0×); --jobs 1: wall \(Format.fixed(single.wall / reference.wall, 2))×, CPU \(Format.fixed(single.cpu / reference.cpu, 2))×")
         }
         print("peak memory    \(Format.fixed(Double(medians[0].peak) / Double(inputBytes), 2))× the input (target ≤ 1.2×); output \(Format.bytes(fileSize("\(workDir)/plain.lba")))")
+        print("               the converter's own peak (ru_maxrss of the child; this process's peak is reset before each spawn, so at most its resident \(Format.bytes(medians[0].floor)) at spawn shows through)")
 
         // 2. Where the time goes, stage by stage (one thread, in-process).
         let plainStages = try StageTiming.measure(adapterDir: adapterDir, output: "\(workDir)/plain-stages.lba", options: .plain)
@@ -141,53 +146,6 @@ extension String {
         while s.last == set { s = s.dropLast() }
         return String(s)
     }
-}
-
-/// One child run: wall seconds, CPU seconds (user + system), peak resident bytes, exit status.
-struct Measurement {
-    var wall: Double
-    var cpu: Double
-    var peak: Int
-    var status: Int32
-
-    /// Per-field medians.
-    static func median(_ runs: [Measurement]) -> Measurement {
-        func mid<T: Comparable>(_ v: [T]) -> T { v.sorted()[v.count / 2] }
-        return Measurement(wall: mid(runs.map(\.wall)), cpu: mid(runs.map(\.cpu)), peak: mid(runs.map(\.peak)), status: 0)
-    }
-}
-
-/// Runs `path args…` with extra environment variables, measuring it with `wait4`.
-func measureProcess(_ path: String, _ args: [String], environment extra: [String: String] = [:]) throws -> Measurement {
-    let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    var env: [UnsafeMutablePointer<CChar>?] = []
-    var p = environ
-    while let entry = p.pointee {
-        let text = String(cString: entry)
-        if let key = text.split(separator: "=", maxSplits: 1).first, extra[String(key)] != nil {
-            p += 1
-            continue
-        }
-        env.append(strdup(entry))
-        p += 1
-    }
-    for (key, value) in extra { env.append(strdup("\(key)=\(value)")) }
-    env.append(nil)
-    defer { env.forEach { free($0) } }
-    let clock = ContinuousClock()
-    let start = clock.now
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, path, nil, nil, argv, env)
-    guard spawned == 0 else { throw ValidationError("cannot start \(path): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    var usage = rusage()
-    guard wait4(pid, &status, 0, &usage) == pid else { throw ValidationError("wait4 failed") }
-    let seconds = (clock.now - start).seconds
-    let exitCode = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    let cpu = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) * 1e-6
-        + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) * 1e-6
-    return Measurement(wall: seconds, cpu: cpu, peak: Int(usage.ru_maxrss) * 1024, status: exitCode)
 }
 
 /// The path of another executable built beside this one.

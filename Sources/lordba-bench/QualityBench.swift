@@ -10,10 +10,10 @@ struct QualityBench: ParsableCommand {
         commandName: "quality",
         abstract: "Median and worst product error, bytes and seconds of each conversion method, per adapter.")
 
-    @Option(help: "Adapters to measure (default: every folder in samples/).")
+    @Option(help: "Adapters to measure (default: every folder in samples/).", completion: .file())
     var adapters: [String] = []
 
-    @Option(help: "Folder for outputs and the generated 7B-shaped adapter.")
+    @Option(help: "Folder for outputs and the generated 7B-shaped adapter.", completion: .directory)
     var workDir = "/tmp/lordba-bench"
 
     @Flag(name: .customLong("skip-7b"), help: "Leave out the generated 7B-shaped adapter (it takes a few minutes).")

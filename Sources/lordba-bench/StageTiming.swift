@@ -35,18 +35,18 @@ struct StageTiming {
         var encode = 0.0, write = 0.0, report = 0.0
         let source = try timed(&read) { try AdapterSource.open(adapterDir) }
         let pipeline = ModulePipeline(options: options)
-        var outcomes: [(module: BinaryModule, errors: ModuleErrors, plainProductError: Double, method: String)] = []
+        var outcomes: [(module: BinaryModule, errors: ModuleErrors, plainProductError: Double, method: ConversionMethod)] = []
         for spec in source.modules {
             let module = try timed(&read) { try source.load(spec) }
             let plain = timed(&binarize) { Binarizer(scaleDType: options.scaleDType).binarize(module) }
             let errors = timed(&analyze) { ErrorAnalysis.analyze(original: module, binary: plain.module, fits: (plain.fitA, plain.fitB)) }
             if isPlain {
-                outcomes.append((plain.module, errors, errors.productError, "plain"))
+                outcomes.append((plain.module, errors, errors.productError, .plain))
             } else {
                 // The factorizations the pipeline tries, then the whole pipeline (which repeats
                 // them, binarizes and analyzes twice, and refines): refinement is the rest.
                 let candidates = options.factorization == .auto ? Factorization.candidates : [options.factorization]
-                timed(&factorize) { for f in candidates { _ = Factorizer.apply(f, to: module, seed: options.seed) } }
+                timed(&factorize) { for f in candidates { _ = Factorizer.apply(f, to: LowRankProduct(module), seed: options.seed) } }
                 let outcome = timed(&pipelineTotal) { pipeline.run(module) }
                 outcomes.append((outcome.module, outcome.errors, outcome.plainProductError, outcome.method))
             }
@@ -63,10 +63,10 @@ struct StageTiming {
                 let m = modules[i]
                 return ConversionReport.Module(
                     name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                    rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
+                    rank: m.loraRank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                     bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
                     scaleBytes: ((m.scales.input?.count ?? 0) + m.outFeatures) * options.scaleDType.byteWidth + m.binaryRank * 4,
-                    plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
+                    plainProductError: outcomes[i].plainProductError, method: outcomes[i].method.description)
             }
             let conversion = ConversionReport(
                 input: adapterDir, weightsPath: source.weightsPath, output: output, layout: source.layout,

@@ -15,12 +15,17 @@ public struct SyntheticAdapter: Sendable {
         public var name: String
         public var inFeatures: Int
         public var outFeatures: Int
+        /// This module's rank when it differs from the adapter's (PEFT's `rank_pattern`).
+        public var rank: Int? = nil
     }
 
     public var modules: [Module]
     public var rank: Int
     public var alpha: Double
     public var seed: UInt64
+    /// PEFT `rank_pattern` entries (key → rank), in order; modules whose name they match get that
+    /// rank (first match, as PEFT resolves them).
+    public var rankPattern: [(key: String, rank: Int)] = []
 
     public init(modules: [Module], rank: Int, alpha: Double, seed: UInt64 = 1) {
         self.modules = modules
@@ -44,10 +49,42 @@ public struct SyntheticAdapter: Sendable {
         return SyntheticAdapter(modules: modules, rank: rank, alpha: Double(2 * rank))
     }
 
+    /// A BERT-base-shaped adapter on every linear layer of each encoder block: `attention.self.`
+    /// query, key, value, `attention.output.dense`, `intermediate.dense` (768→3072) and
+    /// `output.dense` (3072→768): three modules per layer share the short name `dense`. With
+    /// `mixedRanks`, a `rank_pattern` gives the module types different ranks (r/4 to 2r).
+    public static func bertBase(rank: Int = 8, layers: Int = 12, mixedRanks: Bool = false) -> SyntheticAdapter {
+        let hidden = 768, intermediate = 3072
+        var modules: [Module] = []
+        for layer in 0..<layers {
+            let prefix = "base_model.model.bert.encoder.layer.\(layer)"
+            for p in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+                modules.append(Module(name: "\(prefix).\(p)", inFeatures: hidden, outFeatures: hidden))
+            }
+            modules.append(Module(name: "\(prefix).intermediate.dense", inFeatures: hidden, outFeatures: intermediate))
+            modules.append(Module(name: "\(prefix).output.dense", inFeatures: intermediate, outFeatures: hidden))
+        }
+        var adapter = SyntheticAdapter(modules: modules, rank: rank, alpha: Double(2 * rank))
+        if mixedRanks {
+            // PEFT takes the first key whose `(.*\.)?key$` matches: attention.output.dense first.
+            adapter.rankPattern = [("attention.output.dense", Swift.max(1, rank / 4)), ("output.dense", Swift.max(1, rank / 2)),
+                                   ("intermediate.dense", 2 * rank), ("query", Swift.max(1, rank / 2))]
+            for i in adapter.modules.indices {
+                let name = adapter.modules[i].name
+                adapter.modules[i].rank = adapter.rankPattern.first { name.hasSuffix("." + $0.key) }?.rank
+            }
+        }
+        return adapter
+    }
+
+    /// The rank of module `index`.
+    public func rank(of index: Int) -> Int { modules[index].rank ?? rank }
+
     /// The factors of module `index`, deterministic for the seed.
     public func factors(_ index: Int) -> (a: Matrix, b: Matrix) {
         let m = modules[index]
         var rng = SeededGenerator(seed: seed &+ UInt64(index) &* 0x9E37_79B9)
+        let rank = rank(of: index)
         var a = Matrix(rows: rank, cols: m.inFeatures)
         let bound = 1 / Float(m.inFeatures).squareRoot()
         for i in 0..<a.values.count { a.values[i] = (2 * rng.nextUnitFloat() - 1) * bound }
@@ -77,7 +114,8 @@ public struct SyntheticAdapter: Sendable {
         let config: JSONValue = .object([
             ("peft_type", .string("LORA")), ("r", .integer(Int64(rank))), ("lora_alpha", .double(alpha)),
             ("target_modules", .array(targets.map(JSONValue.string))), ("use_rslora", .bool(false)),
-            ("rank_pattern", .object([])), ("alpha_pattern", .object([])),
+            ("rank_pattern", .object(rankPattern.map { ($0.key, JSONValue.integer(Int64($0.rank))) })),
+            ("alpha_pattern", .object([])),
         ])
         try AtomicFile.write(Array(config.serialized(indent: 2).utf8), to: directory + "/adapter_config.json", overwrite: true)
     }

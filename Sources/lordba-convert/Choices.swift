@@ -29,3 +29,8 @@ extension BinaryRankChoice: ExpressibleByArgument {
         }
     }
 }
+
+extension BinaryRankChoice {
+    /// What shell completion offers for `--binary-rank` (any `N` or `Nx` is accepted).
+    static let suggestions = ["1x", "2x", "3x", "4x"]
+}

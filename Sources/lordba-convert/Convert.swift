@@ -8,15 +8,17 @@ import Glibc
 /// to ``ConversionRun`` and prints what it reports.
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Convert one adapter (IN OUT.lba) or many (IN... --out-dir DIR).")
+        abstract: "Convert one adapter (IN OUT.lba) or many (IN... --out-dir DIR).",
+        discussion: ExitCodes.convert)
 
-    @Argument(help: "Adapter files or folders, then the output file when converting one adapter without --out-dir.")
+    @Argument(help: "Adapter files or folders, then the output file when converting one adapter without --out-dir.",
+              completion: .file())
     var paths: [String]
 
-    @Option(name: .long, help: "Folder for the .lba files of a batch (one per input).")
+    @Option(name: .long, help: "Folder for the .lba files of a batch (one per input).", completion: .directory)
     var outDir: String?
 
-    @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.")
+    @Option(name: .long, help: "adapter_config.json to use instead of the one beside the weights.", completion: .file(extensions: ["json"]))
     var config: String?
 
     @Option(name: .long, help: "Adapter to convert when the keys name several (lora_A.<name>.weight).")
@@ -37,7 +39,8 @@ struct Convert: ParsableCommand {
     @Option(name: .long, help: "Factor pair to binarize (default auto: the best per module).")
     var factorization: Factorization?
 
-    @Option(name: .long, help: "Sign channels per module: N (also below the LoRA rank), or a multiple of the LoRA rank such as 2x (default 1x).")
+    @Option(name: .long, help: "Sign channels per module: N (also below the LoRA rank), or a multiple of the LoRA rank such as 2x (default 1x).",
+            completion: .list(BinaryRankChoice.suggestions))
     var binaryRank: BinaryRankChoice?
 
     @Option(name: .long, help: "Scale vectors: full (a, m, b; default) or compact (m, b: no input-channel scale).")
@@ -70,16 +73,18 @@ struct Convert: ParsableCommand {
     @Flag(name: .long, help: "Plain LoRDBA: as-is factors, signs and rank-1 magnitudes, no refinement (no fidelity option may be given with it).")
     var plain = false
 
-    @Option(name: .long, help: "Per-module input statistics (<module>.input_sq_mean, shape [in]) that weight the refinement by input channel.")
+    @Option(name: .long, help: "Per-module input statistics (<module>.input_sq_mean, shape [in]) that weight the refinement by input channel.",
+            completion: .file(extensions: ["safetensors"]))
     var calibration: String?
 
     @Flag(name: .long, help: "Print the full per-module table after each conversion.")
     var report = false
 
-    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).")
+    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).", completion: .file(extensions: ["json"]))
     var reportJson: String?
 
-    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).")
+    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).",
+            completion: .file(extensions: ["html"]))
     var reportHtml: String?
 
     @Option(name: .long, help: "Exit with status 3 when any module's product error exceeds this (files are still written).")
@@ -91,6 +96,21 @@ struct Convert: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Print nothing but errors.")
     var quiet = false
 
+    @Option(name: .long, help: "Live progress line on standard error (inputs, modules, MB/s, ETA): auto draws it when standard error is a terminal and -q is not given.")
+    var progress: ProgressMode = .auto
+
+    @Flag(name: .long, help: "Skip outputs that are valid .lba files recorded with this input's SHA-256 and these options; replace outdated .lba files (no --force needed); convert the rest.")
+    var skipExisting = false
+
+    @Option(name: .long, help: ArgumentHelp("Convert only shard I of N (1-based) of the inputs, split by input bytes and a stable hash of each path relative to --root (needs --out-dir).", valueName: "I/N"))
+    var shard: Shard?
+
+    @Option(name: .long, help: ArgumentHelp("Folder the --shard partition takes input paths relative to (default: the paths as given).", valueName: "dir"), completion: .directory)
+    var root: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write a Markdown summary (per input, worst modules, the gate) to this path; also appended to $GITHUB_STEP_SUMMARY when that is set.", valueName: "path"), completion: .file())
+    var summaryMd: String?
+
     func validate() throws {
         if paths.isEmpty { throw ValidationError("Give an adapter to convert.") }
         if outDir == nil && paths.count != 2 {
@@ -99,6 +119,8 @@ struct Convert: ParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1.") }
         if let maxError, !(maxError >= 0) { throw ValidationError("--max-error must be a non-negative number.") }
         if let targetError, !(targetError >= 0) { throw ValidationError("--target-error must be a non-negative number.") }
+        if shard != nil && outDir == nil { throw ValidationError("--shard needs --out-dir DIR.") }
+        if root != nil && shard == nil { throw ValidationError("--root is only used with --shard I/N.") }
     }
 
     func run() throws {
@@ -132,9 +154,17 @@ struct Convert: ParsableCommand {
         let request = ConversionRun.Request(
             inputs: outDir == nil ? [paths[0]] : paths, output: outDir == nil ? paths[1] : nil, outDirectory: outDir,
             options: options, jobs: jobs, maxError: maxError, reportJSONPath: reportJson, reportHTMLPath: reportHtml)
+        var batch = request
+        batch.skipExisting = skipExisting
+        batch.shard = shard
+        batch.root = root
+        batch.summaryMarkdownPath = summaryMd
+        func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
+        batch.stepSummaryPath = environment("GITHUB_STEP_SUMMARY").flatMap { $0.isEmpty ? nil : $0 }
+        batch.annotations = environment("GITHUB_ACTIONS") == "true"
         let run: ConversionRun
         do {
-            run = try ConversionRun(request)
+            run = try ConversionRun(batch)
         } catch {
             switch error {
             case .usage(let message): throw ValidationError(message)
@@ -147,7 +177,13 @@ struct Convert: ParsableCommand {
         for path in run.staleTemporaries {
             printError(force ? "removed \(path), left by an interrupted run" : "warning: \(path) was left by an interrupted run (--force removes it)")
         }
-        let entries = run.convert()
+        var meter: ProgressMeter?
+        if progress.isEnabled(standardErrorIsTerminal: isatty(STDERR_FILENO) != 0, quiet: quiet) {
+            meter = ProgressMeter(inputBytes: run.inputBytes) { text in
+                _ = text.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            }
+        }
+        let entries = run.convert(progress: meter)
         let terminal = TerminalReport(colour: isatty(STDOUT_FILENO) != 0)
         for entry in entries {
             switch entry {
@@ -156,11 +192,14 @@ struct Convert: ParsableCommand {
                     print(terminal.summary(converted))
                     if report { print(terminal.table(converted)) }
                 }
+            case .skipped(let input, let output, let reason):
+                if !quiet { print("skipped \(input) → \(output): \(reason)") }
             case .failed(_, _, let reason):
                 printError("error: \(reason)")
             }
         }
         let verdict = run.finish(entries)
+        if !quiet && (run.jobs.count > 1 || verdict.counts.skipped > 0) { print("inputs: " + verdict.counts.line) }
         verdict.standardOutput.forEach { print($0, terminator: "") }
         verdict.messages.forEach(printError)
         if verdict.status != .success { throw ExitCode(verdict.status.rawValue) }

@@ -10,21 +10,24 @@ extension ExportDType: ExpressibleByArgument {}
 /// `lordba-convert export`: a `.lba` back to PEFT, MLX-LM, kohya or llama.cpp GGUF.
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Export a .lba back to a LoRA adapter: IN.lba --to peft|mlx|kohya|gguf OUT (or IN... --out-dir DIR).")
+        abstract: "Export a .lba back to a LoRA adapter: IN.lba --to peft|mlx|kohya|gguf OUT (or IN... --out-dir DIR).",
+        discussion: ExitCodes.export)
 
-    @Argument(help: "The .lba files, then the output (a folder for peft and mlx, a file for kohya and gguf) when exporting one without --out-dir.")
+    @Argument(help: "The .lba files, then the output (a folder for peft and mlx, a file for kohya and gguf) when exporting one without --out-dir.",
+              completion: .file())
     var paths: [String]
 
     @Option(name: .long, help: "Target format: \(ExportTarget.allValueStrings.joined(separator: ", ")).")
     var to: ExportTarget
 
-    @Option(name: .long, help: "Folder for the outputs of a batch (named after each input).")
+    @Option(name: .long, help: "Folder for the outputs of a batch (named after each input).", completion: .directory)
     var outDir: String?
 
     @Option(name: .long, help: "Storage type of the exported factors: f32, f16 or bf16.")
     var dtype: ExportDType = .f16
 
-    @Option(name: .long, help: "The base model's config.json (gguf: head counts for the q/k row order, and the architecture; mlx: num_hidden_layers for num_layers).")
+    @Option(name: .long, help: "The base model's config.json (gguf: head counts for the q/k row order, and the architecture; mlx: num_hidden_layers for num_layers).",
+            completion: .file(extensions: ["json"]))
     var baseConfig: String?
 
     @Option(name: .long, help: "gguf: general.architecture when --base-config does not give it (e.g. llama).")

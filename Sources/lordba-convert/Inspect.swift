@@ -4,9 +4,10 @@ import LoRDBA
 /// `lordba-convert inspect PATH`: what a `.lba` or safetensors adapter holds, integrity checked.
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show what a .lba or safetensors adapter holds, and check its integrity.")
+        abstract: "Show what a .lba or safetensors adapter holds, and check its integrity.",
+        discussion: ExitCodes.inspect)
 
-    @Argument(help: "A .lba file, a safetensors file or an adapter folder.")
+    @Argument(help: "A .lba file, a safetensors file or an adapter folder.", completion: .file())
     var path: String
 
     func run() throws {

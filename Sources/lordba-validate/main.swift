@@ -25,16 +25,18 @@ struct LordbaValidate: ParsableCommand {
             with --base (the base model's weights) their fidelity is that of the whole DoRA layer's \
             effect, (g/‖W₀+ΔW‖)⊙(W₀x+ΔWx) − W₀x, each side with its own row norms; without --base only \
             ΔW·x is compared (the norm rescaling needs W₀).
-            Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error.
-            """)
+            Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error; 64 usage error.
+            """,
+        version: ToolVersion.current)
 
-    @Argument(help: "The .lba file to validate.")
+    @Argument(help: "The .lba file to validate.", completion: .file(extensions: ["lba"]))
     var file: String
 
-    @Option(help: "The original LoRA (safetensors file or adapter folder) to measure fidelity against.")
+    @Option(help: "The original LoRA (safetensors file or adapter folder) to measure fidelity against.", completion: .file())
     var reference: String?
 
-    @Option(help: "The base model's weights (a .safetensors file or a folder of them): with --reference, DoRA modules are checked as whole DoRA layers (magnitude and row norms), not only their ΔW.")
+    @Option(help: "The base model's weights (a .safetensors file or a folder of them): with --reference, DoRA modules are checked as whole DoRA layers (magnitude and row norms), not only their ΔW.",
+            completion: .file())
     var base: String?
 
     @Option(help: "Seeded Gaussian input rows per module.")
@@ -43,8 +45,11 @@ struct LordbaValidate: ParsableCommand {
     @Option(help: "Seed of the inputs.")
     var seed: UInt64 = 1
 
-    @Option(help: "Write the results as JSON to this path (- for standard output).")
+    @Option(help: "Write the results as JSON to this path (- for standard output).", completion: .file(extensions: ["json"]))
     var json: String?
+
+    @Flag(help: "Replace an existing --json file (a regular file only; never an input).")
+    var force = false
 
     @Option(help: "Exit with status 3 when a module's fidelity error exceeds this (needs --reference).")
     var maxError: Double?
@@ -89,11 +94,16 @@ struct LordbaValidate: ParsableCommand {
         if json != "-" { print(ValidationReport.text(result)) }
         if let json {
             do {
-                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? []) + (base.map { [$0] } ?? [])) {
+                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? []) + (base.map { [$0] } ?? []),
+                                                            overwrite: force) {
                     print(text, terminator: "")
                 }
             } catch {
-                printError("error: \(error)")
+                if error.errno == EEXIST, error.operation == "create" {
+                    printError("error: \(json): exists (use --force to replace it)")
+                } else {
+                    printError("error: \(error)")
+                }
                 throw ExitCode(ValidationStatus.unreadableInputExitCode)
             }
         }

@@ -137,7 +137,7 @@ private func writeSeeds(to folder: String, samples: String) {
             for r in 0..<rows { for c in 0..<cols where rng.next() & 1 == 1 { m.setNegative(true, row: r, col: c) } }
             return m
         }
-        return BinaryModule(name: name, kind: .linear, rank: k, loraScale: 2, signA: signs(k, inF), signB: signs(k, outF),
+        return BinaryModule(name: name, kind: .linear, loraRank: k, loraScale: 2, signA: signs(k, inF), signB: signs(k, outF),
                             scales: ChannelScales(input: input ? [Float](repeating: 0.5, count: inF) : nil,
                                                   middle: [Float](repeating: 0.25, count: k), output: [Float](repeating: 1, count: outF)),
                             source: LoRAModule.Source(aTensor: name + ".lora_A.weight", bTensor: name + ".lora_B.weight", dtype: .f16))

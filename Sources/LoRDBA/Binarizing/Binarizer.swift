@@ -13,36 +13,74 @@ public struct Binarizer: Sendable {
         self.scaleDType = scaleDType
     }
 
-    /// The binary module and the two magnitude fits it was built from.
-    public struct Result: Sendable {
-        public var module: BinaryModule
-        /// Fit of `|A|` (`[r, in]`): row scale over `r`, column scale over `in`.
-        public var fitA: MagnitudeFit
-        /// Fit of `|Bᵀ|` (`[r, out]`): row scale over `r`, column scale over `out`.
-        public var fitB: MagnitudeFit
+    /// Binarizes one module.
+    public func binarize(_ module: LoRAModule) -> Binarization {
+        binarize(LowRankProduct(module), as: module)
     }
 
-    /// Binarizes one module.
-    public func binarize(_ module: LoRAModule) -> Result {
-        let bRankMajor = module.b.transposed()
-        let fitA = MagnitudeFit.fit(module.a)
-        let fitB = MagnitudeFit.fit(bRankMajor)
+    /// Binarizes the factors `factors` (a re-factorization of `module`'s product) into a module
+    /// named and sourced like `module`.
+    public func binarize(_ factors: LowRankProduct, as module: LoRAModule) -> Binarization {
+        let binary = signsAndScales(factors)
+        let stored = BinaryModule(
+            name: module.name, kind: module.kind, loraRank: factors.rank, loraScale: factors.scale,
+            signA: binary.signA, signB: binary.signB, scales: binary.scales, source: module.source)
+        return Binarization(module: stored, fitA: binary.fitA, fitB: binary.fitB)
+    }
+
+    /// The signs and channel scales of `factors`: a module's contents without its name.
+    public func signsAndScales(_ factors: LowRankProduct)
+        -> (signA: SignMatrix, signB: SignMatrix, scales: ChannelScales, fitA: MagnitudeFit, fitB: MagnitudeFit)
+    {
+        let fitA = MagnitudeFit.fit(factors.a)
+        let fitB = MagnitudeFit.fit(factors.bTransposed)
         let (a, normA) = normalised(fitA.columnScale)
         let (b, normB) = normalised(fitB.columnScale)
-        let middle = (0..<module.rank).map { j in
-            Float(module.scale * Double(fitB.rowScale[j]) * Double(fitA.rowScale[j]) * Double(normA) * Double(normB))
+        let middle = (0..<factors.rank).map { j in
+            Float(factors.scale * Double(fitB.rowScale[j]) * Double(fitA.rowScale[j]) * Double(normA) * Double(normB))
         }
-        let binary = BinaryModule(
-            name: module.name, kind: module.kind, rank: module.rank, loraScale: module.scale,
-            signA: SignMatrix(signsOf: module.a), signB: SignMatrix(signsOf: bRankMajor),
-            scales: ChannelScales(input: a, middle: middle, output: b), source: module.source)
-        return Result(module: binary, fitA: fitA, fitB: fitB)
+        return (SignMatrix(signsOf: factors.a), SignMatrix(signsOf: factors.bTransposed),
+                ChannelScales(input: a, middle: middle, output: b), fitA, fitB)
     }
 
-    /// `v` scaled to the dtype's normalised peak and rounded, and the divisor; a zero vector stays zero.
-    private func normalised(_ v: [Float]) -> ([Float], Float) {
-        let peak = (v.max() ?? 0) / scaleDType.normalisedPeak
+    /// The module to store from working signs (`±1` rows, `S_B` rank-major) and unnormalised
+    /// scales: `a` (unless `compact`, which stores no `a`) and `b` normalised to the dtype's
+    /// peak and rounded, their peaks moved into `m`, then `m` refitted for the rounded values by
+    /// `refitMiddle` (the refiner's closed form; `m` is stored as f32). Named like `template`.
+    public func storedModule(signA: Matrix, signB: Matrix, scales: ChannelScales, like template: BinaryModule,
+                             compact: Bool, refitMiddle: (ChannelScales) -> [Float]) -> BinaryModule {
+        let (b, bPeak) = normalised(scales.output)
+        var a = scales.input
+        var aPeak: Float = 1
+        if !compact, let input = scales.input {
+            let (normalisedInput, peak) = normalised(input)
+            a = normalisedInput
+            aPeak = peak
+        }
+        let rounded = ChannelScales(input: a, middle: scales.middle.map { $0 * aPeak * bPeak }, output: b)
+        let middle = refitMiddle(rounded)
+        return BinaryModule(
+            name: template.name, kind: template.kind, loraRank: template.loraRank, loraScale: template.loraScale,
+            signA: SignMatrix(signsOf: signA), signB: SignMatrix(signsOf: signB),
+            scales: ChannelScales(input: compact ? nil : rounded.input, middle: middle, output: b),
+            source: template.source)
+    }
+
+    /// `v` scaled to the dtype's normalised peak (of the magnitudes) and rounded, and the
+    /// divisor; a zero vector stays zero.
+    func normalised(_ v: [Float]) -> ([Float], Float) {
+        let peak = (v.map { abs($0) }.max() ?? 0) / scaleDType.normalisedPeak
         guard peak > 0 else { return (v.map { _ in 0 }, 0) }
         return (v.map { scaleDType.rounded($0 / peak) }, peak)
     }
+}
+
+/// A module binarized, with the two magnitude fits it was built from (the report's factor
+/// figures come from them).
+public struct Binarization: Sendable {
+    public var module: BinaryModule
+    /// Fit of `|A|` (`[r, in]`): row scale over `r`, column scale over `in`.
+    public var fitA: MagnitudeFit
+    /// Fit of `|Bᵀ|` (`[r, out]`): row scale over `r`, column scale over `out`.
+    public var fitB: MagnitudeFit
 }

@@ -9,10 +9,14 @@ public struct BatchConversion: Sendable {
     public struct Job: Sendable, Equatable {
         public var input: String
         public var output: String
+        /// Replace the output even without `--force`: it is an outdated `.lba` of ours
+        /// (``OutputFreshness/outdated(_:)``, with `--skip-existing`).
+        public var replace: Bool
 
-        public init(input: String, output: String) {
+        public init(input: String, output: String, replace: Bool = false) {
             self.input = input
             self.output = output
+            self.replace = replace
         }
     }
 
@@ -41,18 +45,30 @@ public struct BatchConversion: Sendable {
     }
 
     /// Runs every job; the results are in job order.
-    public func run(_ jobs: [Job], progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil)
+    /// - Parameters:
+    ///   - moduleFinished: called as each module finishes: the job's index, then the modules
+    ///     done and planned in its current pass (``ConversionOptions/moduleFinished``).
+    ///   - progress: called as each job finishes, with its index and result.
+    public func run(_ jobs: [Job],
+                    moduleFinished: (@Sendable (_ job: Int, _ done: Int, _ total: Int) -> Void)? = nil,
+                    progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil)
         -> [Result<ConversionReport, ConversionError>]
     {
         var options = self.options
         options.threads = jobs.count == 1 ? self.jobs : 1
-        let converter = Converter(options: options)
+        let base = options
+        let converter: @Sendable (Int) -> Converter = { i in
+            var options = base
+            if jobs[i].replace { options.overwrite = true }
+            if let moduleFinished { options.moduleFinished = { done, total in moduleFinished(i, done, total) } }
+            return Converter(options: options)
+        }
         var results = [Result<ConversionReport, ConversionError>?](repeating: nil, count: jobs.count)
         results.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: jobs.count, threads: jobs.count == 1 ? 1 : self.jobs) { i in
                 let result = Result { () throws(ConversionError) -> ConversionReport in
-                    try converter.convert(input: jobs[i].input, output: jobs[i].output)
+                    try converter(i).convert(input: jobs[i].input, output: jobs[i].output)
                 }
                 out[i] = result
                 progress?(i, result)

@@ -24,6 +24,7 @@ public enum ConversionMetadata {
         public static let seed = "lordba.seed"
         public static let dropExtra = "lordba.drop_extra"
         public static let calibrationSHA256 = "lordba.calibration_sha256"
+        public static let adapterName = "lordba.adapter_name"
     }
 
     /// The entries for one conversion of `source` with `options`.
@@ -58,6 +59,7 @@ public enum ConversionMetadata {
             entries[Key.budgetObjective] = options.budgetObjective.rawValue
         }
         if let calibrationSHA256 { entries[Key.calibrationSHA256] = calibrationSHA256 }
+        if let name = options.adapterName { entries[Key.adapterName] = name }
         if let path = source.configPath, let config = try? AdapterConfigFile.read(path) {
             entries[Key.sourceConfig] = config.serialized()
         }

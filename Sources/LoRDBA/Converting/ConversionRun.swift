@@ -7,10 +7,11 @@ import Darwin
 /// One run of `lordba-convert convert`: the command's whole policy, so the executable only parses
 /// flags, calls this and prints.
 ///
-/// A run plans its jobs (one `IN OUT.lba`, or one `.lba` per input in `--out-dir`) and refuses
-/// two inputs that would share an output, converts them (``convert()``), then applies the single
-/// `--max-error` gate, writes the JSON and HTML reports and decides the exit status
-/// (``finish(_:)``).
+/// A run plans its jobs (one `IN OUT.lba`, or one `.lba` per input in `--out-dir`, with
+/// `--shard I/N` only this shard's share) and refuses two inputs that would share an output,
+/// converts them (``convert(progress:)``, skipping up-to-date outputs with `--skip-existing`),
+/// then applies the single `--max-error` gate, writes the JSON and HTML reports and the Markdown
+/// summary and decides the exit status (``finish(_:)``).
 public struct ConversionRun: Sendable {
     /// What the command line asked for.
     public struct Request: Sendable {
@@ -30,6 +31,19 @@ public struct ConversionRun: Sendable {
         public var reportJSONPath: String?
         /// Where to write the HTML report (`--report-html`).
         public var reportHTMLPath: String?
+        /// Leave up-to-date outputs as they are and replace outdated `.lba` files of ours
+        /// (`--skip-existing`, ``OutputFreshness``).
+        public var skipExisting = false
+        /// Convert only this shard's share of the inputs (`--shard I/N`, ``ShardPartition``).
+        public var shard: Shard?
+        /// The folder the shard partition takes input paths relative to (`--root`).
+        public var root: String?
+        /// Where to write the Markdown summary (`--summary-md`; replaced only with `--force`).
+        public var summaryMarkdownPath: String?
+        /// A file the Markdown summary is appended to (GitHub's `GITHUB_STEP_SUMMARY`).
+        public var stepSummaryPath: String?
+        /// Also give GitHub Actions annotations for failures and the gate (`GITHUB_ACTIONS=true`).
+        public var annotations = false
 
         public init(inputs: [String], output: String?, outDirectory: String?, options: ConversionOptions, jobs: Int,
                     maxError: Double? = nil, reportJSONPath: String? = nil, reportHTMLPath: String? = nil)
@@ -63,7 +77,12 @@ public struct ConversionRun: Sendable {
         public var standardOutput: [String] = []
         /// The modules above `--max-error`.
         public var exceeded: [ReportJSON.Exceeded]
+        /// Inputs converted, skipped and failed.
+        public var counts = RunCounts()
     }
+
+    /// One input's outcome (``RunOutcome``).
+    public typealias Outcome = RunOutcome
 
     /// Why a run could not start.
     public enum PlanError: Error, CustomStringConvertible, Equatable {
@@ -80,8 +99,10 @@ public struct ConversionRun: Sendable {
     }
 
     public let request: Request
-    /// The planned conversions, in input order.
+    /// The planned conversions, in input order (with `--shard`, this shard's only).
     public let jobs: [BatchConversion.Job]
+    /// With `--shard`: the shard, the batch's size and this shard's positions in it.
+    public let shardRecord: ShardRecord?
     /// Temporary files of ours beside the outputs, left by an earlier run that was killed
     /// (removed when `--force` was given, else only reported).
     public let staleTemporaries: [String]
@@ -101,18 +122,27 @@ public struct ConversionRun: Sendable {
             for job in planned where !seen.insert(job.output).inserted {
                 throw .usage("Two inputs would both be written to \(job.output); convert them separately.")
             }
+            if let shard = request.shard {
+                let positions = try Self.positions(of: shard, inputs: request.inputs, root: request.root)
+                shardRecord = ShardRecord(shard: shard, inputsTotal: planned.count, positions: positions)
+                jobs = positions.map { planned[$0] }
+            } else {
+                shardRecord = nil
+                jobs = planned
+            }
             try Self.ensureDirectory(outDirectory)
-            jobs = planned
         } else {
-            guard request.inputs.count == 1, let output = request.output else {
-                throw .usage("Give IN OUT.lba, or several inputs with --out-dir DIR.")
+            guard request.inputs.count == 1, let output = request.output, request.shard == nil else {
+                throw .usage(request.shard == nil ? "Give IN OUT.lba, or several inputs with --out-dir DIR."
+                                                  : "--shard needs --out-dir DIR.")
             }
             jobs = [.init(input: request.inputs[0], output: output)]
+            shardRecord = nil
         }
         try Self.checkOutputs(request, jobs: jobs)
         let start = Int(time(nil))
         var stale: [String] = []
-        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath].compactMap({ $0 })
+        for output in jobs.map(\.output) + [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath].compactMap({ $0 })
         where output != Self.standardOutput {
             stale += TemporaryFiles.stale(for: output, before: start)
         }
@@ -127,7 +157,8 @@ public struct ConversionRun: Sendable {
         for path in request.inputs + [request.options.configPath, request.options.calibrationPath].compactMap({ $0 }) {
             inputs += FileIdentity.ofInput(path, siblings: [AdapterSource.standardConfigName])
         }
-        let reports = [request.reportJSONPath, request.reportHTMLPath].compactMap { $0 }.filter { $0 != standardOutput }
+        let reports = [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath].compactMap { $0 }
+            .filter { $0 != standardOutput }
         var outputs: [String: String] = [:]   // identity key or path → the output that claimed it
         for output in jobs.map(\.output) + reports {
             let identity = FileIdentity(path: output)
@@ -147,22 +178,16 @@ public struct ConversionRun: Sendable {
         }
     }
 
-    /// Converts every job; one entry per job, in job order.
-    public func convert() -> [ReportJSON.Entry] {
-        let results = BatchConversion(options: request.options, jobs: request.jobs).run(jobs)
-        return zip(jobs, results).map { job, result in
-            switch result {
-            case .success(let report): .converted(report)
-            case .failure(let error): .failed(input: job.input, output: job.output, reason: error.description)
-            }
-        }
-    }
-
-    /// Applies the gate, writes the reports and decides the exit status.
-    public func finish(_ entries: [ReportJSON.Entry]) -> Verdict {
+    /// Applies the gate, writes the reports and summaries, and decides the exit status.
+    public func finish(_ outcomes: [Outcome]) -> Verdict {
+        let entries = outcomes.compactMap(\.entry)
+        let counts = RunCounts(outcomes)
         let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
         var messages: [String] = []
         var printed: [String] = []
+        func verdict(_ status: ExitStatus) -> Verdict {
+            Verdict(status: status, messages: messages, standardOutput: printed, exceeded: exceeded, counts: counts)
+        }
         func emit(_ text: String, to path: String) -> String? {
             if path == Self.standardOutput {
                 printed.append(text)
@@ -177,9 +202,11 @@ public struct ConversionRun: Sendable {
             }
         }
         if let path = request.reportJSONPath {
-            let text = ReportJSON.document(entries, maxError: request.maxError, exceeded: exceeded).serialized(indent: 2) + "\n"
+            let text = RunReportJSON.document(outcomes, maxError: request.maxError, exceeded: exceeded,
+                                              shard: shardRecord).serialized(indent: 2) + "\n"
             if let failure = emit(text, to: path) {
-                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+                messages = [failure]
+                return verdict(.failed)
             }
         }
         if let path = request.reportHTMLPath {
@@ -190,20 +217,35 @@ public struct ConversionRun: Sendable {
                 if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
             }
             if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
-                return Verdict(status: .failed, messages: [failure], standardOutput: printed, exceeded: exceeded)
+                messages = [failure]
+                return verdict(.failed)
             }
         }
-        let failures = entries.filter { if case .failed = $0 { true } else { false } }.count
-        if failures > 0 {
-            if jobs.count > 1 { messages.append("\(failures) of \(jobs.count) inputs failed") }
-            return Verdict(status: .failed, messages: messages, standardOutput: printed, exceeded: exceeded)
+        if request.summaryMarkdownPath != nil || request.stepSummaryPath != nil {
+            let markdown = CISummary.markdown(outcomes, maxError: request.maxError, exceeded: exceeded, shard: shardRecord)
+            if let path = request.summaryMarkdownPath, let failure = emit(markdown, to: path) {
+                messages = [failure]
+                return verdict(.failed)
+            }
+            if let path = request.stepSummaryPath, let problem = Self.append(markdown + "\n", to: path) {
+                messages.append("warning: GITHUB_STEP_SUMMARY \(path): \(problem)")
+            }
+        }
+        if request.annotations {
+            // On standard output (GitHub's convention), unless a report is being written there:
+            // then on standard error, which the runner reads too, so the report stays parseable.
+            let annotations = CISummary.annotations(outcomes, maxError: request.maxError, exceeded: exceeded)
+            if printed.isEmpty { printed += annotations.map { $0 + "\n" } } else { messages += annotations }
+        }
+        if counts.failed > 0 {
+            if jobs.count > 1 { messages.append("\(counts.failed) of \(jobs.count) inputs failed") }
+            return verdict(.failed)
         }
         if !exceeded.isEmpty, let maxError = request.maxError {
-            let list = exceeded.map { "\($0.input): \($0.module) (\(Format.fixed($0.productError, 3)))" }
-            messages.append("product error above --max-error \(maxError): " + list.joined(separator: ", "))
-            return Verdict(status: .errorAboveThreshold, messages: messages, standardOutput: printed, exceeded: exceeded)
+            messages += CISummary.gateMessages(exceeded, maxError: maxError)
+            return verdict(.errorAboveThreshold)
         }
-        return Verdict(status: .success, messages: messages, standardOutput: printed, exceeded: exceeded)
+        return verdict(.success)
     }
 
     /// Creates `path` as a folder unless it is one already.

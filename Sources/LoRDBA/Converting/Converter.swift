@@ -27,6 +27,9 @@ public struct ConversionOptions: Sendable {
     public var budget: ByteBudget?
     /// What the budget allocation minimises.
     public var budgetObjective = BudgetObjective.relative
+    /// Called (on a worker thread) as each module finishes: how many of the current pass's
+    /// modules are done, and how many it has. For progress display only; never changes the output.
+    public var moduleFinished: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init() {}
 }
@@ -73,7 +76,8 @@ public struct Converter: Sendable {
             return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
         }
         var metadata = source.metadata
-        metadata.merge(try conversionMetadata(source)) { _, recorded in recorded }
+        let recorded = try conversionMetadata(source)
+        metadata.merge(recorded) { _, recorded in recorded }
         func adapter(_ outcomes: [ModulePipeline.Outcome]) -> BinaryAdapter {
             BinaryAdapter(layout: source.layout, modules: outcomes.map(\.module), carried: carried,
                           metadata: metadata, scaleDType: options.pipeline.scaleDType)
@@ -99,10 +103,10 @@ public struct Converter: Sendable {
             let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
                 name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
-                rank: m.rank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
+                rank: m.loraRank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
                 scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
-                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method)
+                plainProductError: outcomes[i].plainProductError, method: outcomes[i].method.description)
         }
         if options.compare {
             try addBaselines(to: &reports, source: source)
@@ -122,11 +126,13 @@ public struct Converter: Sendable {
         if !carried.isEmpty {
             notes.append("carried \(carried.count) non-LoRA tensor\(carried.count == 1 ? "" : "s") unchanged (\(carried.map(\.name).prefix(3).joined(separator: ", "))\(carried.count > 3 ? ", …" : ""))")
         }
-        return ConversionReport(
+        var report = ConversionReport(
             input: input, weightsPath: source.weightsPath, output: output, layout: source.layout,
             modules: reports, carriedTensors: carried.count, carriedBytes: encoded.carriedBytes,
             carriedFP16Bytes: carriedFP16, bytesIn: source.inputBytes, bytesOut: encoded.bytes.count,
             notes: notes, seconds: (clock.now - start).seconds)
+        report.provenance = options.provenance(recorded: recorded, configPath: source.configPath)
+        return report
     }
 
     /// Runs every module of `source` through the pipeline, in parallel, in module order.
@@ -142,6 +148,8 @@ public struct Converter: Sendable {
         let specs = source.modules
         var slots = [Result<ModulePipeline.Outcome, ConversionError>?](repeating: nil, count: jobs.count)
         let path = source.weightsPath
+        let finished = Atomic<Int>(0)
+        let hook = options.moduleFinished
         slots.withUnsafeMutableBufferPointer { buffer in
             nonisolated(unsafe) let out = buffer
             ParallelLoop.run(count: jobs.count, threads: options.threads) { j in
@@ -159,6 +167,7 @@ public struct Converter: Sendable {
                     }
                     return outcome
                 }
+                if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) }
             }
         }
         var outcomes: [ModulePipeline.Outcome] = []

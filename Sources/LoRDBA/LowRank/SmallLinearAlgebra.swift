@@ -212,4 +212,20 @@ public enum SmallLinearAlgebra {
         guard n > 0 else { return 0 }
         return Swift.max(0, symmetricEigen(matrix, n: n).values[0])
     }
+
+    /// `M·diag(v)`: column `c` times `v[c]`, in place.
+    static func scaleColumns(_ m: inout Matrix, by v: [Float]) {
+        let n = m.cols
+        m.values.withUnsafeMutableBufferPointer { p in
+            for j in 0..<m.rows { for c in 0..<n { p[j * n + c] *= v[c] } }
+        }
+    }
+
+    /// `diag(v)·M`: row `j` times `v[j]`, in place.
+    static func scaleRows(_ m: inout Matrix, by v: [Float]) {
+        let n = m.cols
+        m.values.withUnsafeMutableBufferPointer { p in
+            for j in 0..<m.rows { let s = v[j]; for c in 0..<n { p[j * n + c] *= s } }
+        }
+    }
 }

@@ -1,15 +1,16 @@
 /// One module in LoRDBA form: two sign matrices and three scale vectors.
 ///
-/// The effective factors are `Â = S_A·diag(a)` (`[k, in]`) and `B̂ = diag(b)·S_Bᵀ·diag(m)`
-/// (`[out, k]`), so `ΔŴ = B̂·Â` approximates `s·B·A` with the LoRA scale folded into `m`.
+/// The effective factors (`effectiveFactors()`) are `Â = S_A·diag(a)` (`[k, in]`) and
+/// `B̂ = diag(b)·S_Bᵀ·diag(m)` (`[out, k]`), so `ΔŴ = B̂·Â` approximates `s·B·A` with the LoRA
+/// scale folded into `m`.
 /// `signB` is stored rank-major, `[k, out]`, like `signA`, so both are long bit rows.
 public struct BinaryModule: Sendable {
     /// The module path, as in the input.
     public var name: String
     /// The kind of layer adapted.
     public var kind: ModuleKind
-    /// The original LoRA rank `r`.
-    public var rank: Int
+    /// The original LoRA rank `r` (the binary rank `k` is `binaryRank`).
+    public var loraRank: Int
     /// The original LoRA scale `s` (informational: it is already folded into `scales.middle`).
     public var loraScale: Double
     /// `S_A`, `[k, in]`.
@@ -21,7 +22,7 @@ public struct BinaryModule: Sendable {
     /// Where the module came from in the input file.
     public var source: LoRAModule.Source
 
-    public init(name: String, kind: ModuleKind, rank: Int, loraScale: Double,
+    public init(name: String, kind: ModuleKind, loraRank: Int, loraScale: Double,
                 signA: SignMatrix, signB: SignMatrix, scales: ChannelScales, source: LoRAModule.Source) {
         precondition(signA.rows == signB.rows, "sign matrices disagree on the binary rank")
         precondition(scales.middle.count == signA.rows, "middle scales do not match the binary rank")
@@ -29,7 +30,7 @@ public struct BinaryModule: Sendable {
         precondition(scales.input.map { $0.count == signA.cols } ?? true, "input scales do not match in")
         self.name = name
         self.kind = kind
-        self.rank = rank
+        self.loraRank = loraRank
         self.loraScale = loraScale
         self.signA = signA
         self.signB = signB
@@ -43,26 +44,6 @@ public struct BinaryModule: Sendable {
     public var inFeatures: Int { signA.cols }
     /// Output features.
     public var outFeatures: Int { signB.cols }
-
-    /// `Â = S_A·diag(a)`, `[k, in]`, expanded to floats (reporting, tests, dense reference).
-    public func effectiveA() -> Matrix {
-        var m = signA.dense()
-        if let a = scales.input {
-            for r in 0..<m.rows { for c in 0..<m.cols { m[r, c] *= a[c] } }
-        }
-        return m
-    }
-
-    /// `B̂ = diag(b)·S_Bᵀ·diag(m)`, `[out, k]`, expanded to floats.
-    public func effectiveB() -> Matrix {
-        var out = Matrix(rows: outFeatures, cols: binaryRank)
-        for o in 0..<outFeatures {
-            for j in 0..<binaryRank {
-                out[o, j] = scales.output[o] * signB[j, o] * scales.middle[j]
-            }
-        }
-        return out
-    }
 }
 
 /// A whole adapter in LoRDBA form, ready for the writer.

@@ -121,7 +121,8 @@ struct SafeTensorsHeaderParser {
     let path: String
     let bytes: UnsafeRawBufferPointer
 
-    struct Result {
+    /// What the header says: its length, the string metadata and the tensor entries.
+    struct ParsedHeader {
         var headerLength: Int
         var metadata: [String: String]
         var tensors: [SafeTensorInfo]
@@ -136,7 +137,7 @@ struct SafeTensorsHeaderParser {
         var end: Int
     }
 
-    func parse() throws(SafeTensorsError) -> Result {
+    func parse() throws(SafeTensorsError) -> ParsedHeader {
         let fileSize = bytes.count
         guard fileSize >= 8 else { throw .fileTooSmall(path: path, fileSize: fileSize) }
         let declared = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
@@ -171,7 +172,7 @@ struct SafeTensorsHeaderParser {
         }
 
         let tensors = try validateLayout(entries, dataStart: 8 + n, fileSize: fileSize)
-        return Result(headerLength: n, metadata: metadata, tensors: tensors)
+        return ParsedHeader(headerLength: n, metadata: metadata, tensors: tensors)
     }
 
     private static func reason(_ error: JSONError) -> String {

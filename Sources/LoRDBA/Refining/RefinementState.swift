@@ -1,9 +1,9 @@
-/// What refinement fits: the target product `X = leftᵀ·right` (`s·B·A`, optionally weighted by
-/// input channel), in rank-major factors. `left` is `s·Bᵀ` (`[r, out]`), `right` is `A·diag(w)`
-/// (`[r, in]`) where `w = √d` are the calibration weights (all ones without calibration).
+/// What refinement fits: the target product `X = s·B·A`, optionally weighted by input channel,
+/// with the scale folded into `Bᵀ` and `A` replaced by `A·diag(w)`, where `w = √d` are the
+/// calibration weights (all ones without calibration).
 public struct RefinementTarget: Sendable {
-    public var left: Matrix
-    public var right: Matrix
+    /// `X` (scale 1): `Bᵀ` is `s·Bᵀ` (`[r, out]`), `A` is `A·diag(w)` (`[r, in]`).
+    public var product: LowRankProduct
     /// `√d` per input channel, or `nil` for the plain Frobenius objective.
     public var inputWeights: [Float]?
     /// `‖X‖²_F` (weighted).
@@ -11,30 +11,29 @@ public struct RefinementTarget: Sendable {
 
     /// The target for `module`, weighted by `inputSquareMean` (`d`, the mean of x² per input channel) if given.
     public init(_ module: LoRAModule, inputSquareMean: [Float]? = nil) {
-        var left = module.b.transposed()
-        let s = Float(module.scale)
-        for i in left.values.indices { left.values[i] *= s }
-        var right = module.a
+        self.init(LowRankProduct(module), inputSquareMean: inputSquareMean)
+    }
+
+    /// The target for the product `s·B·A`, weighted by `inputSquareMean` if given.
+    public init(_ original: LowRankProduct, inputSquareMean: [Float]? = nil) {
+        var product = original.foldingScale()
         var weights: [Float]?
         if let d = inputSquareMean {
-            precondition(d.count == module.inFeatures, "calibration statistics do not match the module")
+            precondition(d.count == original.inFeatures, "calibration statistics do not match the module")
             let w = d.map { $0 > 0 ? $0.squareRoot() : 0 }
             weights = w
-            for r in 0..<right.rows {
-                for c in 0..<right.cols { right[r, c] *= w[c] }
-            }
+            SmallLinearAlgebra.scaleColumns(&product.a, by: w)
         }
-        self.left = left
-        self.right = right
+        self.product = product
         self.inputWeights = weights
-        normSquared = SmallLinearAlgebra.frobeniusInner(SmallLinearAlgebra.gram(left), SmallLinearAlgebra.gram(right))
+        normSquared = product.normSquared
     }
 }
 
 /// A binary module in working form: signs expanded to ±1 floats, scales unnormalised.
 ///
-/// `Y = Bᵀ-rows…`: the product is `(m ⊙ S_B ⊙ b)ᵀ·(S_A ⊙ a)` with `S_A` `[k, in]`, `S_B`
-/// `[k, out]`. When the target is weighted, `a` here is the weighted input scale `a ⊙ w`.
+/// The product is `(m ⊙ S_B ⊙ b)ᵀ·(S_A ⊙ a)` with `S_A` `[k, in]`, `S_B` `[k, out]` (rank-major).
+/// When the target is weighted, `a` here is the weighted input scale `a ⊙ w`.
 public struct RefinementState: Sendable {
     public var signA: Matrix
     public var signB: Matrix
@@ -56,37 +55,18 @@ public struct RefinementState: Sendable {
     /// The binary rank.
     public var k: Int { m.count }
 
-    /// `S_A ⊙ a` rows, `[k, in]`.
-    func effectiveRight() -> Matrix {
-        var out = signA
-        let n = out.cols
-        out.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<out.rows {
-                for i in 0..<n { p[j * n + i] *= a[i] }
-            }
-        }
-        return out
-    }
-
-    /// `m ⊙ S_B ⊙ b` rows, `[k, out]`.
-    func effectiveLeft() -> Matrix {
-        var out = signB
-        let n = out.cols
-        out.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<out.rows {
-                let mj = m[j]
-                for o in 0..<n { p[j * n + o] *= mj * b[o] }
-            }
-        }
-        return out
+    /// `B̂·Â` of this state: `Â = S_A ⊙ a` (`[k, in]`), `B̂ᵀ = m ⊙ S_B ⊙ b` (`[k, out]`).
+    public func effectiveFactors() -> LowRankProduct {
+        LowRankProduct(signA: signA, signB: signB, scales: ChannelScales(input: a, middle: m, output: b))
     }
 
     /// `‖X − Y‖²` for this state, from Gram matrices (accumulated in `Float`: this steers the
     /// optimisation; reported errors are measured separately in `Double`).
     public func objective(_ target: RefinementTarget) -> Double {
-        let left = effectiveLeft(), right = effectiveRight()
-        let yy = Self.inner(SmallLinearAlgebra.gramFloat(left), SmallLinearAlgebra.gramFloat(right))
-        let xy = Self.inner(SmallLinearAlgebra.rowDotsFloat(target.left, left), SmallLinearAlgebra.rowDotsFloat(target.right, right))
+        let y = effectiveFactors()
+        let yy = Self.inner(SmallLinearAlgebra.gramFloat(y.bTransposed), SmallLinearAlgebra.gramFloat(y.a))
+        let xy = Self.inner(SmallLinearAlgebra.rowDotsFloat(target.product.bTransposed, y.bTransposed),
+                            SmallLinearAlgebra.rowDotsFloat(target.product.a, y.a))
         return Swift.max(target.normSquared - 2 * xy + yy, 0)
     }
 
@@ -98,51 +78,45 @@ public struct RefinementState: Sendable {
 
     /// The state of a binarized module (`a` missing means ones), with `a` weighted when the target is.
     public init(_ module: BinaryModule, target: RefinementTarget) {
-        let a = module.scales.input ?? [Float](repeating: 1, count: module.inFeatures)
-        let weighted = target.inputWeights.map { w in zip(a, w).map { $0 * $1 } } ?? a
-        self.init(signA: module.signA.dense(), signB: module.signB.dense(), a: weighted,
-                  m: module.scales.middle, b: module.scales.output, fixedInputScale: module.scales.input == nil)
+        self.init(signA: module.signA, signB: module.signB, scales: module.scales, target: target)
     }
 
-    /// Stacks the channels of `other` under this state's (same `a` and `b`).
+    /// The state of binary signs and scales (`a` missing means ones), with `a` weighted when the target is.
+    public init(signA: SignMatrix, signB: SignMatrix, scales: ChannelScales, target: RefinementTarget) {
+        let a = scales.input ?? [Float](repeating: 1, count: signA.cols)
+        let weighted = target.inputWeights.map { w in zip(a, w).map { $0 * $1 } } ?? a
+        self.init(signA: signA.dense(), signB: signB.dense(), a: weighted,
+                  m: scales.middle, b: scales.output, fixedInputScale: scales.input == nil)
+    }
+
+    /// Stacks extra channels (`±1` rows and their `m`) under this state's (same `a` and `b`).
     mutating func append(signA extraA: Matrix, signB extraB: Matrix, m extraM: [Float]) {
-        signA = Matrix(rows: signA.rows + extraA.rows, cols: signA.cols, values: signA.values + extraA.values)
-        signB = Matrix(rows: signB.rows + extraB.rows, cols: signB.cols, values: signB.values + extraB.values)
+        signA = signA.stacking(extraA)
+        signB = signB.stacking(extraB)
         m += extraM
     }
 
-    /// The stored module: `a` unweighted, `a` and `b` normalised to the dtype's peak and rounded,
-    /// then `m` refitted in closed form for the rounded values (it is stored as f32).
-    public func binaryModule(like template: BinaryModule, target: RefinementTarget, scaleDType: ScaleDType,
-                             compact: Bool) -> BinaryModule {
-        var state = self
+    /// The scales as stored: `a` unweighted where the target weights it (an input channel of
+    /// weight 0 keeps `template`'s `a`, or 1), `m` and `b` as they are, none normalised.
+    public func unweightedScales(target: RefinementTarget, template: BinaryModule) -> ChannelScales {
+        var input = a
         if let w = target.inputWeights {
             let original = template.scales.input ?? [Float](repeating: 1, count: a.count)
-            state.a = (0..<a.count).map { i in w[i] > 0 ? a[i] / w[i] : original[i] }
+            input = (0..<a.count).map { i in w[i] > 0 ? a[i] / w[i] : original[i] }
         }
-        func normalise(_ v: [Float]) -> ([Float], Float) {
-            let peak = (v.map { abs($0) }.max() ?? 0) / scaleDType.normalisedPeak
-            guard peak > 0 else { return (v.map { _ in 0 }, 0) }
-            return (v.map { scaleDType.rounded($0 / peak) }, peak)
-        }
-        let (b, bPeak) = normalise(state.b)
-        state.b = b
-        var aPeak: Float = 1
-        if !compact {
-            let (a, peak) = normalise(state.a)
-            state.a = a
-            aPeak = peak
-        }
-        state.m = state.m.map { $0 * aPeak * bPeak }
-        // Back to the weighted form for the m refit, then out again.
-        var fitted = state
-        if let w = target.inputWeights { fitted.a = zip(state.a, w).map { $0 * $1 } }
+        return ChannelScales(input: input, middle: m, output: b)
+    }
+
+    /// `m` solved in closed form for other (stored, rounded) scales `a` and `b` with this
+    /// state's signs (`a` weighted again when the target is); `scales.middle` is the fallback.
+    public func refittedMiddle(for scales: ChannelScales, target: RefinementTarget) -> [Float] {
+        var fitted = self
+        let input = scales.input ?? a
+        fitted.a = target.inputWeights.map { w in zip(input, w).map { $0 * $1 } } ?? input
+        fitted.m = scales.middle
+        fitted.b = scales.output
         fitted.fixedInputScale = true
         ScaleRefit.solveMiddle(&fitted, target: target)
-        return BinaryModule(
-            name: template.name, kind: template.kind, rank: template.rank, loraScale: template.loraScale,
-            signA: SignMatrix(signsOf: state.signA), signB: SignMatrix(signsOf: state.signB),
-            scales: ChannelScales(input: compact ? nil : state.a, middle: fitted.m, output: state.b),
-            source: template.source)
+        return fitted.m
     }
 }

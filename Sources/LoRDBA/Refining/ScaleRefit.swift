@@ -22,13 +22,13 @@ public enum ScaleRefit {
         return sweeps > 0 ? solveMiddle(&state, target: target) : state.objective(target)
     }
 
-    /// `m = argmin`: normal equations `((P·Pᵀ) ∘ (Q·Qᵀ))·m = c`, `c_j = ⟨left·P_jᵀ, right·Q_jᵀ⟩`,
+    /// `m = argmin`: normal equations `((P·Pᵀ) ∘ (Q·Qᵀ))·m = c`, `c_j = ⟨Bᵀ·P_jᵀ, A·Q_jᵀ⟩` (the target's factors),
     /// with `P_j = S_Bj ⊙ b` and `Q_j = S_Aj ⊙ a`.
     /// Returns the objective `‖X‖² − 2mᵀc + mᵀ(normal)m` at the new `m`.
     @discardableResult
     public static func solveMiddle(_ state: inout RefinementState, target: RefinementTarget) -> Double {
-        solveMiddle(&state.m, output: SideGrams(signs: state.signB, scales: state.b, target: target.left),
-                    input: SideGrams(signs: state.signA, scales: state.a, target: target.right),
+        solveMiddle(&state.m, output: SideGrams(signs: state.signB, scales: state.b, target: target.product.bTransposed),
+                    input: SideGrams(signs: state.signA, scales: state.a, target: target.product.a),
                     normSquared: target.normSquared)
     }
 
@@ -58,20 +58,20 @@ public enum ScaleRefit {
 
     /// `b_o = ⟨X_o, Z_o⟩ / ‖Z_o‖²` per output row, `Z = (m ⊙ S_B)ᵀ·(S_A ⊙ a)`.
     static func solveOutput(_ state: inout RefinementState, target: RefinementTarget) {
-        let q = state.effectiveRight()
+        let q = state.effectiveFactors().a
         var v = state.signB
-        scaleRows(&v, by: state.m)
-        state.b = rowwiseLeastSquares(target: target.left, targetPartner: target.right, channels: v, partner: q,
+        SmallLinearAlgebra.scaleRows(&v, by: state.m)
+        state.b = rowwiseLeastSquares(target: target.product.bTransposed, targetPartner: target.product.a, channels: v, partner: q,
                                       current: state.b)
     }
 
     /// `a_i = ⟨X_:i, Z'_:i⟩ / ‖Z'_:i‖²` per input column, `Z' = (m ⊙ S_B ⊙ b)ᵀ·S_A`.
     static func solveInput(_ state: inout RefinementState, target: RefinementTarget) {
         var p = state.signB
-        scaleColumns(&p, by: state.b)
+        SmallLinearAlgebra.scaleColumns(&p, by: state.b)
         var v = state.signA
-        scaleRows(&v, by: state.m)
-        state.a = rowwiseLeastSquares(target: target.right, targetPartner: target.left, channels: v, partner: p,
+        SmallLinearAlgebra.scaleRows(&v, by: state.m)
+        state.a = rowwiseLeastSquares(target: target.product.a, targetPartner: target.product.bTransposed, channels: v, partner: p,
                                       current: state.a)
     }
 
@@ -101,20 +101,6 @@ public enum ScaleRefit {
             if den > 0 { out[c] = num / den }
         }
         return out
-    }
-
-    static func scaleColumns(_ m: inout Matrix, by v: [Float]) {
-        let n = m.cols
-        m.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<m.rows { for c in 0..<n { p[j * n + c] *= v[c] } }
-        }
-    }
-
-    static func scaleRows(_ m: inout Matrix, by v: [Float]) {
-        let n = m.cols
-        m.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<m.rows { let s = v[j]; for c in 0..<n { p[j * n + c] *= s } }
-        }
     }
 
     /// Solves `A·x = b` for a symmetric positive semi-definite `A` by Cholesky with a tiny ridge;
@@ -152,7 +138,7 @@ public enum ScaleRefit {
 }
 
 /// What the scale and sign updates need from one side of the product (`S_B` and `b` against
-/// `left`, or `S_A` and `a` against `right`): with `V = S ⊙ scales` (`[k, n]`), the Gram matrix
+/// the target's `Bᵀ`, or `S_A` and `a` against its `A`): with `V = S ⊙ scales` (`[k, n]`), the Gram matrix
 /// `V·Vᵀ` (`k × k`) and the cross products `side·Vᵀ` (`r × k`). Both change only when that
 /// side's signs or scales do, so a round computes each once and reuses it.
 struct SideGrams {
@@ -165,7 +151,7 @@ struct SideGrams {
 
     init(signs: Matrix, scales: [Float], target side: Matrix) {
         var v = signs
-        ScaleRefit.scaleColumns(&v, by: scales)
+        SmallLinearAlgebra.scaleColumns(&v, by: scales)
         gram = SmallLinearAlgebra.gramFloat(v)
         cross = SmallLinearAlgebra.rowDotsFloat(side, v)
         rank = side.rows

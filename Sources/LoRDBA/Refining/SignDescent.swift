@@ -9,7 +9,7 @@
 ///
 /// It is solved by coordinate flips: flipping `s_j` changes the objective by
 /// `4a_i²(G_jj − s_j(Gs)_j) + 4a_i·s_j·c_ij`; each negative change is taken and `Gs` updated with
-/// one column of `G`. `G` (`k × k`) and `C = Pᵀ·X` (`k × in`, computed as `(left·P)ᵀ·right` from the
+/// one column of `G`. `G` (`k × k`) and `C = Pᵀ·X` (`k × in`, computed as `(Bᵀ·P)ᵀ·A` from the
 /// low-rank target) cost `O(k·(k + r)·(in + out))` per round; nothing `out × in` is formed.
 /// Rows of `S_B` are the same problem on the transposed product. Each flip, and each refit, lowers
 /// the objective, and the best iterate is kept, so the result is never worse than the start.
@@ -47,32 +47,32 @@ public struct SignDescent: Sendable {
     public func refine(_ state: inout RefinementState, target: RefinementTarget) -> Double {
         guard rounds > 0, state.k > 0 else { return state.objective(target) }
         var current = state
-        var output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
-        var input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
+        var output = SideGrams(signs: current.signB, scales: current.b, target: target.product.bTransposed)
+        var input = SideGrams(signs: current.signA, scales: current.a, target: target.product.a)
         var bestObjective = ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
         var best = current
         for _ in 0..<rounds {
-            // Columns of S_A: G = PᵀP = diag(m)·G_B·diag(m), C = Pᵀ·X = (left·P)ᵀ·right.
+            // Columns of S_A: G = PᵀP = diag(m)·G_B·diag(m), C = Pᵀ·X = (Bᵀ·P)ᵀ·A (the target's factors).
             Self.descend(&current.signA, scales: &current.a, fixedScales: current.fixedInputScale,
                          gram: output.gram(scaledBy: current.m),
                          cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: current.m),
-                                                           rows: current.k, target.right),
+                                                           rows: current.k, target.product.a),
                          maximumSweeps: maximumSweeps)
-            input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
+            input = SideGrams(signs: current.signA, scales: current.a, target: target.product.a)
             ScaleRefit.solveMiddle(&current.m, output: output, input: input, normSquared: target.normSquared)
-            // Rows of S_B: G = Q·Qᵀ = diag(m)·G_A·diag(m), C = Q·Xᵀ = (right·Qᵀ)ᵀ·left.
+            // Rows of S_B: G = Q·Qᵀ = diag(m)·G_A·diag(m), C = Q·Xᵀ = (A·Qᵀ)ᵀ·Bᵀ.
             Self.descend(&current.signB, scales: &current.b, fixedScales: false,
                          gram: input.gram(scaledBy: current.m),
                          cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: current.m),
-                                                           rows: current.k, target.left),
+                                                           rows: current.k, target.product.bTransposed),
                          maximumSweeps: maximumSweeps)
-            output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
+            output = SideGrams(signs: current.signB, scales: current.b, target: target.product.bTransposed)
             var objective = ScaleRefit.solveMiddle(&current.m, output: output, input: input,
                                                    normSquared: target.normSquared)
             if refitSweeps > 0 {
                 objective = ScaleRefit.refine(&current, target: target, sweeps: refitSweeps)
-                output = SideGrams(signs: current.signB, scales: current.b, target: target.left)
-                input = SideGrams(signs: current.signA, scales: current.a, target: target.right)
+                output = SideGrams(signs: current.signB, scales: current.b, target: target.product.bTransposed)
+                input = SideGrams(signs: current.signA, scales: current.a, target: target.product.a)
             }
             let enough = bestObjective - objective > tolerance * bestObjective
             if objective < bestObjective {
@@ -90,10 +90,10 @@ public struct SignDescent: Sendable {
     @discardableResult
     static func descendInputColumns(_ state: inout RefinementState, target: RefinementTarget,
                                     maximumSweeps: Int = 8) -> Int {
-        let output = SideGrams(signs: state.signB, scales: state.b, target: target.left)
+        let output = SideGrams(signs: state.signB, scales: state.b, target: target.product.bTransposed)
         return descend(&state.signA, scales: &state.a, fixedScales: state.fixedInputScale,
                        gram: output.gram(scaledBy: state.m),
-                       cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: state.m), rows: state.k, target.right),
+                       cross: SmallLinearAlgebra.combine(output.crossTransposed(scaledBy: state.m), rows: state.k, target.product.a),
                        maximumSweeps: maximumSweeps)
     }
 
@@ -101,10 +101,10 @@ public struct SignDescent: Sendable {
     @discardableResult
     static func descendOutputRows(_ state: inout RefinementState, target: RefinementTarget,
                                   maximumSweeps: Int = 8) -> Int {
-        let input = SideGrams(signs: state.signA, scales: state.a, target: target.right)
+        let input = SideGrams(signs: state.signA, scales: state.a, target: target.product.a)
         return descend(&state.signB, scales: &state.b, fixedScales: false,
                        gram: input.gram(scaledBy: state.m),
-                       cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: state.m), rows: state.k, target.left),
+                       cross: SmallLinearAlgebra.combine(input.crossTransposed(scaledBy: state.m), rows: state.k, target.product.bTransposed),
                        maximumSweeps: maximumSweeps)
     }
 

@@ -17,13 +17,13 @@ public struct SignRefiner: Sendable {
         self.steps = steps
     }
 
-    /// Refines `state` towards `target`; `latentA`/`latentB` (`[k, in]`, `[k, out]`) seed the
-    /// latents — their signs must equal the state's signs. Returns the best objective.
+    /// Refines `state` towards `target`; `latent` (`A` `[k, in]`, `Bᵀ` `[k, out]`) seeds the
+    /// latents — its signs must equal the state's signs (see `aligned(_:with:)`). Returns the
+    /// best objective.
     @discardableResult
-    public func refine(_ state: inout RefinementState, target: RefinementTarget,
-                       latentA: Matrix, latentB: Matrix) -> Double {
-        var la = Self.normalisedLatent(latentA)
-        var lb = Self.normalisedLatent(latentB)
+    public func refine(_ state: inout RefinementState, target: RefinementTarget, latent: LowRankProduct) -> Double {
+        var la = Self.normalisedLatent(latent.a)
+        var lb = Self.normalisedLatent(latent.bTransposed)
         var best = state
         var bestLoss = Double.infinity
         let rateA = scaleRate * mean(state.a)
@@ -70,21 +70,20 @@ public struct SignRefiner: Sendable {
     /// rule through `B̂ᵀ = m ⊙ S_B ⊙ b` and `Â = S_A ⊙ a`.
     public static func lossAndGradients(_ state: RefinementState, target: RefinementTarget) -> Gradients {
         let k = state.k
-        let r = target.left.rows
-        let right = state.effectiveRight()        // Â rows [k, in]
-        let left = state.effectiveLeft()          // B̂ᵀ rows [k, out]
-        let ga = SmallLinearAlgebra.gramFloat(right)
-        let gb = SmallLinearAlgebra.gramFloat(left)
-        let ca = SmallLinearAlgebra.rowDotsFloat(target.right, right)   // r × k
-        let cb = SmallLinearAlgebra.rowDotsFloat(target.left, left)     // r × k
+        let r = target.product.rank
+        let y = state.effectiveFactors()          // Â [k, in], B̂ᵀ [k, out]
+        let ga = SmallLinearAlgebra.gramFloat(y.a)
+        let gb = SmallLinearAlgebra.gramFloat(y.bTransposed)
+        let ca = SmallLinearAlgebra.rowDotsFloat(target.product.a, y.a)                 // r × k
+        let cb = SmallLinearAlgebra.rowDotsFloat(target.product.bTransposed, y.bTransposed)   // r × k
         var yy = 0.0, xy = 0.0
         for i in 0..<(k * k) { yy += Double(ga[i]) * Double(gb[i]) }
         for i in 0..<(r * k) { xy += Double(ca[i]) * Double(cb[i]) }
         let loss = Swift.max(target.normSquared - 2 * xy + yy, 0)
 
-        let dLeft = gradient(gram: ga, rows: left, cross: ca, targetRows: target.left, k: k, r: r)
-        let dRight = gradient(gram: gb, rows: right, cross: cb, targetRows: target.right, k: k, r: r)
-        let outN = left.cols, inN = right.cols
+        let dB = gradient(gram: ga, rows: y.bTransposed, cross: ca, targetRows: target.product.bTransposed, k: k, r: r)
+        let dA = gradient(gram: gb, rows: y.a, cross: cb, targetRows: target.product.a, k: k, r: r)
+        let outN = y.outFeatures, inN = y.inFeatures
         var gm = [Float](repeating: 0, count: k)
         var gbVec = [Float](repeating: 0, count: outN)
         var gSB = Matrix(rows: k, cols: outN)
@@ -92,7 +91,7 @@ public struct SignRefiner: Sendable {
             let mj = state.m[j]
             var acc: Float = 0
             for o in 0..<outN {
-                let d = dLeft.values[j * outN + o]
+                let d = dB.values[j * outN + o]
                 let sign = state.signB.values[j * outN + o]
                 acc += d * sign * state.b[o]
                 gbVec[o] += d * sign * mj
@@ -104,7 +103,7 @@ public struct SignRefiner: Sendable {
         var gSA = Matrix(rows: k, cols: inN)
         for j in 0..<k {
             for i in 0..<inN {
-                let d = dRight.values[j * inN + i]
+                let d = dA.values[j * inN + i]
                 gaVec[i] += d * state.signA.values[j * inN + i]
                 gSA.values[j * inN + i] = d * state.a[i]
             }
@@ -131,6 +130,20 @@ public struct SignRefiner: Sendable {
         }
         let stacked = Matrix(rows: k + r, cols: rows.cols, values: rows.values + targetRows.values)
         return SmallLinearAlgebra.combine(coefficients, rows: k, stacked)
+    }
+
+    /// `latent` with every entry given the sign `state` holds (the sign search flips some),
+    /// keeping its magnitude (at least the smallest normal float).
+    public static func aligned(_ latent: LowRankProduct, with state: RefinementState) -> LowRankProduct {
+        func aligned(_ latent: Matrix, _ signs: Matrix) -> Matrix {
+            var out = latent
+            for i in out.values.indices {
+                let magnitude = Swift.max(abs(out.values[i]), Float.leastNormalMagnitude)
+                out.values[i] = signs.values[i] < 0 ? -magnitude : magnitude
+            }
+            return out
+        }
+        return LowRankProduct(a: aligned(latent.a, state.signA), bTransposed: aligned(latent.bTransposed, state.signB))
     }
 
     /// The latent with each channel's row scaled to a largest magnitude of ½ (inside the

@@ -104,41 +104,42 @@ public enum Baselines {
 
     // MARK: - The compressed products
 
-    /// The best rank-`rank` approximation of `s·B·A`, factors rounded to fp16 when `roundToHalf`.
+    /// The best rank-`rank` approximation of `s·B·A`, factors rounded to fp16 when `roundToHalf`:
+    /// the leading channels of the SVD-balanced pair (``LowRankSVD/balanced(_:)``, the factorizer's
+    /// own decomposition, channels in descending singular value).
     static func svdTruncation(_ module: LoRAModule, rank: Int, roundToHalf: Bool = true) -> LowRankProduct {
-        let triplets = LowRankSVD.leading(rank, left: module.b.transposed(), right: module.a)
-        let k = triplets.values.count
-        var left = Matrix(rows: k, cols: module.outFeatures)
-        var right = Matrix(rows: k, cols: module.inFeatures)
+        let balanced = LowRankSVD.balanced(LowRankProduct(module))
+        let k = Swift.min(rank, balanced.rank)
+        var a = Matrix(rows: k, cols: module.inFeatures)
+        var bTransposed = Matrix(rows: k, cols: module.outFeatures)
         for i in 0..<k {
-            let root = triplets.values[i].squareRoot()
-            for o in 0..<module.outFeatures { left[i, o] = store(root * triplets.left[i][o], roundToHalf) }
-            for c in 0..<module.inFeatures { right[i, c] = store(root * triplets.right[i][c], roundToHalf) }
+            for o in 0..<module.outFeatures { bTransposed[i, o] = store(balanced.bTransposed[i, o], roundToHalf) }
+            for c in 0..<module.inFeatures { a[i, c] = store(balanced.a[i, c], roundToHalf) }
         }
-        return LowRankProduct(left: left, right: right, scale: module.scale)
+        return LowRankProduct(a: a, bTransposed: bTransposed, scale: module.scale)
     }
 
     /// `s·(β·sign(B))·(α·sign(A))` with `α = mean|A|`, `β = mean|B|`.
     static func signPerFactor(_ module: LoRAModule) -> LowRankProduct {
-        LowRankProduct(left: signTimesMean(module.b.transposed()), right: signTimesMean(module.a), scale: module.scale)
+        LowRankProduct(a: signTimesMean(module.a), bTransposed: signTimesMean(module.b.transposed()), scale: module.scale)
     }
 
     /// `s·B̂·Â` with every row of `A` and of `B` replaced by `mean|row|·sign(row)`.
     static func signPerRow(_ module: LoRAModule) -> LowRankProduct {
-        LowRankProduct(left: rowSignTimesMean(module.b).transposed(), right: rowSignTimesMean(module.a),
+        LowRankProduct(a: rowSignTimesMean(module.a), bTransposed: rowSignTimesMean(module.b).transposed(),
                        scale: module.scale)
     }
 
     /// `s·B̂·Â` with every row of `A` and of `B` quantized to 2 bits (`TwoBitQuantizer`).
     static func twoBitRowwise(_ module: LoRAModule) -> LowRankProduct {
-        LowRankProduct(left: TwoBitQuantizer.quantizeRows(module.b).values.transposed(),
-                       right: TwoBitQuantizer.quantizeRows(module.a).values, scale: module.scale)
+        LowRankProduct(a: TwoBitQuantizer.quantizeRows(module.a).values,
+                       bTransposed: TwoBitQuantizer.quantizeRows(module.b).values.transposed(), scale: module.scale)
     }
 
     // MARK: - Helpers
 
-    static func store(_ value: Double, _ roundToHalf: Bool) -> Float {
-        roundToHalf ? Float(Float16(Float(value))) : Float(value)
+    static func store(_ value: Float, _ roundToHalf: Bool) -> Float {
+        roundToHalf ? Float(Float16(value)) : value
     }
 
     /// `±1` with `sign(0) = +1` (also for `-0.0`), as `SignMatrix` stores it.

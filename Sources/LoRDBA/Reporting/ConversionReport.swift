@@ -73,6 +73,28 @@ public struct ConversionReport: Sendable {
     public var notes: [String]
     /// Wall-clock seconds the conversion took.
     public var seconds: Double
+    /// How the file was made: tool version, input hashes and options (set by the converter).
+    public var provenance = Provenance()
+
+    /// What a report records about how its `.lba` was made, the same facts as the file's
+    /// `lordba.*` metadata: enough to tell whether a rerun would make the same file.
+    public struct Provenance: Sendable {
+        /// The tool version that wrote the `.lba` (``ToolVersion/current``).
+        public var toolVersion = ToolVersion.current
+        /// SHA-256 (hex) of the weights file read.
+        public var inputSHA256: String?
+        /// The `adapter_config.json` read, and its SHA-256 (nil when the config came from the
+        /// safetensors metadata or there was none).
+        public var configPath: String?
+        public var configSHA256: String?
+        /// SHA-256 of the `--calibration` file, when one was used.
+        public var calibrationSHA256: String?
+        /// Every conversion option, by its command-line name (`scale_dtype` for `--scale-dtype`),
+        /// defaults included.
+        public var options: [(String, JSONValue)] = []
+
+        public init() {}
+    }
 
     public init(input: String, weightsPath: String, output: String, layout: AdapterLayout, modules: [Module],
                 carriedTensors: Int, carriedBytes: Int, carriedFP16Bytes: Int, bytesIn: Int, bytesOut: Int,

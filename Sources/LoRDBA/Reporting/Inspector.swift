@@ -69,7 +69,7 @@ public enum Inspector {
             if case .conv(let kernel) = m.kind { kind += kernel.map(String.init).joined(separator: "×") }
             let mMin = m.scales.middle.map { abs($0) }.min() ?? 0
             let mMax = m.scales.middle.map { abs($0) }.max() ?? 0
-            rows.append([m.name, kind, String(m.inFeatures), String(m.outFeatures), String(m.rank), String(m.binaryRank),
+            rows.append([m.name, kind, String(m.inFeatures), String(m.outFeatures), String(m.loraRank), String(m.binaryRank),
                          shortNumber(m.loraScale), m.scales.input == nil ? "none" : "yes",
                          "\(shortNumber(Double(mMin)))…\(shortNumber(Double(mMax)))", String(bytesByModule[m.name] ?? 0)])
         }

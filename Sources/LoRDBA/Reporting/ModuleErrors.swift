@@ -102,17 +102,6 @@ public enum ErrorAnalysis {
         result.identityApplies = true
         return result
     }
-
-    /// `B̂ᵀ = diag(m)·S_B·diag(b)` as a `[k, out]` matrix (rank-major, like `S_B` is stored).
-    static func effectiveBRankMajor(_ binary: BinaryModule) -> Matrix {
-        var out = binary.signB.dense()
-        let m = binary.scales.middle
-        let b = binary.scales.output
-        for j in 0..<out.rows {
-            for o in 0..<out.cols { out[j, o] *= m[j] * b[o] }
-        }
-        return out
-    }
 }
 
 /// The Gram matrices of one side of a comparison: X (a factor's `rows` rank channels over
@@ -157,11 +146,12 @@ struct SideStatistics {
 }
 
 extension ModuleErrors {
-    /// The figures reported for a refined module: its own measured product error, cosine and
-    /// norm, with the factor figures (ρ, ε) of plain binarization of the input's factors, and
-    /// plain's bound when the measured error is no larger (the bound then still holds).
-    /// `identityApplies` is false: ε = ρ/√(1+ρ²) describes plain binarization, not this module.
-    public func describingFactors(of plain: ModuleErrors) -> ModuleErrors {
+    /// The "describe plain binarization" rule, for the figures reported for a refined module:
+    /// its own measured product error, cosine and norm, with the factor figures (ρ, ε) of plain
+    /// binarization of the input's factors, and plain's bound when the measured error is no
+    /// larger (the bound then still holds). `identityApplies` is false: ε = ρ/√(1+ρ²)
+    /// describes plain binarization, not this module.
+    public func describingPlainBinarization(_ plain: ModuleErrors) -> ModuleErrors {
         var errors = self
         errors.rhoA = plain.rhoA
         errors.rhoB = plain.rhoB

@@ -47,5 +47,30 @@ public struct ModuleName: Sendable, Equatable {
         self.type = type
     }
 
+    /// The module path below the layer index: `….layer.3.attention.output.dense` →
+    /// `attention.output.dense` (kohya: `…_blocks_1_attentions_0_…_to_q` → `attentions_0_…_to_q`;
+    /// diffusers keeps the pipeline component in front, `text_encoder_2.self_attn.q_proj`). A
+    /// name without a layer index is returned whole. Within one layer it tells modules apart
+    /// where ``type`` (the last component) does not.
+    public static func pathBelowLayer(_ name: String) -> String {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        if parts.count > 1 {
+            for (i, part) in parts.enumerated() where i + 2 < parts.count {
+                if layerWords.contains(part), Int(parts[i + 1]) != nil {
+                    let below = parts[(i + 2)...].joined(separator: ".")
+                    return DiffusersLayout.components.contains(parts[0]) && i > 0 ? parts[0] + "." + below : below
+                }
+            }
+            return name
+        }
+        let pieces = name.split(separator: "_", omittingEmptySubsequences: false).map(String.init)
+        for (i, piece) in pieces.enumerated() where i + 2 < pieces.count {
+            if layerWords.contains(piece), Int(pieces[i + 1]) != nil {
+                return pieces[(i + 2)...].joined(separator: "_")
+            }
+        }
+        return name
+    }
+
     static let layerWords: Set<String> = ["layers", "layer", "h", "blocks", "block", "encoder_layers", "decoder_layers"]
 }

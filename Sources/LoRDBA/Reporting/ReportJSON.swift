@@ -52,6 +52,7 @@ public enum ReportJSON {
         let document: JSONValue = .object([
             ("schema_version", .integer(Int64(schemaVersion))),
             ("tool", .string("lordba-convert")),
+            ("tool_version", .string(ToolVersion.current)),
             ("inputs", .array(inputs)),
             ("max_error", maxError.map(JSONValue.double) ?? .null),
             ("exceeded", .array(exceeded.map { e in
@@ -96,8 +97,16 @@ public enum ReportJSON {
                  ("compare_note", .string(ConversionReport.proxyCaveat))]
             } ?? []))),
             ("notes", .array(report.notes.map(JSONValue.string))),
+            ("tool_version", .string(report.provenance.toolVersion)),
+            ("input_sha256", optional(report.provenance.inputSHA256)),
+            ("config", optional(report.provenance.configPath)),
+            ("config_sha256", optional(report.provenance.configSHA256)),
+            ("calibration_sha256", optional(report.provenance.calibrationSHA256)),
+            ("options", .object(report.provenance.options)),
         ])
     }
+
+    private static func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
 
     /// The object for one module.
     public static func module(_ m: ConversionReport.Module) -> JSONValue {

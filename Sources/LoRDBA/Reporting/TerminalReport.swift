@@ -28,7 +28,8 @@ public struct TerminalReport: Sendable {
         return line
     }
 
-    /// The full per-module table, grouped by layer, columns aligned.
+    /// The full per-module table, grouped by layer, columns aligned; each module is named by its
+    /// path below the layer index, so modules with one short name (`dense`) stay distinct.
     public func table(_ report: ConversionReport) -> String {
         let header = ["layer", "module", "in", "out", "r", "k", "ρ_A", "ρ_B", "ε_A", "ε_B", "error", "bound", "plain", "cosine", "bytes", "method"]
         var rows: [[String]] = []
@@ -44,7 +45,7 @@ public struct TerminalReport: Sendable {
             lastLayer = .some(name.layer)
             let e = m.errors
             rows.append([
-                layerText, name.layer == nil ? m.name : name.type, String(m.inFeatures), String(m.outFeatures),
+                layerText, name.layer == nil ? m.name : ModuleName.pathBelowLayer(m.name), String(m.inFeatures), String(m.outFeatures),
                 String(m.rank), String(m.binaryRank), Format.optional(e.rhoA), Format.optional(e.rhoB),
                 Format.optional(e.errorA), Format.optional(e.errorB), Format.fixed(e.productError, 3),
                 Format.optional(e.productErrorBound), Format.fixed(m.plainProductError, 3), Format.fixed(e.cosine, 3),

@@ -52,7 +52,7 @@ public struct SignGEMM: Sendable {
         inFeatures = module.inFeatures
         outFeatures = module.outFeatures
         binaryRank = module.binaryRank
-        rank = module.rank
+        rank = module.loraRank
         storage = PackedModuleStorage(module)
     }
 
@@ -246,19 +246,28 @@ private struct KernelContext: @unchecked Sendable {
             var t = range.lowerBound
             if SignKernel.step2Tables && range.count >= 8 {
                 // zT (k vectors of 8 tokens), the tables, and 8 vectors for a partial output block.
+                // Step 1's tables are used up before step 2's are built in the same memory.
                 let groups = storage.groups
-                let count = k + groups * 256 + 8
+                let tableVectors = Swift.max(groups * 256 + 8, SignKernel.step1TableVectors)
+                let count = k + tableVectors
                 let raw = UnsafeMutableRawPointer.allocate(byteCount: count * MemoryLayout<SIMD8<Float>>.stride, alignment: 64)
                 defer { raw.deallocate() }
                 let zT = raw.bindMemory(to: SIMD8<Float>.self, capacity: count)
                 let tables = zT + k
+                let tablesInStep1 = SignKernel.step1Tables(k: k)
                 while t + 8 <= range.upperBound {
                     let rows = rows(t..<(t + 8), scratch: inputs)
-                    down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
-                    for j in 0..<k {
-                        var v = SIMD8<Float>()
-                        for r in 0..<8 { v[r] = z[(t + r) * k + j] }
-                        zT[j] = v
+                    if tablesInStep1 {
+                        SignKernel.downTable8(x: rows.base, stride: inFeatures, inFeatures: inFeatures,
+                                              signA: storage.signABytes, rowBytes: storage.rowBytesA, k: k,
+                                              middle: storage.middle, zT: zT, tables: tables, tail: tail)
+                    } else {
+                        down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
+                        for j in 0..<k {
+                            var v = SIMD8<Float>()
+                            for r in 0..<8 { v[r] = z[(t + r) * k + j] }
+                            zT[j] = v
+                        }
                     }
                     SignKernel.buildTables(zT: zT, k: k, tables: tables)
                     SignKernel.upTable8(tables: tables, groups: groups, columns: storage.columnsB, outFeatures: outFeatures,

@@ -95,6 +95,32 @@ enum SignKernel {
                          middle, z, zStride, tail, tileChunks, (wide ?? wideTile) ? 1 : 0)
     }
 
+    // MARK: - Step 1 by tables (blocks of 8 tokens)
+
+    /// Whether blocks of 8 tokens use 4-bit tables in step 1 for `k` sign channels: building
+    /// the 32 table vectors per 8 inputs pays off from about 8 channels on. `LORDBA_SIGN_STEP1=xor`
+    /// in the environment selects the XOR tiles, for measuring both.
+    static func step1Tables(k: Int) -> Bool { k >= 8 && step1TablesAllowed }
+
+    static let step1TablesAllowed: Bool = getenv("LORDBA_SIGN_STEP1").map { String(cString: $0) } != "xor"
+
+    /// Input chunks (of 8) per step-1 table tile: 16 × 32 vectors = 16 KiB of tables in L1.
+    static let step1TileChunks = 16
+
+    /// Vectors of scratch `downTable8` needs for its tables.
+    static var step1TableVectors: Int { 32 * step1TileChunks }
+
+    /// Step 1 for 8 rows of `x` (`stride` apart, input scales applied) by 4-bit tables:
+    /// `zT[j][t] = m[j] · Σ_i S_A[j, i]·x[t, i]` for all `k` channels. `tables` is scratch for
+    /// ``step1TableVectors`` vectors, `tail` for 64 floats.
+    static func downTable8(x: UnsafePointer<Float>, stride: Int, inFeatures: Int, signA: UnsafePointer<UInt8>,
+                           rowBytes: Int, k: Int, middle: UnsafePointer<Float>, zT: UnsafeMutablePointer<Lanes>,
+                           tables: UnsafeMutablePointer<Lanes>, tail: UnsafeMutablePointer<Float>) {
+        lordba_sign_down_table8(x, stride, inFeatures, signA, rowBytes, k, middle,
+                                UnsafeMutableRawPointer(zT).assumingMemoryBound(to: Float.self),
+                                UnsafeMutableRawPointer(tables).assumingMemoryBound(to: Float.self), tail, step1TileChunks)
+    }
+
     // MARK: - Step 2 by tables (blocks of 8 tokens)
 
     /// Sign channels per table: 8 (256 entries of 8 floats = 8 KiB per table).

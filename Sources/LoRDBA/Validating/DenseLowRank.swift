@@ -1,53 +1,45 @@
-/// A low-rank branch with dense Float32 factors, `Y[t] += U·(D·X[t])`, computed as the LoRA
-/// forward pass does: `x·Dᵀ`, then `·U`.
+/// A low-rank branch with dense Float32 factors, `Y[t] += B·(A·X[t])`, computed as the LoRA
+/// forward pass does: `x·Aᵀ`, then `·Bᵀ`.
 ///
-/// Built from a ``BinaryModule`` (`D = Â`, `U = B̂`, signs and scales expanded to floats) it is
+/// Built from a ``BinaryModule`` (`A = Â`, `B = B̂`, signs and scales expanded to floats) it is
 /// the dense reference the sign kernel is checked against; built from a ``LoRAModule``
-/// (`D = A`, `U = s·B`) it is the original adapter, for fidelity.
+/// (`A`, `s·B`) it is the original adapter, for fidelity.
 public struct DenseLowRank: Sendable {
-    /// The down-projection `D`, `[r, in]`.
-    public let down: Matrix
-    /// The up-projection stored rank-major, `Uᵀ`, `[r, out]` (each row is one rank channel's
-    /// contribution to every output, so the second step is contiguous).
-    public let upRankMajor: Matrix
+    /// The branch's product, scale folded into `Bᵀ` (rank-major, so the second step is contiguous).
+    public let factors: LowRankProduct
 
-    /// A branch from its factors; `down.rows` must equal `upRankMajor.rows`.
-    public init(down: Matrix, upRankMajor: Matrix) {
-        precondition(down.rows == upRankMajor.rows, "factors disagree on the rank")
-        self.down = down
-        self.upRankMajor = upRankMajor
+    /// A branch computing `product` (its scale folded into `Bᵀ`).
+    public init(_ product: LowRankProduct) {
+        factors = product.scale == 1 ? product : product.foldingScale()
     }
 
     /// The dense reference of a LoRDBA module: `Â = S_A·diag(a)` and `B̂ = diag(b)·S_Bᵀ·diag(m)`.
     public init(binary: BinaryModule) {
-        self.init(down: binary.effectiveA(), upRankMajor: ErrorAnalysis.effectiveBRankMajor(binary))
+        self.init(binary.effectiveFactors())
     }
 
     /// The original LoRA branch: `A` and `s·B`.
     public init(lora: LoRAModule) {
-        var up = lora.b.transposed()
-        let s = Float(lora.scale)
-        for i in up.values.indices { up.values[i] *= s }
-        self.init(down: lora.a, upRankMajor: up)
+        self.init(LowRankProduct(lora))
     }
 
     /// Input features.
-    public var inFeatures: Int { down.cols }
+    public var inFeatures: Int { factors.inFeatures }
     /// Output features.
-    public var outFeatures: Int { upRankMajor.cols }
+    public var outFeatures: Int { factors.outFeatures }
     /// The rank.
-    public var rank: Int { down.rows }
+    public var rank: Int { factors.rank }
 
     /// Adds the branch for Float32 activations (`tokens × in`, row-major) to `y` (`tokens × out`).
     public func apply(_ x: [Float], tokens: Int, into y: inout [Float], threads: Int = 1) {
         precondition(tokens >= 0 && x.count == tokens * inFeatures, "x must hold tokens × in values")
         precondition(y.count == tokens * outFeatures, "y must hold tokens × out values")
         guard tokens > 0, rank > 0 else { return }
-        down.values.withUnsafeBufferPointer { d in
-            upRankMajor.values.withUnsafeBufferPointer { u in
+        factors.a.values.withUnsafeBufferPointer { d in
+            factors.bTransposed.values.withUnsafeBufferPointer { u in
                 x.withUnsafeBufferPointer { xb in
                     y.withUnsafeMutableBufferPointer { yb in
-                        let context = DenseContext(down: d.baseAddress!, up: u.baseAddress!, x: xb.baseAddress!,
+                        let context = DenseContext(a: d.baseAddress!, bTransposed: u.baseAddress!, x: xb.baseAddress!,
                                                    y: yb.baseAddress!, inFeatures: inFeatures,
                                                    outFeatures: outFeatures, rank: rank)
                         let blocks = (tokens + 3) / 4
@@ -70,8 +62,10 @@ public struct DenseLowRank: Sendable {
 
 /// Raw pointers of one dense call; workers write disjoint token rows of `y`.
 private struct DenseContext: @unchecked Sendable {
-    let down: UnsafePointer<Float>
-    let up: UnsafePointer<Float>
+    /// `A`, `[rank, in]`.
+    let a: UnsafePointer<Float>
+    /// `Bᵀ`, `[rank, out]`.
+    let bTransposed: UnsafePointer<Float>
     let x: UnsafePointer<Float>
     let y: UnsafeMutablePointer<Float>
     let inFeatures: Int
@@ -80,7 +74,7 @@ private struct DenseContext: @unchecked Sendable {
 
     typealias Lanes = SIMD8<Float>
 
-    /// Tokens `first ..< first + count` (count ≤ 4): `h = D·x`, then `y += Uᵀ·h`.
+    /// Tokens `first ..< first + count` (count ≤ 4): `h = A·x`, then `y += B·h`.
     func block(first: Int, count: Int) {
         let h = UnsafeMutablePointer<Float>.allocate(capacity: 4 * rank)
         defer { h.deallocate() }
@@ -88,7 +82,7 @@ private struct DenseContext: @unchecked Sendable {
         for t in 0..<count {
             let row = x + (first + t) * inFeatures
             for j in 0..<rank {
-                let d = down + j * inFeatures
+                let d = a + j * inFeatures
                 var a0 = Lanes(), a1 = Lanes()
                 var i = 0
                 while i + 16 <= vectorIn {
@@ -109,14 +103,14 @@ private struct DenseContext: @unchecked Sendable {
             while o < vectorOut {
                 var acc = SignKernel.lanes(out + o)
                 for j in 0..<rank {
-                    acc = SignKernel.lanes(up + j * outFeatures + o) * Lanes(repeating: h[t * rank + j]) + acc
+                    acc = SignKernel.lanes(bTransposed + j * outFeatures + o) * Lanes(repeating: h[t * rank + j]) + acc
                 }
                 SignKernel.store(acc, out + o)
                 o += 8
             }
             while o < outFeatures {
                 var acc = out[o]
-                for j in 0..<rank { acc += up[j * outFeatures + o] * h[t * rank + j] }
+                for j in 0..<rank { acc += bTransposed[j * outFeatures + o] * h[t * rank + j] }
                 out[o] = acc
                 o += 1
             }

@@ -54,10 +54,10 @@ enum DoRAMath {
         for o in 0..<out {
             for c in 0..<n { row[c] = Double(base[o * n + c]) }
             for j in 0..<k {
-                let u = Double(branch.upRankMajor.values[j * out + o])
+                let u = Double(branch.factors.bTransposed.values[j * out + o])
                 if u == 0 { continue }
                 let d = j * n
-                for c in 0..<n { row[c] += u * Double(branch.down.values[d + c]) }
+                for c in 0..<n { row[c] += u * Double(branch.factors.a.values[d + c]) }
             }
             var sum = 0.0
             for c in 0..<n { sum += row[c] * row[c] }

@@ -121,7 +121,7 @@ public enum ValidationReport {
 
     /// The JSON document written by `--json`. Members (in this order):
     ///
-    /// * `tool` (`"lordba-validate"`), `file`, `reference` (path or null), `base` (path or null);
+    /// * `tool` (`"lordba-validate"`), `tool_version`, `file`, `reference` (path or null), `base` (path or null);
     /// * `options`: `tokens`, `seed`, `threads`, `tolerance`, `max_error` (or null);
     /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`), `exit_code` (0, 1, 3),
     ///   `failing_modules` (names);
@@ -183,6 +183,7 @@ public enum ValidationReport {
         ])
         return .object([
             ("tool", .string("lordba-validate")),
+            ("tool_version", .string(ToolVersion.current)),
             ("file", .string(result.path)),
             ("reference", o.referencePath.map(JSONValue.string) ?? .null),
             ("base", o.basePath.map(JSONValue.string) ?? .null),
@@ -234,14 +235,17 @@ extension ValidationReport {
     /// instead). Refuses to write over any of `inputs` (the `.lba`, the reference and its
     /// folder's files) or over anything that is not a regular file.
     /// - Returns: the text when `path` is `-`, else `nil`.
-    public static func writeJSON(_ result: ValidationResult, to path: String, inputs: [String]) throws(FileError) -> String? {
+    ///
+    /// An existing file at `path` is replaced only with `overwrite` (and only a regular file).
+    public static func writeJSON(_ result: ValidationResult, to path: String, inputs: [String],
+                                 overwrite: Bool = false) throws(FileError) -> String? {
         let text = json(result).serialized(indent: 2) + "\n"
         if path == "-" { return text }
         if let identity = FileIdentity(path: path),
            let (_, input) = inputs.flatMap({ FileIdentity.ofInput($0, siblings: [AdapterSource.standardConfigName]) }).first(where: { $0.0 == identity }) {
             throw FileError(path: path, operation: "write over the input \(input)", errno: EEXIST)
         }
-        try AtomicFile.write(Array(text.utf8), to: path, overwrite: true)
+        try AtomicFile.write(Array(text.utf8), to: path, overwrite: overwrite)
         return nil
     }
 }

@@ -51,7 +51,7 @@ public enum Validator {
             dense.apply(xHalfFloat, tokens: options.tokens, into: &yHalfDense, threads: options.threads)
             var result = ModuleValidation(
                 name: module.name, kind: module.kind, inFeatures: module.inFeatures, outFeatures: module.outFeatures,
-                rank: module.rank, binaryRank: module.binaryRank,
+                rank: module.loraRank, binaryRank: module.binaryRank,
                 kernelDifference: relativeDifference(ySign, yDense),
                 kernelDifferenceHalf: relativeDifference(yHalf, yHalfDense))
             if let reference, let spec = specs[i] {
@@ -106,7 +106,7 @@ public enum Validator {
         let tokens = Double(Swift.max(options.tokens, options.timing ? options.timingTokens.max() ?? 0 : 0))
         for module in modules {
             let inF = Double(module.inFeatures), outF = Double(module.outFeatures)
-            var bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.rank) * (inF + outF))
+            var bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.loraRank) * (inF + outF))
             if dora.contains(module.name) { bytes += 4 * (inF * outF + tokens * outF) + 8 * (inF + 2 * outF) }
             guard bytes <= Double(options.memoryLimit) else {
                 throw .tooLarge(path: path, module: module.name, bytes: bytes, limit: options.memoryLimit)

@@ -6,7 +6,7 @@ extension Validator {
         var first: [Key: BinaryModule] = [:]
         var counts: [Key: Int] = [:]
         for m in modules {
-            let key = Key(inFeatures: m.inFeatures, outFeatures: m.outFeatures, rank: m.rank, binaryRank: m.binaryRank)
+            let key = Key(inFeatures: m.inFeatures, outFeatures: m.outFeatures, rank: m.loraRank, binaryRank: m.binaryRank)
             if first[key] == nil { order.append(key); first[key] = m }
             counts[key, default: 0] += 1
         }

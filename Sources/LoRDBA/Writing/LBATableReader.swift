@@ -60,7 +60,7 @@ struct TableReader {
                     },
                     middle: try finite(floats(section(.scaleM)!, dtype: .f32), label: label(module.sections[.scaleM]!)),
                     output: try finite(floats(section(.scaleB)!, dtype: scaleDType), label: label(module.sections[.scaleB]!)))
-                modules.append(BinaryModule(name: module.name, kind: module.kind, rank: module.rank,
+                modules.append(BinaryModule(name: module.name, kind: module.kind, loraRank: module.rank,
                                             loraScale: module.loraScale, signA: signA, signB: signB,
                                             scales: scales, source: module.source))
             }

@@ -247,7 +247,7 @@ public struct LBAWriter: Sendable {
             members += [
                 ("in", int(module.inFeatures)),
                 ("out", int(module.outFeatures)),
-                ("rank", int(module.rank)),
+                ("rank", int(module.loraRank)),
                 ("binary_rank", int(module.binaryRank)),
                 ("lora_scale", .double(module.loraScale)),
             ]
@@ -352,16 +352,16 @@ public struct LBAWriter: Sendable {
         for module in adapter.modules {
             let context = "module \(LBAError.quote(module.name))"
             guard names.insert(module.name).inserted else { throw fail(context, "duplicate module name") }
-            guard module.rank >= 0 else { throw fail(context, "negative rank \(module.rank)") }
+            guard module.loraRank >= 0 else { throw fail(context, "negative rank \(module.loraRank)") }
             guard module.loraScale.isFinite else { throw fail(context, "LoRA scale \(module.loraScale) is not finite") }
             guard module.loraScale > 0 else { throw fail(context, "LoRA scale \(module.loraScale) must be above 0") }
-            let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.rank),
+            let dimensions = [("in", module.inFeatures), ("out", module.outFeatures), ("rank", module.loraRank),
                               ("binary rank", module.binaryRank)]
             for (name, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
                 throw fail(context, "\(name) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
             }
-            guard module.binaryRank <= module.rank * LBAFormat.maximumBinaryRankMultiple else {
-                throw fail(context, "binary rank \(module.binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank \(module.rank)")
+            guard module.binaryRank <= module.loraRank * LBAFormat.maximumBinaryRankMultiple else {
+                throw fail(context, "binary rank \(module.binaryRank) is above \(LBAFormat.maximumBinaryRankMultiple) × rank \(module.loraRank)")
             }
             let vectors: [(String, [Float], ScaleDType)] = [("scale_a", module.scales.input ?? [], adapter.scaleDType),
                                                             ("scale_m", module.scales.middle, .f32),

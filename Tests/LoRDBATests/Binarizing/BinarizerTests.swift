@@ -73,8 +73,8 @@ import Testing
         #expect(binary.signA.isNegative(row: 0, col: 1) && !binary.signA.isNegative(row: 0, col: 2))
         #expect(binary.signB.isNegative(row: 1, col: 0) && !binary.signB.isNegative(row: 1, col: 1))
         // B̂Â equals s·B·A entry by entry.
-        let hatA = binary.effectiveA()
-        let hatB = binary.effectiveB()
+        let hat = binary.effectiveFactors()
+        let hatA = hat.a, hatB = hat.b
         for o in 0..<2 {
             for i in 0..<3 {
                 var want: Float = 0, got: Float = 0

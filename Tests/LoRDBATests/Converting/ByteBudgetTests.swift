@@ -121,7 +121,7 @@ import Testing
         #expect(report.modules.allSatisfy { $0.binaryRank == 2 })
         #expect(report.modules.allSatisfy { $0.method.contains("k=2") })
         let file = try LBAFile(path: dir.path + "/k2.lba")
-        #expect(file.adapter.modules.allSatisfy { $0.binaryRank == 2 && $0.rank >= 4 })
+        #expect(file.adapter.modules.allSatisfy { $0.binaryRank == 2 && $0.loraRank >= 4 })
         let full = try Converter().convert(input: input, output: dir.path + "/k.lba")
         for (low, high) in zip(report.modules, full.modules) {
             #expect(low.errors.productError < 1)

@@ -154,6 +154,21 @@ import Testing
         #expect(try LBAFile(path: dir.path + "/v.lba").adapter.modules.count == 12)
     }
 
+    @Test func validateJSONObeysForce() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        #expect(try convert.run(["samples/minilm-cls-r8", dir.path + "/v.lba", "--plain"]).status == 0)
+        let report = dir.write("v.json", text: "keep")
+        let arguments = [dir.path + "/v.lba", "--no-timing", "--tokens", "4", "--json", report]
+        let refused = try validate.run(arguments)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("exists (use --force to replace it)"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: report, encoding: .utf8) == "keep")
+        let forced = try validate.run(arguments + ["--force"])
+        #expect(forced.status == 0)
+        #expect(try String(contentsOfFile: report, encoding: .utf8).hasPrefix("{"))
+    }
+
     @Test func reportsObeyForceAndOnlyRegularFilesAreReplaced() throws {
         let dir = TempDir()
         defer { dir.remove() }

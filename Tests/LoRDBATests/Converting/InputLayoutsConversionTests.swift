@@ -15,7 +15,7 @@ import Testing
     }
 
     func expectSameBinary(_ x: BinaryModule, _ y: BinaryModule, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect(x.kind == y.kind && x.rank == y.rank, sourceLocation: sourceLocation)
+        #expect(x.kind == y.kind && x.loraRank == y.loraRank, sourceLocation: sourceLocation)
         #expect(x.loraScale == y.loraScale, sourceLocation: sourceLocation)
         #expect(x.signA == y.signA && x.signB == y.signB, sourceLocation: sourceLocation)
         #expect(x.scales == y.scales, sourceLocation: sourceLocation)

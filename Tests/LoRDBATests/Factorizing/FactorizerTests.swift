@@ -15,8 +15,8 @@ import Testing
     func factorizationsLeaveTheProductUnchanged(shape: (Int, Int, Int)) {
         let m = Self.module(r: shape.0, inF: shape.1, outF: shape.2, seed: UInt64(shape.0 * shape.1))
         for f in [Factorization.balanced, .rotated] {
-            let g = Factorizer.apply(f, to: m, seed: 5)
-            let c = LowRankProduct.compare(reference: LowRankProduct(m), approximation: LowRankProduct(g))
+            let g = Factorizer.apply(f, to: LowRankProduct(m), seed: 5)
+            let c = LowRankProduct.compare(reference: LowRankProduct(m), approximation: g)
             #expect(c.relativeError < 1e-5, "\(f): \(c.relativeError)")
             #expect(g.rank == m.rank)
         }
@@ -24,8 +24,8 @@ import Testing
 
     @Test func balancedFactorsShareOneDiagonalGram() {
         let m = Self.module(r: 5, inF: 30, outF: 25, seed: 9)
-        let g = Factorizer.balanced(m)
-        let gb = SmallLinearAlgebra.gram(g.b.transposed())
+        let g = Factorizer.apply(.balanced, to: LowRankProduct(m))
+        let gb = SmallLinearAlgebra.gram(g.bTransposed)
         let ga = SmallLinearAlgebra.gram(g.a)
         for i in 0..<5 {
             for j in 0..<5 {
@@ -40,9 +40,9 @@ import Testing
     @Test func rankDeficientFactorsDropDeadDirections() {
         var m = Self.module(r: 4, inF: 12, outF: 10, seed: 2)
         for c in 0..<12 { m.a[3, c] = 0 }                                   // one rank channel carries nothing
-        let g = Factorizer.balanced(m)
+        let g = Factorizer.apply(.balanced, to: LowRankProduct(m))
         #expect(g.rank == 3)
-        let c = LowRankProduct.compare(reference: LowRankProduct(m), approximation: LowRankProduct(g))
+        let c = LowRankProduct.compare(reference: LowRankProduct(m), approximation: g)
         #expect(c.relativeError < 1e-5)
     }
 

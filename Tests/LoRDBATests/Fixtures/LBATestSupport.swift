@@ -21,7 +21,7 @@ enum Fixtures {
     static func module(name: String, kind: ModuleKind = .linear, inFeatures: Int, outFeatures: Int, k: Int,
                        inputScales: Bool, using rng: inout SeededGenerator) -> BinaryModule {
         BinaryModule(
-            name: name, kind: kind, rank: max(k, 8), loraScale: Double.random(in: 0.1...4, using: &rng),
+            name: name, kind: kind, loraRank: max(k, 8), loraScale: Double.random(in: 0.1...4, using: &rng),
             signA: randomSigns(rows: k, cols: inFeatures, using: &rng),
             signB: randomSigns(rows: k, cols: outFeatures, using: &rng),
             scales: ChannelScales(
@@ -90,7 +90,7 @@ enum Fixtures {
         return BinaryAdapter(
             layout: .peft,
             modules: [BinaryModule(
-                name: "q", kind: .linear, rank: 4, loraScale: 2,
+                name: "q", kind: .linear, loraRank: 4, loraScale: 2,
                 signA: signA, signB: signB,
                 scales: ChannelScales(input: nil, middle: [0.25], output: [1, 0.5]),
                 source: LoRAModule.Source(aTensor: "q.lora_A.weight", bTensor: "q.lora_B.weight", dtype: .f16))],
@@ -108,7 +108,7 @@ func expectSameAdapter(_ decoded: BinaryAdapter, _ original: BinaryAdapter, sour
     for (d, o) in zip(decoded.modules, original.modules) {
         #expect(Array(d.name.utf8) == Array(o.name.utf8), sourceLocation: sourceLocation)
         #expect(d.kind == o.kind, sourceLocation: sourceLocation)
-        #expect(d.rank == o.rank, sourceLocation: sourceLocation)
+        #expect(d.loraRank == o.loraRank, sourceLocation: sourceLocation)
         #expect(d.loraScale == o.loraScale, sourceLocation: sourceLocation)
         #expect(d.source == o.source, sourceLocation: sourceLocation)
         #expect(d.signA == o.signA, sourceLocation: sourceLocation)

@@ -282,7 +282,7 @@ import Testing
             let plain = Binarizer().binarize(m)
             let exact = LowRankProduct.compare(
                 reference: LowRankProduct(m),
-                approximation: LowRankProduct(left: ErrorAnalysis.effectiveBRankMajor(plain.module), right: plain.module.effectiveA()))
+                approximation: plain.module.effectiveFactors())
             for errors in Self.onEachPath({ _ in ErrorAnalysis.analyze(original: m, binary: plain.module, fits: (plain.fitA, plain.fitB)) }) {
                 #expect(abs(errors.productError - exact.relativeError) <= 1e-6 * exact.relativeError)
                 #expect(abs(errors.cosine - exact.cosine) <= 1e-6)

@@ -88,7 +88,7 @@ import Testing
         var state = RefinementState(Binarizer(scaleDType: .f32).binarize(m).module, target: target)
         ScaleRefit.refine(&state, target: target)
         let start = state.objective(target)
-        let loss = SignRefiner(steps: 40).refine(&state, target: target, latentA: m.a, latentB: m.b.transposed())
+        let loss = SignRefiner(steps: 40).refine(&state, target: target, latent: LowRankProduct(a: m.a, bTransposed: m.b.transposed()))
         #expect(loss <= start * (1 + 1e-5))
         #expect(abs(state.objective(target) - loss) <= 1e-3 * loss)
         #expect(state.signA.values.allSatisfy { $0 == 1 || $0 == -1 })

@@ -55,10 +55,10 @@ import Testing
         var state = start
         state.fixedInputScale = true                       // a fixed: the column problem is exactly quadratic
         // The column problem: min_s a²·sᵀGs − 2a·sᵀc, G = PᵀP, c = Pᵀ·X[:, i].
-        let p = state.effectiveLeft()
-        let side = SideGrams(signs: state.signB, scales: state.b, target: target.left)
+        let p = state.effectiveFactors().bTransposed
+        let side = SideGrams(signs: state.signB, scales: state.b, target: target.product.bTransposed)
         let gram = side.gram(scaledBy: state.m)
-        let cross = SmallLinearAlgebra.combine(side.crossTransposed(scaledBy: state.m), rows: k, target.right)
+        let cross = SmallLinearAlgebra.combine(side.crossTransposed(scaledBy: state.m), rows: k, target.product.a)
         let direct = SmallLinearAlgebra.gramFloat(p)
         let scale = direct.map { abs($0) }.max() ?? 1
         #expect(zip(gram, direct).allSatisfy { abs($0 - $1) <= 1e-5 * scale })

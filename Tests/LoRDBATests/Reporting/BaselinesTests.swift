@@ -3,14 +3,15 @@ import Testing
 
 /// Dense reference computations for the baselines (small shapes only: they form `out × in`).
 enum DenseBaselines {
-    /// `scale·leftᵀ·right` as an `out × in` row-major array, `left` `[k, out]`, `right` `[k, in]`.
-    static func product(left: Matrix, right: Matrix, scale: Double) -> [Double] {
-        var out = [Double](repeating: 0, count: left.cols * right.cols)
-        for o in 0..<left.cols {
-            for i in 0..<right.cols {
+    /// `scale·B·A` of a low-rank product as an `out × in` row-major array.
+    static func product(_ p: LowRankProduct) -> [Double] {
+        let bt = p.bTransposed, a = p.a
+        var out = [Double](repeating: 0, count: bt.cols * a.cols)
+        for o in 0..<bt.cols {
+            for i in 0..<a.cols {
                 var sum = 0.0
-                for j in 0..<left.rows { sum += Double(left[j, o]) * Double(right[j, i]) }
-                out[o * right.cols + i] = scale * sum
+                for j in 0..<bt.rows { sum += Double(bt[j, o]) * Double(a[j, i]) }
+                out[o * a.cols + i] = p.scale * sum
             }
         }
         return out
@@ -18,12 +19,12 @@ enum DenseBaselines {
 
     /// `s·B·A` of a module, densely.
     static func product(_ m: LoRAModule) -> [Double] {
-        product(left: m.b.transposed(), right: m.a, scale: m.scale)
+        product(LowRankProduct(m))
     }
 
     /// `s·B̂·Â` for factors given in the module's own orientation (`B̂` `[out, r]`, `Â` `[r, in]`).
     static func product(b: Matrix, a: Matrix, scale: Double) -> [Double] {
-        product(left: b.transposed(), right: a, scale: scale)
+        product(LowRankProduct(a: a, bTransposed: b.transposed(), scale: scale))
     }
 
     static func relativeError(_ x: [Double], _ y: [Double]) -> Double {
@@ -110,9 +111,9 @@ enum DenseBaselines {
 
         // SVD truncation: the measured error is that of the stored (fp16) factors…
         let truncation = Baselines.svdTruncation(m, rank: kept)
-        #expect(truncation.left.values.allSatisfy { Float(Float16($0)) == $0 })
+        #expect(truncation.bTransposed.values.allSatisfy { Float(Float16($0)) == $0 })
         let denseTruncation = DenseBaselines.relativeError(
-            reference, DenseBaselines.product(left: truncation.left, right: truncation.right, scale: truncation.scale))
+            reference, DenseBaselines.product(truncation))
         #expect(Self.agrees(e.svdTruncation, denseTruncation))
         // …and before rounding the factors give the Eckart–Young optimum.
         let optimum = DenseBaselines.optimalTruncationError(reference, rows: m.outFeatures, cols: m.inFeatures, rank: kept)

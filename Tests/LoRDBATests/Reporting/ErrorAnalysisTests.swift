@@ -4,7 +4,8 @@ import Testing
 @Suite struct ErrorAnalysisTests {
     /// Dense `‖sBA − B̂Â‖/‖sBA‖` and cosine, forming the full product (small shapes only).
     static func dense(_ m: LoRAModule, _ binary: BinaryModule) -> (error: Double, cosine: Double) {
-        let hatA = binary.effectiveA(), hatB = binary.effectiveB()
+        let factors = binary.effectiveFactors()
+        let hatA = factors.a, hatB = factors.b
         var diff = 0.0, ref = 0.0, dot = 0.0, hat = 0.0
         for o in 0..<m.outFeatures {
             for i in 0..<m.inFeatures {

@@ -22,9 +22,10 @@ import Testing
         let branchSign = zip(ySign, start).map { $0 - $1 }
         let branchDense = zip(yDense, start).map { $0 - $1 }
         var magnitude = [Float](repeating: 0, count: tokens * module.outFeatures)
-        let absolute = DenseLowRank(down: Matrix(rows: dense.down.rows, cols: dense.down.cols, values: dense.down.values.map(abs)),
-                                    upRankMajor: Matrix(rows: dense.upRankMajor.rows, cols: dense.upRankMajor.cols,
-                                                        values: dense.upRankMajor.values.map(abs)))
+        let f = dense.factors
+        let absolute = DenseLowRank(LowRankProduct(a: Matrix(rows: f.a.rows, cols: f.a.cols, values: f.a.values.map(abs)),
+                                                   bTransposed: Matrix(rows: f.bTransposed.rows, cols: f.bTransposed.cols,
+                                                                       values: f.bTransposed.values.map(abs))))
         absolute.apply(x.map(abs), tokens: tokens, into: &magnitude)
         let difference = relativeDifference(branchSign, branchDense) * norm(branchDense) / norm(magnitude)
         #expect(difference < 1e-5, "in \(module.inFeatures) out \(module.outFeatures) k \(module.binaryRank) T \(tokens) threads \(threads): \(difference)",
@@ -268,7 +269,7 @@ import Testing
         signB.setNegative(true, row: 0, col: 1)
         signB.setNegative(true, row: 1, col: 0)
         signB.setNegative(true, row: 1, col: 1)
-        let two = BinaryModule(name: "two", kind: .linear, rank: 2, loraScale: 1, signA: signA, signB: signB,
+        let two = BinaryModule(name: "two", kind: .linear, loraRank: 2, loraScale: 1, signA: signA, signB: signB,
                                scales: ChannelScales(input: nil, middle: [1, 2], output: [1, 1, 0.5]),
                                source: module.source)
         var y3: [Float] = [0, 0, 0]

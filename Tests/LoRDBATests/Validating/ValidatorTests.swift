@@ -269,11 +269,12 @@ enum SamplingNoise {
         // W = Uwᵀ·Vw with Uw = (s·B)ᵀ (r × out), Vw = A (r × in); E = Ueᵀ·Ve with Ue = [(s·B)ᵀ; −B̂ᵀ], Ve = [A; Â].
         var uw = lora.b.transposed()
         for i in uw.values.indices { uw.values[i] *= Float(lora.scale) }
-        var bHat = ErrorAnalysis.effectiveBRankMajor(binary)
+        let hat = binary.effectiveFactors()
+        var bHat = hat.bTransposed
         for i in bHat.values.indices { bHat.values[i] = -bHat.values[i] }
         let ue = stack(uw, bHat)
         let vw = lora.a
-        let ve = stack(lora.a, binary.effectiveA())
+        let ve = stack(lora.a, hat.a)
         let m = ue.rows, r = uw.rows
         let uue = SmallLinearAlgebra.rowDots(ue, ue), vve = SmallLinearAlgebra.rowDots(ve, ve)
         let uuw = SmallLinearAlgebra.rowDots(uw, uw), vvw = SmallLinearAlgebra.rowDots(vw, vw)

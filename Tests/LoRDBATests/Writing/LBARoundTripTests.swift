@@ -61,7 +61,7 @@ import Testing
         let values: [Float] = [1.0 / 3.0, 1 + 1.0 / 2048, 1e-6, 6e-8, 0.999_99, 1]
         for dtype in ScaleDType.allCases {
             let module = BinaryModule(
-                name: "x", kind: .linear, rank: 1, loraScale: 1.5,
+                name: "x", kind: .linear, loraRank: 1, loraScale: 1.5,
                 signA: SignMatrix(rows: 1, cols: values.count), signB: SignMatrix(rows: 1, cols: values.count),
                 scales: ChannelScales(input: values, middle: [0.123_456_789], output: values.reversed()),
                 source: LoRAModule.Source(aTensor: "a", bTensor: "b", dtype: .f32))
