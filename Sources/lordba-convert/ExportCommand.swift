@@ -26,7 +26,7 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "Storage type of the exported factors: f32, f16 or bf16.")
     var dtype: ExportDType = .f16
 
-    @Option(name: .long, help: "The base model's config.json (gguf: head counts for the q/k row order, and the architecture).",
+    @Option(name: .long, help: "The base model's config.json (gguf: head counts for the q/k row order, and the architecture; mlx: num_hidden_layers for num_layers).",
             completion: .file(extensions: ["json"]))
     var baseConfig: String?
 

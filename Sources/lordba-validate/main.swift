@@ -21,6 +21,10 @@ struct LordbaValidate: ParsableCommand {
             whose expectation on these inputs is the conversion report's product error; (3) the time of \
             the sign path, of the dense LoRA branch and of the base layer's GEMM (through OpenBLAS when \
             it is installed) at T = 1 and T = 512.
+            DoRA modules: with --reference their magnitude must equal the reference's byte for byte; \
+            with --base (the base model's weights) their fidelity is that of the whole DoRA layer's \
+            effect, (g/‖W₀+ΔW‖)⊙(W₀x+ΔWx) − W₀x, each side with its own row norms; without --base only \
+            ΔW·x is compared (the norm rescaling needs W₀).
             Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error; 64 usage error.
             """,
         version: ToolVersion.current)
@@ -30,6 +34,10 @@ struct LordbaValidate: ParsableCommand {
 
     @Option(help: "The original LoRA (safetensors file or adapter folder) to measure fidelity against.", completion: .file())
     var reference: String?
+
+    @Option(help: "The base model's weights (a .safetensors file or a folder of them): with --reference, DoRA modules are checked as whole DoRA layers (magnitude and row norms), not only their ΔW.",
+            completion: .file())
+    var base: String?
 
     @Option(help: "Seeded Gaussian input rows per module.")
     var tokens = 512
@@ -59,6 +67,7 @@ struct LordbaValidate: ParsableCommand {
         if tokens < 1 { throw ValidationError("--tokens must be at least 1.") }
         if threads < 1 { throw ValidationError("--threads must be at least 1.") }
         if timingSamples < 1 { throw ValidationError("--timing-samples must be at least 1.") }
+        if base != nil && reference == nil { throw ValidationError("--base needs --reference (it serves the DoRA check against the original adapter).") }
         if let maxError {
             if !(maxError >= 0) { throw ValidationError("--max-error must be a non-negative number.") }
             if reference == nil { throw ValidationError("--max-error needs --reference (fidelity is measured against the original LoRA).") }
@@ -71,6 +80,7 @@ struct LordbaValidate: ParsableCommand {
         options.seed = seed
         options.threads = threads
         options.referencePath = reference
+        options.basePath = base
         options.maxError = maxError
         options.timing = timing
         options.timingSamples = timingSamples
@@ -84,7 +94,7 @@ struct LordbaValidate: ParsableCommand {
         if json != "-" { print(ValidationReport.text(result)) }
         if let json {
             do {
-                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? []),
+                if let text = try ValidationReport.writeJSON(result, to: json, inputs: [file] + (reference.map { [$0] } ?? []) + (base.map { [$0] } ?? []),
                                                             overwrite: force) {
                     print(text, terminator: "")
                 }

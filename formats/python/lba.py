@@ -35,6 +35,8 @@ MINOR = 1  # the newest minor version this reader knows
 ALIGN = 64
 MAX_INT = 2**63 - 1
 ZSTD_RATIO = 32768
+MAX_DIM = 2**31 - 1             # largest in, out, rank, binary_rank and carried dimension
+DECODED_SLACK = 32 << 20        # step 10: decoded sections <= 64 x file length + 32 MiB
 ZSTD_WINDOW_LOG_MAX = 27  # 128 MiB
 
 DTYPE_BITS = {
@@ -409,7 +411,16 @@ def parse(data: bytes, path: str = "<memory>") -> LBAFile:
         raise fail("file", f"contents end at {cursor}, so the file must be {_aligned(cursor)} bytes, not {file_length}")
     if any(data[cursor:file_length]):
         raise fail("padding at the end of the file", "nonzero byte")
-    # 10, 11. section CRCs and zstd frames
+    # 10. total decoded size (scale sections at 4 bytes per value), before anything is decoded
+    total = 0
+    for s in t.sections:
+        if s["content"] in ("scale_a", "scale_b"):
+            total += s["decoded_length"] // SCALE_WIDTH[t.scale_dtype] * 4
+        elif s["content"] in CONTENTS:
+            total += s["decoded_length"]
+    if total > 64 * file_length + DECODED_SLACK:
+        raise fail("file", f"sections decode to more than 64 × the file's {file_length} bytes + 32 MiB")
+    # 11, 12. section CRCs and zstd frames
     decoded: list[bytes] = []
     for index, s in enumerate(t.sections):
         stored = data[s["offset"]:s["offset"] + s["length"]]
@@ -424,7 +435,7 @@ def parse(data: bytes, path: str = "<memory>") -> LBAFile:
             decoded.append(out)
         else:
             decoded.append(stored)
-    # 12. sign padding bits, and decoding
+    # 13, 14. sign padding bits, finite scales, and decoding
     return t.build(decoded, size)
 
 
@@ -548,6 +559,8 @@ class _Table:
             return s
 
         modules = []
+        if not root["modules"]:
+            raise self.fail("table", "the module list is empty")
         names: set[str] = set()
         for index, value in enumerate(root["modules"]):
             context = f"module {index}"
@@ -561,6 +574,13 @@ class _Table:
             if _nfc(m["name"]) in names:
                 raise self.fail(context, "duplicate module name")
             names.add(_nfc(m["name"]))
+            for key in ("in", "out", "rank", "binary_rank"):
+                if not 1 <= m[key] <= MAX_DIM:
+                    raise self.fail(context, f"{key} = {m[key]} is outside 1…{MAX_DIM}")
+            if m["binary_rank"] > 64 * m["rank"]:
+                raise self.fail(context, f"binary_rank = {m['binary_rank']} is above 64 × rank = {64 * m['rank']}")
+            if not float(m["lora_scale"]) > 0:
+                raise self.fail(context, f"lora_scale = {m['lora_scale']} must be finite and above 0")
             if m["kind"] not in KINDS:
                 raise self.fail(context, f"unknown kind {json.dumps(m['kind'])}")
             if m["kind"] == "conv":
@@ -615,6 +635,8 @@ class _Table:
             shape = c["shape"]
             if any(isinstance(d, (bool, _Float)) or not isinstance(d, int) or d < 0 for d in shape):
                 raise self.fail(context, "shape entries must be non-negative integers")
+            if any(d > MAX_DIM for d in shape):
+                raise self.fail(context, f"a dimension of {shape} is above {MAX_DIM}")
             bits = math.prod(shape) * DTYPE_BITS[c["dtype"]]
             s = claim(c["section"], "carried", index, context)
             if bits % 8 or s["decoded_length"] != bits // 8:
@@ -650,12 +672,18 @@ class _Table:
             sign_a = _signs(decoded[refs["sign_a"]], k, m["in"], self, refs["sign_a"])
             sign_b = _signs(decoded[refs["sign_b"]], k, m["out"], self, refs["sign_b"])
             scale_a = _scales(decoded[refs["scale_a"]], self.scale_dtype) if "scale_a" in refs else None
+            scale_b = _scales(decoded[refs["scale_b"]], self.scale_dtype)
+            scale_m = _scales(decoded[refs["scale_m"]], "f32")
+            for content, values in (("scale_a", scale_a), ("scale_b", scale_b), ("scale_m", scale_m)):
+                if values is not None and not np.isfinite(values).all():
+                    bad = int(np.nonzero(~np.isfinite(values))[0][0])
+                    raise self.fail(f"module {json.dumps(m['name'])} {content} (section {refs[content]})",
+                                    f"value {bad} is {values[bad]} (scales must be finite)")
             modules.append(Module(
                 name=m["name"], kind=m["kind"], kernel=m.get("kernel"), in_features=m["in"], out_features=m["out"],
                 rank=m["rank"], binary_rank=k, lora_scale=m["lora_scale"], source=m["source"],
                 sign_a=sign_a, sign_b=sign_b, scale_a=scale_a,
-                scale_b=_scales(decoded[refs["scale_b"]], self.scale_dtype),
-                scale_m=_scales(decoded[refs["scale_m"]], "f32"), dora_magnitude=m.get("dora")))
+                scale_b=scale_b, scale_m=scale_m, dora_magnitude=m.get("dora")))
         carried = [Carried(name=c["name"], dtype=c["dtype"], shape=list(c["shape"]), data=decoded[c["section"]],
                            role=c.get("role")) for c in self.carried]
         sections = [{k: v for k, v in s.items() if k != "claimed"} for s in self.sections]

@@ -6,6 +6,10 @@ the `lordba-convert` binary (`LORDBA_CONVERT`, default `.build/debug/lordba-conv
 exports them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
 
     LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q formats/python
+
+With `LORDBA_REJECTED_DIR=DIR` set for both `swift test` and pytest, the files the Swift
+corruption tests reject (kept there by their `reject` helpers) are run through the Python
+reader as well; without it that test is skipped.
 """
 
 from __future__ import annotations
@@ -288,6 +292,25 @@ def test_every_bit_flip_is_rejected_by_both_readers(work, tmp_path):
         data[bit // 8] ^= 1 << (bit % 8)
 
 
+REJECTED_DIR = os.environ.get("LORDBA_REJECTED_DIR")
+
+
+@pytest.mark.skipif(not REJECTED_DIR, reason="LORDBA_REJECTED_DIR not set: run swift test with it first")
+def test_python_rejects_every_file_the_swift_corruption_tests_rejected():
+    """The corrupted and crafted files the Swift Writing tests reject (kept by their `reject`
+    helpers in LORDBA_REJECTED_DIR during `swift test`) are rejected by lba.py too."""
+    files = sorted(Path(REJECTED_DIR).glob("*.lba"))
+    assert len(files) >= 50, f"only {len(files)} files in {REJECTED_DIR}"
+    accepted = []
+    for path in files:
+        try:
+            lba.parse(path.read_bytes(), path.name)
+        except lba.LBAError:
+            continue
+        accepted.append(path.name)
+    assert not accepted, f"lba.py accepted {len(accepted)} of {len(files)}: {accepted[:10]}"
+
+
 def test_truncation_trailing_data_and_table_errors(work):
     data = work["files"][("minilm", "default")][1].read_bytes()
     for bad in (data[:-64], data + b"\0" * 64, data[:40], b"PK" + data[2:]):
@@ -475,3 +498,109 @@ def test_gguf_needs_base_config_for_q_and_k(work):
     result = run("export", str(lba_path), "--to", "gguf", str(work["dir"] / "x.gguf"), "--arch", "llama", check=False)
     assert result.returncode == 1 and "--base-config" in result.stderr
     assert not (work["dir"] / "x.gguf").exists()
+
+
+def make_llama(folder: Path, dora: bool) -> None:
+    """LLaMA-named linear modules of mixed ranks (4 and 8) over two layers, all DoRA or none."""
+    rng = np.random.default_rng(11 if dora else 10)
+    shapes = {"self_attn.q_proj": (4, 32, 32), "self_attn.k_proj": (8, 32, 16),
+              "mlp.up_proj": (8, 32, 48), "mlp.down_proj": (4, 48, 32)}
+    tensors = {}
+    for layer in range(2):
+        for proj, (r, n_in, n_out) in shapes.items():
+            p = f"base_model.model.model.layers.{layer}.{proj}"
+            tensors[p + ".lora_A.weight"] = rng.standard_normal((r, n_in)).astype(np.float32)
+            tensors[p + ".lora_B.weight"] = rng.standard_normal((n_out, r)).astype(np.float32)
+            if dora:
+                tensors[p + ".lora_magnitude_vector"] = (np.abs(rng.standard_normal(n_out)) + 1).astype(np.float32)
+    folder.mkdir()
+    st_write(folder / "adapter_model.safetensors", tensors)
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "r": 4, "lora_alpha": 8, "rank_pattern": {"k_proj": 8, "up_proj": 8},
+        "use_dora": dora, "target_modules": ["q_proj", "k_proj", "up_proj", "down_proj"]}))
+
+
+def test_gguf_mixed_ranks_and_mlx_dora(tmp_path):
+    heads, kv_heads = 4, 2
+    base = tmp_path / "config.json"
+    base.write_text(json.dumps({"model_type": "llama", "num_attention_heads": heads, "num_key_value_heads": kv_heads}))
+    for dora in (False, True):
+        source = tmp_path / f"llama-{dora}"
+        make_llama(source, dora)
+        out = tmp_path / f"llama-{dora}.lba"
+        run(str(source), str(out), "-q", "--refine-steps", "2")
+        f = lba.read(str(out))
+        assert {m.binary_rank for m in f.modules} == {4, 8}
+        assert all((m.dora_magnitude is not None) == dora for m in f.modules)
+        # GGUF: one alpha, each module's lora_b scaled so alpha / k_module gives the stored ΔW.
+        gguf = tmp_path / f"llama-{dora}.gguf"
+        result = run("export", str(out), "--to", "gguf", str(gguf), "--dtype", "f32", "--base-config", str(base), check=False)
+        if dora:
+            assert result.returncode == 1 and "DoRA" in result.stderr and not gguf.exists()
+        else:
+            assert result.returncode == 0, result.stderr
+            g = GGUF(gguf.read_bytes())
+            alpha = g.kv["adapter.lora.alpha"]
+            assert alpha == 8
+            names = {"q_proj": "attn_q", "k_proj": "attn_k", "up_proj": "ffn_up", "down_proj": "ffn_down"}
+            for m in f.modules:
+                parts = m.name.split(".")
+                stem = f"blk.{parts[parts.index('layers') + 1]}.{names[parts[-1]]}.weight"
+                a = g.tensors[stem + ".lora_a"].astype(np.float64)
+                b = g.tensors[stem + ".lora_b"].astype(np.float64)
+                assert a.shape == (m.binary_rank, m.in_features)
+                if parts[-1] in ("q_proj", "k_proj"):
+                    h = heads if parts[-1] == "q_proj" else kv_heads
+                    n = b.shape[0]
+                    b = b.reshape(h, n // h // 2, 2, -1).swapaxes(1, 2).reshape(n, -1)
+                a2, b2 = m.factors()
+                assert low_rank_difference(alpha / a.shape[0] * b, a, b2, a2) < 1e-6, m.name
+        # MLX: one rank (zero-padded), scale 1; DoRA magnitudes as `<path>.m`, byte-identical.
+        mlx = tmp_path / f"llama-{dora}-mlx"
+        run("export", str(out), "--to", "mlx", str(mlx), "--dtype", "f32", "-q")
+        arrays, raw, header, _ = st_read(mlx / "adapters.safetensors")
+        config = json.loads((mlx / "adapter_config.json").read_text())
+        assert config["fine_tune_type"] == ("dora" if dora else "lora")
+        assert config["lora_parameters"]["rank"] == 8 and config["lora_parameters"]["scale"] == 1
+        for m in f.modules:
+            path = m.name.removeprefix("base_model.model.")
+            a, b = arrays[path + ".lora_a"].astype(np.float64), arrays[path + ".lora_b"].astype(np.float64)
+            a2, b2 = m.factors()
+            assert low_rank_difference(b.T, a.T, b2, a2) < 1e-6, m.name
+            if dora:
+                assert raw[path + ".m"] == f.carried_tensor(m.dora_magnitude).data
+                assert header[path + ".m"]["shape"] == [m.out_features]
+            else:
+                assert path + ".m" not in arrays
+        # kohya keeps the magnitudes under PEFT's name, and says loaders ignore them.
+        kohya = tmp_path / f"llama-{dora}.safetensors"
+        result = run("export", str(out), "--to", "kohya", str(kohya), "--dtype", "f32")
+        assert ("kohya-format loaders do not read it" in result.stdout) == dora
+
+
+def test_mlx_num_layers_reaches_the_first_adapted_block(tmp_path):
+    """mlx-lm adapts the last `num_layers` blocks: an adapter on blocks 1 and 2 of a 4-block model
+    needs num_layers = 3 (from --base-config), or -1 (every block) without it."""
+    rng = np.random.default_rng(12)
+    source = tmp_path / "partial"
+    source.mkdir()
+    tensors = {}
+    for layer in (1, 2):
+        p = f"base_model.model.model.layers.{layer}.self_attn.q_proj"
+        tensors[p + ".lora_A.weight"] = rng.standard_normal((4, 16)).astype(np.float32)
+        tensors[p + ".lora_B.weight"] = rng.standard_normal((16, 4)).astype(np.float32)
+    st_write(source / "adapter_model.safetensors", tensors)
+    (source / "adapter_config.json").write_text(json.dumps({"r": 4, "lora_alpha": 4, "target_modules": ["q_proj"]}))
+    out = tmp_path / "partial.lba"
+    run(str(source), str(out), "-q", "--plain")
+    base = tmp_path / "config.json"
+    base.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 4, "num_attention_heads": 2}))
+    with_base = tmp_path / "with-base"
+    run("export", str(out), "--to", "mlx", str(with_base), "--base-config", str(base), "-q")
+    assert json.loads((with_base / "adapter_config.json").read_text())["num_layers"] == 3
+    without = tmp_path / "without"
+    run("export", str(out), "--to", "mlx", str(without), "-q")
+    assert json.loads((without / "adapter_config.json").read_text())["num_layers"] == -1
+    base.write_text(json.dumps({"model_type": "llama", "num_hidden_layers": 2}))
+    result = run("export", str(out), "--to", "mlx", str(tmp_path / "bad"), "--base-config", str(base), check=False)
+    assert result.returncode == 1 and "num_hidden_layers = 2" in result.stderr and not (tmp_path / "bad").exists()

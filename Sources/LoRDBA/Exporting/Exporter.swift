@@ -46,7 +46,8 @@ public struct Exporter: Sendable {
         let modules = adapter.modules.map { DequantizedModule($0, doraMagnitude: file.doraMagnitudes[$0.name]) }
         switch options.target {
         case .peft: return try PEFTExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
-        case .mlx: return try MLXExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
+        case .mlx: return try MLXExport.files(adapter, modules: modules, dtype: options.dtype,
+                                                baseConfigPath: options.baseConfigPath, path: path)
         case .kohya: return try KohyaExport.file(adapter, modules: modules, dtype: options.dtype, path: path)
         case .gguf: return try GGUFExport.file(adapter, modules: modules, options: options, path: path)
         }

@@ -22,6 +22,8 @@ enum GGUFExport {
         var heads: Int?
         var kvHeads: Int?
         var modelType: String?
+        /// `num_hidden_layers`, for mlx-lm's `num_layers`.
+        var layers: Int?
 
         init(path: String) throws(ExportError) {
             let root: JSONValue
@@ -38,6 +40,7 @@ enum GGUFExport {
             heads = try positive("num_attention_heads")
             kvHeads = try positive("num_key_value_heads") ?? heads
             modelType = root["model_type"]?.stringValue
+            layers = try positive("num_hidden_layers")
         }
     }
 

@@ -4,7 +4,8 @@
 ///
 /// Names: the source's when the source was kohya; otherwise `lora_` followed by the module path
 /// (PEFT prefix removed) with dots replaced by underscores. Carried tensors are written back
-/// byte for byte under their original names.
+/// byte for byte under their original names; DoRA magnitudes too, with a note that kohya-format
+/// loaders ignore them (the module then runs as plain LoRA).
 enum KohyaExport {
     static func file(_ adapter: BinaryAdapter, modules: [DequantizedModule], dtype: ExportDType,
                      path: String) throws(ExportError) -> ExportFiles {
@@ -19,6 +20,10 @@ enum KohyaExport {
             tensors.append((base + ".alpha", .f32, [], SafeTensorsWriter.encode([Float(module.rank)], as: .f32)))
         }
         var notes: [String] = []
+        let magnitudes = adapter.carried.filter { $0.role == .magnitude }.count
+        if magnitudes > 0 {
+            notes.append("\(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s") kept under PEFT's name (….lora_magnitude_vector): kohya-format loaders do not read it and run those modules as plain LoRA; export to peft (or mlx) to run them as DoRA")
+        }
         let carried = ExportSupport.appendCarried(adapter.carried, to: &tensors, notes: &notes)
         let bytes = SafeTensorsWriter.serialize(tensors, metadata: ["ss_network_module": "networks.lora"])
         return ExportFiles(files: [("", bytes)], notes: notes, carried: carried)

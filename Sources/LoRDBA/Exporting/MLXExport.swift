@@ -6,12 +6,18 @@
 /// zero channels to the largest `k` (ΔW unchanged). Module paths lose PEFT's `base_model.model.`
 /// prefix (mlx-lm paths start at the model, e.g. `model.layers.0.self_attn.q_proj`). DoRA
 /// magnitudes become mlx-lm's `<path>.m` with `fine_tune_type` `dora` when every module is DoRA.
+///
+/// mlx-lm adapts the *last* `num_layers` blocks (and refuses adapter weights of blocks it did
+/// not adapt), so `num_layers` must reach down to the first adapted block: with the base
+/// model's `config.json` (`--base-config`) it is `num_hidden_layers − first adapted layer`;
+/// without it `-1`, mlx-lm's "every block" (blocks without weights in the file keep mlx-lm's
+/// zero-initialized `lora_b`, so their ΔW is zero).
 enum MLXExport {
     static let weightsName = "adapters.safetensors"
     static let configName = "adapter_config.json"
 
     static func files(_ adapter: BinaryAdapter, modules: [DequantizedModule], dtype: ExportDType,
-                      path: String) throws(ExportError) -> ExportFiles {
+                      baseConfigPath: String? = nil, path: String) throws(ExportError) -> ExportFiles {
         let rank = modules.map(\.rank).max() ?? 1
         var notes: [String] = []
         if modules.contains(where: { $0.rank != rank }) {
@@ -42,10 +48,22 @@ enum MLXExport {
         }
         let weights = SafeTensorsWriter.serialize(tensors, metadata: ["format": "mlx"])
         let layers = Set(modules.compactMap { layerIndex(of: $0.name) })
+        let first = layers.min() ?? 0, last = layers.max() ?? 0
+        var numLayers = -1
+        if let baseConfigPath {
+            let base = try GGUFExport.BaseConfig(path: baseConfigPath)
+            guard let total = base.layers else {
+                throw .baseConfig(path: baseConfigPath, problem: "num_hidden_layers is missing (mlx-lm's num_layers is counted from the last block)")
+            }
+            guard total > last else {
+                throw .baseConfig(path: baseConfigPath, problem: "num_hidden_layers = \(total), but the adapter has layer \(last)")
+            }
+            numLayers = total - first
+        }
         let keys = Set(modules.map { keyPath(of: ExportSupport.strippingPEFTPrefix($0.name)) }).sorted()
         let config: JSONValue = .object([
             ("fine_tune_type", .string(allDoRA ? "dora" : "lora")),
-            ("num_layers", .integer(Int64(max(layers.count, 1)))),
+            ("num_layers", .integer(Int64(numLayers))),
             ("lora_parameters", .object([
                 ("rank", .integer(Int64(rank))),
                 ("scale", .double(1)),

@@ -15,6 +15,8 @@ public enum ValidationReport {
         let hasReference = o.referencePath != nil
         var header = ["module", "in", "out", "r", "k", "kernel Δ f32", "kernel Δ f16"]
         if hasReference { header += ["fidelity", "product error", "ratio"] }
+        let hasDoRA = result.modules.contains { $0.dora != nil }
+        if hasDoRA { header.append("dora") }
         header.append("")
         let failing = failingNames(result.status)
         let rows: [[String]] = result.modules.map { m in
@@ -24,6 +26,7 @@ public enum ValidationReport {
                 row += [m.fidelity.map { Format.fixed($0, 4) } ?? "-", m.productError.map { Format.fixed($0, 4) } ?? "-",
                         ratio(m.fidelity, m.productError)]
             }
+            if hasDoRA { row.append(m.dora.map { $0.normsApplied ? "layer" : "ΔW only" } ?? "") }
             row.append(failing.contains(m.name) ? "FAIL" : "")
             return row
         }
@@ -43,6 +46,7 @@ public enum ValidationReport {
         } else {
             lines.append("fidelity  not measured (give --reference with the original LoRA)")
         }
+        if let line = doraText(result) { lines.append(line) }
         if !result.timings.isEmpty {
             lines.append("")
             lines.append(speedText(result))
@@ -52,6 +56,25 @@ public enum ValidationReport {
         return lines.joined(separator: "\n").split(separator: "\n", omittingEmptySubsequences: false)
             .map { line in String(line.reversed().drop(while: { $0 == " " }).reversed()) }
             .joined(separator: "\n")
+    }
+
+    /// What was checked of the DoRA modules, or nil when there are none (or no reference).
+    static func doraText(_ result: ValidationResult) -> String? {
+        let dora = result.modules.compactMap(\.dora)
+        guard !dora.isEmpty else { return nil }
+        let count = "\(dora.count) DoRA module\(dora.count == 1 ? "" : "s")"
+        let applied = dora.filter(\.normsApplied)
+        var text = "dora      \(count): magnitudes identical to the reference's; "
+        if applied.count == dora.count {
+            let norm = applied.compactMap(\.normDifference).max() ?? 0
+            text += "fidelity is of the whole DoRA layer's effect (g/‖W₀+ΔW‖)⊙(W₀x+ΔWx) − W₀x with the base weights, "
+                + "largest row-norm difference \(Inspector.shortNumber(norm))"
+        } else if applied.isEmpty {
+            text += "without --base the norm rescaling g/‖W₀+ΔW‖ is not checked: their fidelity is of ΔW·x only"
+        } else {
+            text += "\(applied.count) checked as whole layers with the base weights, \(dora.count - applied.count) (embeddings) on ΔW·x only"
+        }
+        return text
     }
 
     /// The speed table and its totals.
@@ -98,7 +121,7 @@ public enum ValidationReport {
 
     /// The JSON document written by `--json`. Members (in this order):
     ///
-    /// * `tool` (`"lordba-validate"`), `tool_version`, `file`, `reference` (path or null);
+    /// * `tool` (`"lordba-validate"`), `tool_version`, `file`, `reference` (path or null), `base` (path or null);
     /// * `options`: `tokens`, `seed`, `threads`, `tolerance`, `max_error` (or null);
     /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`), `exit_code` (0, 1, 3),
     ///   `failing_modules` (names);
@@ -106,7 +129,10 @@ public enum ValidationReport {
     ///   `fidelity_median`, `fidelity_max`, `product_error_median` (null without a reference);
     /// * `modules`: per module `name`, `kind`, `in`, `out`, `rank`, `binary_rank`,
     ///   `kernel_difference`, `kernel_difference_f16`, `kernel_ok`, `fidelity`, `product_error`,
-    ///   `fidelity_ok` (null when not measured or no `max_error`);
+    ///   `fidelity_ok` (null when not measured or no `max_error`), and `dora`: null, or for a
+    ///   DoRA module checked against a reference `magnitude` (tensor name), `norms_applied`
+    ///   (whether `fidelity` is of the whole DoRA layer, with `base`), `delta_fidelity` (of
+    ///   `ΔW·x` alone) and `norm_difference` (or null);
     /// * `speed`: null when timing was off, else `openblas` (config or null), `openblas_problem`,
     ///   `shapes` (per shape `in`, `out`, `rank`, `binary_rank`, `modules`, `points`) and
     ///   `totals` (the whole adapter), where each point has `tokens`, `sign_seconds`,
@@ -127,6 +153,12 @@ public enum ValidationReport {
                 ("kernel_ok", .bool(m.kernelDifferenceMax <= o.tolerance)),
                 ("fidelity", number(m.fidelity)), ("product_error", number(m.productError)),
                 ("fidelity_ok", o.maxError.flatMap { limit in m.fidelity.map { JSONValue.bool($0 <= limit) } } ?? .null),
+                ("dora", m.dora.map { d in
+                    JSONValue.object([
+                        ("magnitude", .string(d.magnitude)), ("norms_applied", .bool(d.normsApplied)),
+                        ("delta_fidelity", number(d.deltaFidelity)), ("norm_difference", number(d.normDifference)),
+                    ])
+                } ?? .null),
             ])
         }
         func point(_ p: TimingPoint) -> JSONValue {
@@ -154,6 +186,7 @@ public enum ValidationReport {
             ("tool_version", .string(ToolVersion.current)),
             ("file", .string(result.path)),
             ("reference", o.referencePath.map(JSONValue.string) ?? .null),
+            ("base", o.basePath.map(JSONValue.string) ?? .null),
             ("options", .object([
                 ("tokens", .integer(Int64(o.tokens))), ("seed", .integer(Int64(bitPattern: o.seed))),
                 ("threads", .integer(Int64(o.threads))), ("tolerance", number(o.tolerance)),

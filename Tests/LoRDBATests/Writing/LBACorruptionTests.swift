@@ -12,6 +12,7 @@ import Testing
             Issue.record("the reader accepted a bad file", sourceLocation: sourceLocation)
             return nil
         } catch {
+            RejectedFiles.record(bytes, test: "corruption")
             #expect(!error.description.contains("\n"), sourceLocation: sourceLocation)
             #expect(error.description.hasPrefix("test.lba: "), sourceLocation: sourceLocation)
             return error

@@ -30,6 +30,7 @@ import Testing
             _ = try LBAFile(bytes: bytes, path: "old.lba")
             Issue.record("a 1.0 diffusers file was accepted")
         } catch {
+            RejectedFiles.record(bytes, test: "diffusers")
             #expect(error.description == "old.lba: table: layout \"diffusers\" needs format version 1.1, the file says 1.0")
         }
     }

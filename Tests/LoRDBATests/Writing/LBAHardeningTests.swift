@@ -13,6 +13,7 @@ import Testing
             Issue.record("the reader accepted a crafted file", sourceLocation: sourceLocation)
             return nil
         } catch {
+            RejectedFiles.record(bytes, test: "hardening")
             #expect(!error.description.contains("\n"), sourceLocation: sourceLocation)
             return error
         }

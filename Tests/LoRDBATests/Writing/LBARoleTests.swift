@@ -14,7 +14,9 @@ import Testing
     }
 
     static func reject(_ bytes: [UInt8]) -> LBAError? {
-        caught { () throws(LBAError) in _ = try LBAFile(bytes: bytes, path: "t.lba") }
+        let error = caught { () throws(LBAError) in _ = try LBAFile(bytes: bytes, path: "t.lba") }
+        if error != nil { RejectedFiles.record(bytes, test: "role") }
+        return error
     }
 
     @Test func rolesAndDoRARoundTripAsVersion1_1() throws {

@@ -35,13 +35,16 @@ import Testing
         for length in [0, decoded - 1, decoded + 1, LBAFormat.maximumTableLength + 1, stored * Zstd.maximumRatio + 1] {
             let bytes = patched { $0.storeLE(UInt64(length), at: LBAFormat.Preamble.tableDecodedLength) }
             #expect(throws: LBAError.self, "decoded length \(length)") { try LBAFile(bytes: bytes) }
+            RejectedFiles.record(bytes, test: "table")
         }
         let oldVersion = patched { $0.storeLE(UInt16(0), at: LBAFormat.Preamble.minor) }
         #expect(throws: LBAError.self) { try LBAFile(bytes: oldVersion) }
+        RejectedFiles.record(oldVersion, test: "table")
         let raw = try LBAWriter(compression: false).encode(Fixtures.adapter(seed: 4)).bytes
         var stray = raw
         stray.storeLE(UInt64(100), at: LBAFormat.Preamble.tableDecodedLength)
         stray.storeLE(CRC32C.checksum(stray[0..<LBAFormat.Preamble.preambleCRC]), at: LBAFormat.Preamble.preambleCRC)
         #expect(throws: LBAError.self) { try LBAFile(bytes: stray) }
+        RejectedFiles.record(stray, test: "table")
     }
 }
