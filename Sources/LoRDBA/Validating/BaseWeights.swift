@@ -1,4 +1,3 @@
-import Foundation
 
 /// The frozen weights of the base model, for checking DoRA modules as DoRA: the adapted weight
 /// `diag(g/‖W₀ + ΔW‖_row)·(W₀ + ΔW)` needs `W₀` (formats/lba.md §7), which neither the `.lba`
@@ -17,12 +16,11 @@ public struct BaseWeights: Sendable {
     public init(path: String) throws(ValidatorError) {
         self.path = path
         var names: [String] = []
-        switch AdapterFiles.kind(of: path) {
+        switch FileSystem.kind(of: path) {
         case .regular?:
             names = [path]
         case .directory?:
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
-            names = entries.filter { $0.hasSuffix(".safetensors") }.sorted().map { AdapterFiles.join(path, $0) }
+            names = FileSystem.entries(of: path).filter { $0.hasSuffix(".safetensors") }.map { FileSystem.join(path, $0) }
             guard !names.isEmpty else { throw .base(path: path, module: nil, problem: "no .safetensors file in the folder") }
         default:
             throw .base(path: path, module: nil, problem: "no such file or directory")
