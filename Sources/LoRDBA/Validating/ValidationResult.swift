@@ -85,8 +85,8 @@ public struct ValidationResult: Sendable {
     public var fidelityMax: Double? { modules.compactMap(\.fidelity).max() }
 
     /// Median module fidelity and product error.
-    public var fidelityMedian: Double? { Self.median(modules.compactMap(\.fidelity)) }
-    public var productErrorMedian: Double? { Self.median(modules.compactMap(\.productError)) }
+    public var fidelityMedian: Double? { Median.of(modules.compactMap(\.fidelity)) }
+    public var productErrorMedian: Double? { Median.of(modules.compactMap(\.productError)) }
 
     /// Adapter totals per timed token count: each shape's time times its module count.
     public var timingTotals: [TimingPoint] {
@@ -102,12 +102,5 @@ public struct ValidationResult: Sendable {
             return TimingPoint(tokens: first.points[i].tokens, signSeconds: sign, denseSeconds: dense,
                                denseBackend: first.points[i].denseBackend, baseSeconds: base)
         }
-    }
-
-    static func median(_ values: [Double]) -> Double? {
-        guard !values.isEmpty else { return nil }
-        let sorted = values.sorted()
-        let n = sorted.count
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 }
