@@ -15,7 +15,18 @@ public enum NumericLimits {
         guard module.scale.isFinite, module.scale > 0, Float(module.scale).isFinite else {
             return (scaleTensor, "LoRA scale \(module.scale) (alpha / rank) must be finite in Float and above 0")
         }
-        func peak(_ values: [Float]) -> Double { values.reduce(0) { Swift.max($0, Double(abs($1))) } }
+        // The largest |value| in Float (exact, like the Double it becomes; NaN is skipped as
+        // `Swift.max` skips it), in one tight loop the compiler vectorises.
+        func peak(_ values: [Float]) -> Double {
+            values.withUnsafeBufferPointer { buffer in
+                var largest: Float = 0
+                for value in buffer {
+                    let magnitude = abs(value)
+                    largest = magnitude >= largest ? magnitude : largest
+                }
+                return Double(largest)
+            }
+        }
         let maxA = peak(module.a.values), maxB = peak(module.b.values)
         guard maxA.isFinite else { return (module.source.aTensor, "holds a non-finite value") }
         guard maxB.isFinite else { return (module.source.bTensor, "holds a non-finite value") }
