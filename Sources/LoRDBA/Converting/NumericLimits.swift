@@ -15,16 +15,17 @@ public enum NumericLimits {
         guard module.scale.isFinite, module.scale > 0, Float(module.scale).isFinite else {
             return (scaleTensor, "LoRA scale \(module.scale) (alpha / rank) must be finite in Float and above 0")
         }
-        // The largest |value| in Float (exact, like the Double it becomes; NaN is skipped as
-        // `Swift.max` skips it), in one tight loop the compiler vectorises.
+        // The largest |value| (exact, like the Double it becomes; NaN is skipped as `Swift.max`
+        // skips it), as the largest bit pattern of |value|: for non-negative floats the integer
+        // order is the numeric order, and an integer max reduction vectorises.
         func peak(_ values: [Float]) -> Double {
             values.withUnsafeBufferPointer { buffer in
-                var largest: Float = 0
+                var largest: UInt32 = 0
                 for value in buffer {
-                    let magnitude = abs(value)
-                    largest = magnitude >= largest ? magnitude : largest
+                    let magnitude = value.bitPattern & 0x7FFF_FFFF
+                    largest = Swift.max(largest, magnitude > 0x7F80_0000 ? 0 : magnitude)
                 }
-                return Double(largest)
+                return Double(Float(bitPattern: largest))
             }
         }
         let maxA = peak(module.a.values), maxB = peak(module.b.values)
