@@ -1,3 +1,4 @@
+import CLoRDBAKernels
 /// The numeric range a conversion works in: every figure of a module is computed in Float (with
 /// Double accumulators), so a module whose product could overflow Float is refused up front,
 /// and a result with any non-finite figure is refused after the pipeline, instead of writing
@@ -16,17 +17,9 @@ public enum NumericLimits {
             return (scaleTensor, "LoRA scale \(module.scale) (alpha / rank) must be finite in Float and above 0")
         }
         // The largest |value| (exact, like the Double it becomes; NaN is skipped as `Swift.max`
-        // skips it), as the largest bit pattern of |value|: for non-negative floats the integer
-        // order is the numeric order, and an integer max reduction vectorises.
+        // skips it), by a vectorised C max (order-free, so identical on every path).
         func peak(_ values: [Float]) -> Double {
-            values.withUnsafeBufferPointer { buffer in
-                var largest: UInt32 = 0
-                for value in buffer {
-                    let magnitude = value.bitPattern & 0x7FFF_FFFF
-                    largest = Swift.max(largest, magnitude > 0x7F80_0000 ? 0 : magnitude)
-                }
-                return Double(Float(bitPattern: largest))
-            }
+            values.withUnsafeBufferPointer { Double(lordba_abs_peak($0.baseAddress, $0.count)) }
         }
         let maxA = peak(module.a.values), maxB = peak(module.b.values)
         guard maxA.isFinite else { return (module.source.aTensor, "holds a non-finite value") }

@@ -31,6 +31,14 @@ import Testing
         #expect(NumericLimits.inputProblem(Self.module(a: [1, -.infinity], b: [1]))?.tensor == "m.lora_A.weight")
         #expect(NumericLimits.inputProblem(Self.module(a: [1], b: [.infinity]))?.tensor == "m.lora_B.weight")
         #expect(NumericLimits.inputProblem(Self.module(a: [.nan, 2], b: [1])) == nil)
+        // NaN and the peak inside the vector part of the scan (8 floats at a time), and in its tail.
+        for (nanAt, peakAt) in [(3, 17), (17, 3), (9, 20)] {
+            var a = [Float](repeating: 0.5, count: 21)
+            a[nanAt] = .nan
+            a[peakAt] = -4e20
+            let problem = NumericLimits.inputProblem(Self.module(a: a, b: [1]))
+            #expect(problem?.problem.contains("\(Double(Float(4e20)) * 21.0.squareRoot())") == true)
+        }
         // A huge A blames A through the bound, with the NaN-free peak.
         let problem = NumericLimits.inputProblem(Self.module(a: [.nan, -3e20], b: [1e-2]))
         #expect(problem?.tensor == "m.lora_A.weight")
