@@ -252,3 +252,24 @@ void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, lo
     active->pack_signs(src, rows, cols, dst, wpr);
 }
 void lordba_transpose(const float *src, long rows, long cols, float *dst) { active->transpose(src, rows, cols, dst); }
+
+float lordba_abs_peak(const float *x, long n) {
+    // Per lane: keep the larger; a NaN never compares larger, so it is skipped.
+    v4f m0 = 0, m1 = 0;
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v4f a = fabs4(load4(x + i)), b = fabs4(load4(x + i + 4));
+        m0 = a > m0 ? a : m0;
+        m1 = b > m1 ? b : m1;
+    }
+    float m = 0;
+    for (int l = 0; l < 4; l++) {
+        m = m0[l] > m ? m0[l] : m;
+        m = m1[l] > m ? m1[l] : m;
+    }
+    for (; i < n; i++) {
+        float a = __builtin_fabsf(x[i]);
+        m = a > m ? a : m;
+    }
+    return m;
+}

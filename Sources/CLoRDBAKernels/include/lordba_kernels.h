@@ -68,6 +68,9 @@ double lordba_side_stats(const float *x, long xrs, long xcs, long p,
 void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, long wpr);
 /// `dst` (`cols × rows`) = the transpose of `src` (`rows × cols`).
 void lordba_transpose(const float *src, long rows, long cols, float *dst);
+/// The largest |value| of `n` floats, skipping NaN (0 when there is none): a max is exact in
+/// any order, so the result does not depend on the vector width (not dispatched).
+float lordba_abs_peak(const float *x, long n);
 
 /// IEEE half → float, exact (F16C on the AVX2 path, a table otherwise).
 void lordba_decode_f16(const void *src, float *dst, long n);

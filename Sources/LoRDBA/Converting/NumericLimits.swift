@@ -1,3 +1,4 @@
+import CLoRDBAKernels
 /// The numeric range a conversion works in: every figure of a module is computed in Float (with
 /// Double accumulators), so a module whose product could overflow Float is refused up front,
 /// and a result with any non-finite figure is refused after the pipeline, instead of writing
@@ -15,7 +16,11 @@ public enum NumericLimits {
         guard module.scale.isFinite, module.scale > 0, Float(module.scale).isFinite else {
             return (scaleTensor, "LoRA scale \(module.scale) (alpha / rank) must be finite in Float and above 0")
         }
-        func peak(_ values: [Float]) -> Double { values.reduce(0) { Swift.max($0, Double(abs($1))) } }
+        // The largest |value| (exact, like the Double it becomes; NaN is skipped as `Swift.max`
+        // skips it), by a vectorised C max (order-free, so identical on every path).
+        func peak(_ values: [Float]) -> Double {
+            values.withUnsafeBufferPointer { Double(lordba_abs_peak($0.baseAddress, $0.count)) }
+        }
         let maxA = peak(module.a.values), maxB = peak(module.b.values)
         guard maxA.isFinite else { return (module.source.aTensor, "holds a non-finite value") }
         guard maxB.isFinite else { return (module.source.bTensor, "holds a non-finite value") }

@@ -35,14 +35,46 @@ public enum E4M3 {
     }
 
     /// The value of `bits`.
-    public static func float(_ bits: UInt8) -> Float { values[Int(bits)] }
+    /// (Computed from the bits, equal to `values[bits]`: no lazy table on the hot path.)
+    @inlinable
+    public static func float(_ bits: UInt8) -> Float {
+        let sign = UInt32(bits & 0x80) << 24
+        let exponent = UInt32(bits >> 3) & 0xF, mantissa = UInt32(bits & 7)
+        if exponent == 15 && mantissa == 7 { return .nan }
+        if exponent == 0 {
+            let subnormal = Float(mantissa) * 0x1p-9
+            return sign == 0 ? subnormal : -subnormal
+        }
+        return Float(bitPattern: sign | (exponent + 120) << 23 | mantissa << 20)
+    }
 
     /// The code nearest to `value` (ties to the even code), saturating to ±448; NaN maps to `0x7F`.
+    ///
+    /// Integer rounding on the bit pattern (no table, no search: this runs for every scale the
+    /// binarizer, the limits check and the writer handle); `bitsBySearch` is the reference it
+    /// matches bit for bit.
+    @inlinable
     public static func bits(_ value: Float) -> UInt8 {
+        let raw = value.bitPattern
+        let magnitude = raw & 0x7FFF_FFFF
+        if magnitude > 0x7F80_0000 { return 0x7F }                 // NaN
+        let sign = UInt8(truncatingIfNeeded: raw >> 24) & 0x80
+        if magnitude >= 0x43E0_0000 { return sign | 0x7E }         // ≥ 448 (and ∞): saturate
+        if magnitude >= 0x3C80_0000 {                               // ≥ 2⁻⁶: normal, 3 mantissa bits
+            let rounded = magnitude &+ 0x7FFFF &+ ((magnitude >> 20) & 1)   // to nearest, ties to even
+            return sign | UInt8(truncatingIfNeeded: (rounded >> 20) &- (120 << 3))
+        }
+        // Subnormal (or 2⁻⁶ after rounding): multiples of 2⁻⁹, exact after scaling by 2⁹.
+        let steps = (Float(bitPattern: magnitude) * 512).rounded(.toNearestOrEven)
+        return sign | UInt8(steps)
+    }
+
+    /// The reference encoder: a binary search over the 127 finite non-negative values, nearest
+    /// with ties to the even code (kept to test ``bits(_:)`` against).
+    static func bitsBySearch(_ value: Float) -> UInt8 {
         if value.isNaN { return 0x7F }
         let sign: UInt8 = value.sign == .minus ? 0x80 : 0
         let magnitude = Swift.min(abs(value), 448)
-        // Binary search for the first value ≥ magnitude.
         var low = 0, high = positive.count - 1
         while low < high {
             let mid = (low + high) / 2

@@ -21,6 +21,28 @@ import Testing
         #expect(E4M3.bits(0x1p-11) == 0x00)            // below half the smallest subnormal
     }
 
+    /// The bit-twiddling encoder and decoder against the table and the binary-search reference:
+    /// every code, every rounding boundary (midpoints between neighbouring codes) and the float
+    /// on either side of it, the saturation edge, and a sweep over all float bit patterns.
+    @Test func fastEncodeAndDecodeMatchTheReference() {
+        for code in 0...255 {
+            let fast = E4M3.float(UInt8(code)), table = E4M3.values[code]
+            #expect(fast.bitPattern == table.bitPattern || (fast.isNaN && table.isNaN), "code \(code)")
+        }
+        var probes: [Float] = [0, -0.0, .infinity, -.infinity, .nan, 448, 464, 480, .greatestFiniteMagnitude,
+                               .leastNonzeroMagnitude, .leastNormalMagnitude]
+        let finite = E4M3.positive.map(\.value)
+        for (below, above) in zip(finite, finite.dropFirst()) {
+            let middle = (below + above) / 2
+            probes += [below, middle, middle.nextDown, middle.nextUp, above]
+        }
+        var pattern: UInt32 = 0
+        repeat { probes.append(Float(bitPattern: pattern)); pattern &+= 65_521 } while pattern >= 65_521
+        for value in probes + probes.map({ -$0 }) {
+            #expect(E4M3.bits(value) == E4M3.bitsBySearch(value), "value \(value) (bits \(value.bitPattern))")
+        }
+    }
+
     @Test func e4m3ScalesRoundTripThroughTheFile() throws {
         var rng = SeededGenerator(seed: 3)
         let m = BinarizerTests.module(a: rng.gaussianMatrix(rows: 3, cols: 40), b: rng.gaussianMatrix(rows: 20, cols: 3), scale: 1)
