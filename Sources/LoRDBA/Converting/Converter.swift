@@ -92,7 +92,7 @@ public struct Converter: Sendable {
             outcomes = try processAll(source, calibration: calibration)
         }
         let modules = outcomes.map(\.module)
-        let encoded: LBAEncoded
+        let encoded: EncodedLBAFile
         do {
             encoded = try LBAWriter().write(adapter(outcomes), to: output, overwrite: options.overwrite)
         } catch {

@@ -154,24 +154,6 @@ public enum SmallLinearAlgebra {
         return out
     }
 
-    /// `y += w·x` over `n` floats.
-    @inlinable
-    public static func axpy(_ w: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let rx = UnsafeRawPointer(x)
-        let ry = UnsafeMutableRawPointer(y)
-        let wv = SIMD8<Float>(repeating: w)
-        var i = 0
-        while i + 8 <= n {
-            let v = ry.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self) + wv * rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-            ry.storeBytes(of: v, toByteOffset: i * 4, as: SIMD8<Float>.self)
-            i += 8
-        }
-        while i < n {
-            y[i] += w * x[i]
-            i += 1
-        }
-    }
-
     /// `⟨X, Y⟩ = Σ X_ij Y_ij` for two matrices stored as flat arrays of equal length.
     public static func frobeniusInner(_ x: [Double], _ y: [Double]) -> Double {
         precondition(x.count == y.count)
@@ -205,12 +187,6 @@ public enum SmallLinearAlgebra {
             for k in 0..<n { vectors[k * n + newCol] = v[k * n + oldCol] }
         }
         return (values, vectors)
-    }
-
-    /// The largest eigenvalue of a symmetric positive semi-definite matrix (0 for an empty one).
-    public static func largestEigenvalue(_ matrix: [Double], n: Int) -> Double {
-        guard n > 0 else { return 0 }
-        return Swift.max(0, symmetricEigen(matrix, n: n).values[0])
     }
 
     /// `M·diag(v)`: column `c` times `v[c]`, in place.

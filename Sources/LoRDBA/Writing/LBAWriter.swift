@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// The bytes of an encoded `.lba` file and how they divide among the adapter's parts.
-public struct LBAEncoded: Sendable {
+public struct EncodedLBAFile: Sendable {
     /// The whole file.
     public var bytes: [UInt8]
     /// Stored bytes of each module's sections (alignment padding excluded), in module order.
@@ -50,14 +50,14 @@ public struct LBAWriter: Sendable {
     /// - Throws: `LBAError.invalidAdapter` (path `<memory>`) when the adapter cannot be stored
     ///   faithfully (duplicate names, inconsistent shapes, sign padding bits set, a non-finite
     ///   LoRA scale, a carried tensor whose bytes do not match its shape).
-    public func encode(_ adapter: BinaryAdapter) throws(LBAError) -> LBAEncoded {
+    public func encode(_ adapter: BinaryAdapter) throws(LBAError) -> EncodedLBAFile {
         try encode(adapter, path: "<memory>")
     }
 
     /// `encode` followed by an atomic write to `path`; refuses to replace an existing file
     /// unless `overwrite` is true. Nothing is left at `path` (or beside it) on failure.
     @discardableResult
-    public func write(_ adapter: BinaryAdapter, to path: String, overwrite: Bool) throws(LBAError) -> LBAEncoded {
+    public func write(_ adapter: BinaryAdapter, to path: String, overwrite: Bool) throws(LBAError) -> EncodedLBAFile {
         if !overwrite, FileSystem.exists(path) { throw .fileExists(path: path) }
         let encoded = try encode(adapter, path: path)
         do {
@@ -81,7 +81,7 @@ public struct LBAWriter: Sendable {
         var crc: UInt32
     }
 
-    func encode(_ adapter: BinaryAdapter, path: String) throws(LBAError) -> LBAEncoded {
+    func encode(_ adapter: BinaryAdapter, path: String) throws(LBAError) -> EncodedLBAFile {
         try LBAWriter.validate(adapter, path: path)
         let context: Zstd.CompressionContext?
         if compression {
@@ -146,7 +146,7 @@ public struct LBAWriter: Sendable {
             bytes.append(contentsOf: section.stored)
         }
         bytes.append(contentsOf: repeatElement(0, count: fileLength - bytes.count))
-        return LBAEncoded(bytes: bytes, moduleBytes: moduleBytes, carriedBytes: carriedBytes)
+        return EncodedLBAFile(bytes: bytes, moduleBytes: moduleBytes, carriedBytes: carriedBytes)
     }
 
     /// Where the table and sections go: the stored table bytes, each section's offset, the file length.
