@@ -196,7 +196,7 @@ public struct AdapterSource: Sendable {
         } catch {
             throw .safetensors(error)
         }
-        guard let bad = values.firstIndex(where: { !$0.isFinite }) else { return values }
+        guard let bad = FiniteScan.firstNonFinite(values) else { return values }
         let position = Self.position(of: bad, in: info.shape)
         if info.dtype == .f64 {
             let stored = file.withBytes(info) { bytes in
