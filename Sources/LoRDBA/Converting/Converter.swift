@@ -76,20 +76,31 @@ public struct Converter: Sendable {
             return total + (t.dtype.isConvertibleFloat ? 2 * elements : t.bytes.count)
         }
         var metadata = source.metadata
-        let recorded = try conversionMetadata(source)
-        metadata.merge(recorded) { _, recorded in recorded }
         func adapter(_ outcomes: [ModulePipeline.Outcome]) -> BinaryAdapter {
             BinaryAdapter(layout: source.layout, modules: outcomes.map(\.module), carried: carried,
                           metadata: metadata, scaleDType: options.pipeline.scaleDType)
         }
         var budgetNote: String?
         let outcomes: [ModulePipeline.Outcome]
+        let recorded: [String: String]
         if let budget = options.budget {
+            recorded = try conversionMetadata(source)
+            metadata.merge(recorded) { _, recorded in recorded }
             (outcomes, budgetNote) = try allocate(budget, source: source, calibration: calibration, input: input,
                                                   carriedFP16: carriedFP16,
                                                   encode: { (o) throws(ConversionError) in try Self.encoded(adapter(o)) })
         } else {
-            outcomes = try processAll(source, calibration: calibration)
+            // The input's SHA-256 (for the conversion record) is taken while the modules convert,
+            // as the first task of the parallel map; its failure is reported before any module's.
+            let hashed = Mutex<Result<[String: String], ConversionError>?>(nil)
+            let processed = Result { () throws(ConversionError) in
+                try process(source, calibration: calibration, jobs: source.modules.indices.map { ($0, options.pipeline) },
+                            alongside: { let entries = Result { () throws(ConversionError) in try conversionMetadata(source) }
+                                         hashed.withLock { $0 = entries } })
+            }
+            recorded = try hashed.withLock { $0! }.get()
+            outcomes = try processed.get()
+            metadata.merge(recorded) { _, recorded in recorded }
         }
         let modules = outcomes.map(\.module)
         let encoded: EncodedLBAFile
@@ -135,21 +146,24 @@ public struct Converter: Sendable {
         return report
     }
 
-    /// Runs every module of `source` through the pipeline, in parallel, in module order.
-    private func processAll(_ source: AdapterSource, calibration: CalibrationStats?) throws(ConversionError)
-        -> [ModulePipeline.Outcome]
-    {
-        try process(source, calibration: calibration, jobs: source.modules.indices.map { ($0, options.pipeline) })
-    }
-
-    /// Runs `jobs` (a module index and the options to run it with) in parallel; results in job order.
+    /// Runs `jobs` (a module index and the options to run it with) in parallel; results in job
+    /// order. `alongside`, when given, runs first as one more task (on one thread while the
+    /// others start on the modules).
     func process(_ source: AdapterSource, calibration: CalibrationStats?,
-                         jobs: [(module: Int, options: PipelineOptions)]) throws(ConversionError) -> [ModulePipeline.Outcome] {
+                 jobs: [(module: Int, options: PipelineOptions)],
+                 alongside: (@Sendable () -> Void)? = nil) throws(ConversionError) -> [ModulePipeline.Outcome] {
         let specs = source.modules
         let path = source.weightsPath
         let finished = Atomic<Int>(0)
         let hook = options.moduleFinished
-        return try ParallelLoop.map(count: jobs.count, threads: options.threads) { (j) throws(ConversionError) -> ModulePipeline.Outcome in
+        let first = alongside == nil ? 0 : 1
+        let results = try ParallelLoop.map(count: first + jobs.count, threads: options.threads) {
+            (task) throws(ConversionError) -> ModulePipeline.Outcome? in
+            if task < first {
+                alongside?()
+                return nil
+            }
+            let j = task - first
             // Counted when the module is done, whether it succeeded or failed.
             defer { if let hook { hook(finished.add(1, ordering: .relaxed).newValue, jobs.count) } }
             let (i, pipelineOptions) = jobs[j]
@@ -165,6 +179,7 @@ public struct Converter: Sendable {
             }
             return outcome
         }
+        return results.compactMap { $0 }
     }
 
     /// Matched-size baselines for every module, at the bytes the module takes in the `.lba`.
