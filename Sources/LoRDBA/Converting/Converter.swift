@@ -105,7 +105,8 @@ public struct Converter: Sendable {
         let modules = outcomes.map(\.module)
         let encoded: EncodedLBAFile
         do {
-            encoded = try LBAWriter().write(adapter(outcomes), to: output, overwrite: options.overwrite)
+            encoded = try LBAWriter(compression: true, threads: options.threads)
+                .write(adapter(outcomes), to: output, overwrite: options.overwrite)
         } catch {
             throw .output(error)
         }

@@ -33,16 +33,21 @@ public struct LBAWriter: Sendable {
     /// Also try zstd on the table (format 1.1) and keep it when the file gets shorter (default
     /// true, with `compression`). False writes the table raw, as a 1.0 reader can read it.
     public var tableCompression: Bool
+    /// Threads preparing the modules' sections (payload bytes and zstd candidates); the bytes
+    /// written do not depend on it.
+    public var threads: Int
 
     public init() {
         self.init(compression: true)
     }
 
     /// A writer with explicit compression settings.
-    public init(compression: Bool, compressionLevel: Int32 = LBAFormat.zstdLevel, tableCompression: Bool = true) {
+    public init(compression: Bool, compressionLevel: Int32 = LBAFormat.zstdLevel, tableCompression: Bool = true,
+                threads: Int = 1) {
         self.compression = compression
         self.compressionLevel = compressionLevel
         self.tableCompression = tableCompression
+        self.threads = threads
     }
 
     /// Serializes an adapter; also returns the stored byte count attributable to each module
@@ -96,20 +101,13 @@ public struct LBAWriter: Sendable {
         var budget = DecodedBudget()
         var moduleSections: [[LBASectionContent: Int]] = []
         var moduleBytes: [Int] = []
-        for (index, module) in adapter.modules.enumerated() {
-            var payloads: [(LBASectionContent, [UInt8])] = [
-                (.signA, LBAWriter.bytes(of: module.signA)),
-                (.signB, LBAWriter.bytes(of: module.signB)),
-            ]
-            if let a = module.scales.input { payloads.append((.scaleA, LBAWriter.bytes(of: a, as: adapter.scaleDType))) }
-            payloads.append((.scaleB, LBAWriter.bytes(of: module.scales.output, as: adapter.scaleDType)))
-            payloads.append((.scaleM, LBAWriter.bytes(of: module.scales.middle, as: .f32)))
+        for (index, payloads) in try preparedModules(adapter, path: path).enumerated() {
             var references: [LBASectionContent: Int] = [:]
             var total = 0
-            for (content, payload) in payloads {
-                let section = try store(payload, content: content, owner: index, context: context, path: path,
-                                        budget: &budget, scaleDType: adapter.scaleDType)
-                references[content] = sections.count
+            for payload in payloads {
+                let section = try store(payload.bytes, content: payload.content, owner: index, context: context, path: path,
+                                        budget: &budget, scaleDType: adapter.scaleDType, candidate: payload.compressed)
+                references[payload.content] = sections.count
                 total += section.stored.count
                 sections.append(section)
             }
@@ -205,33 +203,41 @@ public struct LBAWriter: Sendable {
 
     /// A section for `payload`: zstd when that saves enough and stays within the decoded
     /// budget, raw otherwise.
+    /// `candidate`: the payload's zstd frame when it was compressed beforehand
+    /// (``preparedModules(_:path:)``), else it is compressed here when `context` is given.
     private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int,
                        context: Zstd.CompressionContext?, path: String,
-                       budget: inout DecodedBudget, scaleDType: ScaleDType) throws(LBAError) -> Section {
+                       budget: inout DecodedBudget, scaleDType: ScaleDType,
+                       candidate: [UInt8]? = nil) throws(LBAError) -> Section {
         let memory = LBAFormat.memorySize(decoded: payload.count, content: content, scaleDType: scaleDType)
         budget.memory += memory
-        let section = try encodeSection(payload, content: content, owner: owner, context: context, path: path,
-                                        fits: { stored in LBAFormat.withinDecodedBudget(memory: budget.memory, stored: budget.stored + stored) })
+        var compressed = candidate
+        if compressed == nil { compressed = try zstdCandidate(payload, content: content, context: context, path: path) }
+        let fits = LBAFormat.withinDecodedBudget(memory: budget.memory, stored: budget.stored + (compressed?.count ?? 0))
+        let section = encodeSection(payload, content: content, owner: owner, compressed: fits ? compressed : nil)
         budget.stored += section.stored.count
         return section
     }
 
-    private func encodeSection(_ payload: [UInt8], content: LBASectionContent, owner: Int,
-                               context: Zstd.CompressionContext?, path: String,
-                               fits: (Int) -> Bool) throws(LBAError) -> Section {
-        if let context, payload.count > LBAFormat.minimumSavingBytes {
-            let compressed: [UInt8]
-            do {
-                compressed = try payload.withUnsafeBytes { buffer in
-                    Result { () throws(ZstdError) -> [UInt8] in try context.compress(buffer, level: compressionLevel) }
-                }.get()
-            } catch {
-                throw .compression(path: path, context: content.name, problem: error.description)
-            }
-            if LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count), fits(compressed.count) {
-                return Section(content: content, owner: owner, stored: compressed, decodedLength: payload.count,
-                               encoding: .zstd, crc: CRC32C.checksum(compressed))
-            }
+    /// The zstd frame of `payload` when compression is on and the payload is long enough to
+    /// save anything, else nil.
+    func zstdCandidate(_ payload: [UInt8], content: LBASectionContent, context: Zstd.CompressionContext?,
+                               path: String) throws(LBAError) -> [UInt8]? {
+        guard let context, payload.count > LBAFormat.minimumSavingBytes else { return nil }
+        do {
+            return try payload.withUnsafeBytes { buffer in
+                Result { () throws(ZstdError) -> [UInt8] in try context.compress(buffer, level: compressionLevel) }
+            }.get()
+        } catch {
+            throw .compression(path: path, context: content.name, problem: error.description)
+        }
+    }
+
+    /// A zstd section when `compressed` saves enough, else raw.
+    private func encodeSection(_ payload: [UInt8], content: LBASectionContent, owner: Int, compressed: [UInt8]?) -> Section {
+        if let compressed, LBAFormat.keepsCompressed(rawCount: payload.count, compressedCount: compressed.count) {
+            return Section(content: content, owner: owner, stored: compressed, decodedLength: payload.count,
+                           encoding: .zstd, crc: CRC32C.checksum(compressed))
         }
         return Section(content: content, owner: owner, stored: payload, decodedLength: payload.count,
                        encoding: .raw, crc: CRC32C.checksum(payload))
