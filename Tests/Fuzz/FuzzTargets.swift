@@ -150,7 +150,9 @@ private func writeSeeds(to folder: String, samples: String) {
                       carried: [], metadata: [:], scaleDType: .e4m3),
     ]
     for (n, adapter) in adapters.enumerated() {
-        guard let bytes = try? LBAWriter().encode(adapter).bytes else { continue }
+        // The structured form holds the table as text: its seeds keep the table raw (format 1.0).
+        let writer = LBAWriter(compression: true, tableCompression: target != .lbaStructured)
+        guard let bytes = try? writer.encode(adapter).bytes else { continue }
         switch target {
         case .lba: _ = write(bytes, to: "\(folder)/seed-\(n).lba")
         case .lbaStructured: _ = write(unstructured(bytes), to: "\(folder)/seed-\(n).bin")
