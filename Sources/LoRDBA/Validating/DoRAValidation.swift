@@ -113,18 +113,8 @@ private struct BaseGEMMContext: @unchecked Sendable {
 
     func row(_ t: Int) {
         let xRow = x + t * inFeatures
-        let vector = inFeatures & ~7
         for o in 0..<outFeatures {
-            let wRow = w + o * inFeatures
-            var acc = SIMD8<Float>()
-            var i = 0
-            while i < vector {
-                acc = SignKernel.lanes(wRow + i) * SignKernel.lanes(xRow + i) + acc
-                i += 8
-            }
-            var sum = acc.sum()
-            while i < inFeatures { sum += wRow[i] * xRow[i]; i += 1 }
-            y[t * outFeatures + o] = sum
+            y[t * outFeatures + o] = SmallLinearAlgebra.dotFloat(w + o * inFeatures, xRow, inFeatures)
         }
     }
 }
