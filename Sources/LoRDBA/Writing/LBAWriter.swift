@@ -105,8 +105,8 @@ public struct LBAWriter: Sendable {
             var references: [LBASectionContent: Int] = [:]
             var total = 0
             for payload in payloads {
-                let section = try store(payload.bytes, content: payload.content, owner: index, context: context, path: path,
-                                        budget: &budget, scaleDType: adapter.scaleDType, candidate: payload.compressed)
+                let section = store(payload.bytes, content: payload.content, owner: index, compressed: payload.compressed,
+                                budget: &budget, scaleDType: adapter.scaleDType)
                 references[payload.content] = sections.count
                 total += section.stored.count
                 sections.append(section)
@@ -117,8 +117,9 @@ public struct LBAWriter: Sendable {
         var carriedSections: [Int] = []
         var carriedBytes = 0
         for (index, tensor) in adapter.carried.enumerated() {
-            let section = try store(tensor.bytes, content: .carried, owner: index, context: context, path: path,
-                                    budget: &budget, scaleDType: adapter.scaleDType)
+            let section = store(tensor.bytes, content: .carried, owner: index,
+                                compressed: try zstdCandidate(tensor.bytes, content: .carried, context: context, path: path),
+                                budget: &budget, scaleDType: adapter.scaleDType)
             carriedSections.append(sections.count)
             carriedBytes += section.stored.count
             sections.append(section)
@@ -201,18 +202,13 @@ public struct LBAWriter: Sendable {
         var stored = 0
     }
 
-    /// A section for `payload`: zstd when that saves enough and stays within the decoded
-    /// budget, raw otherwise.
-    /// `candidate`: the payload's zstd frame when it was compressed beforehand
-    /// (``preparedModules(_:path:)``), else it is compressed here when `context` is given.
-    private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int,
-                       context: Zstd.CompressionContext?, path: String,
-                       budget: inout DecodedBudget, scaleDType: ScaleDType,
-                       candidate: [UInt8]? = nil) throws(LBAError) -> Section {
+    /// A section for `payload`: its zstd frame `compressed` (if one was made, see
+    /// ``zstdCandidate(_:content:context:path:)``) when that saves enough and stays within the
+    /// decoded budget, raw otherwise.
+    private func store(_ payload: [UInt8], content: LBASectionContent, owner: Int, compressed: [UInt8]?,
+                       budget: inout DecodedBudget, scaleDType: ScaleDType) -> Section {
         let memory = LBAFormat.memorySize(decoded: payload.count, content: content, scaleDType: scaleDType)
         budget.memory += memory
-        var compressed = candidate
-        if compressed == nil { compressed = try zstdCandidate(payload, content: content, context: context, path: path) }
         let fits = LBAFormat.withinDecodedBudget(memory: budget.memory, stored: budget.stored + (compressed?.count ?? 0))
         let section = encodeSection(payload, content: content, owner: owner, compressed: fits ? compressed : nil)
         budget.stored += section.stored.count
