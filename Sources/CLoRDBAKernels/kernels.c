@@ -95,8 +95,8 @@ INL float half_to_float1(uint16_t h) {
 #define KATTR
 #define KFN(name) name##_base
 #include "exact_body.h"
-#include "report_body.h"
 #include "layout_body.h"
+#include "report_body.h"
 static void decode_f16_base(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) half_to_float8(src + i, dst + i);
@@ -129,8 +129,8 @@ static void pack_signs_base(const float *src, long rows, long cols, uint64_t *ds
 #define KATTR __attribute__((target("avx2,fma,f16c")))
 #define KFN(name) name##_avx2
 #include "exact_body.h"
-#include "report_body.h"
 #include "layout_body.h"
+#include "report_body.h"
 KATTR static void decode_f16_avx2(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -171,7 +171,7 @@ typedef struct {
     void (*weighted_abs_colsum)(const float *, long, long, const double *, double *);
     double (*rank1_residual)(const float *, long, long, const float *, const float *);
     double (*side_stats)(const float *, long, long, long, const uint64_t *, long, const float *, const float *,
-                         long, long, const double *, double *, double *, double *);
+                         long, long, const double *, int, double *, double *, double *);
     void (*decode_f16)(const uint16_t *, float *, long);
     void (*decode_bf16)(const uint16_t *, float *, long);
     void (*gram_f64)(const float *, long, long, int, double *);
@@ -242,9 +242,9 @@ double lordba_rank1_residual(const float *m, long p, long n, const float *u, con
     return active->rank1_residual(m, p, n, u, v);
 }
 double lordba_side_stats(const float *x, long xrs, long xcs, long p, const uint64_t *signs, long wpr,
-                         const float *rowScale, const float *colScale, long q, long n, const double *g,
+                         const float *rowScale, const float *colScale, long q, long n, const double *g, int exact,
                          double *gxx, double *gyy, double *gxy) {
-    return active->side_stats(x, xrs, xcs, p, signs, wpr, rowScale, colScale, q, n, g, gxx, gyy, gxy);
+    return active->side_stats(x, xrs, xcs, p, signs, wpr, rowScale, colScale, q, n, g, exact, gxx, gyy, gxy);
 }
 void lordba_decode_f16(const void *src, float *dst, long n) { active->decode_f16((const uint16_t *)src, dst, n); }
 void lordba_decode_bf16(const void *src, float *dst, long n) { active->decode_bf16((const uint16_t *)src, dst, n); }

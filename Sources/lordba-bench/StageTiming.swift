@@ -52,8 +52,13 @@ struct StageTiming {
             }
         }
         let modules = outcomes.map(\.module)
-        var metadata = source.metadata
-        metadata["lordba.source_layout"] = source.layout.rawValue
+        // The same conversion record the converter writes (tool version, input SHA-256, options),
+        // so the in-process file can be compared byte for byte with the converter's.
+        var conversion = ConversionOptions()
+        conversion.pipeline = options
+        let recorded = ConversionMetadata.entries(source: source, options: conversion,
+                                                  inputSHA256: try SHA256.hex(ofFile: source.weightsPath), calibrationSHA256: nil)
+        let metadata = source.metadata.merging(recorded) { _, recorded in recorded }
         let adapter = BinaryAdapter(layout: source.layout, modules: modules, carried: source.carried.map { source.loadCarried($0) },
                                     metadata: metadata, scaleDType: options.scaleDType)
         let encoded = try timed(&encode) { try LBAWriter().encode(adapter) }

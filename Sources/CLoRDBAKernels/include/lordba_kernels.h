@@ -56,12 +56,15 @@ double lordba_rank1_residual(const float *m, long p, long n, const float *u, con
 /// Writes gxx (p×p) = X·Xᵀ, gyy (q×q) = Y·Yᵀ, gxy (p×q) = X·Yᵀ in double; when `g` is given
 /// (p == q) also returns `Σ (X(i,c) − (float)((double)Y(i,c)·g[i]))²`, else 0.
 ///
-/// Products of the float entries are exact in double and summed in double (4 lanes), 64
-/// columns at a time: the report's product error is a difference of such sums, so float
-/// accumulation (measured: 9e-6 relative change on a module with product error 0.01) would not do.
+/// With `exact`, products of the float entries are exact in double and summed in double (4
+/// lanes), 64 columns at a time. Otherwise (twice the lanes) X and Y are scaled by powers of two
+/// to at most 2 in magnitude, products are rounded to float and summed in float over each
+/// 64-column panel (8 terms per lane, so each panel sum is within 9u = 5.4e-7 of its terms'
+/// magnitudes), and the panel sums are added in double. The product error is a difference of
+/// such sums, so a small error needs `exact` (ErrorAnalysis decides).
 double lordba_side_stats(const float *x, long xrs, long xcs, long p,
                          const uint64_t *signs, long wpr, const float *rowScale, const float *colScale, long q,
-                         long n, const double *g, double *gxx, double *gyy, double *gxy);
+                         long n, const double *g, int exact, double *gxx, double *gyy, double *gxy);
 
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.

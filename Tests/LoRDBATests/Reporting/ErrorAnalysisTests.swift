@@ -90,4 +90,50 @@ import Testing
             }
         }
     }
+
+    /// The float-block Grams against exact double products, on every module of the samples:
+    /// plain binarization, and (slow) the default pipeline's stored modules. Above
+    /// `ErrorAnalysis.exactBelow` the figures agree within 1e-6 relative; below it `analyze`
+    /// returns the exact figures.
+    @Test(arguments: ["minilm-cls-r8", "tiny-llama-lora-f16"])
+    func floatBlocksAgreeWithExactProductsOnSamples(sample: String) throws {
+        try Self.compareFloatBlocksWithExact(sample: sample) { module in
+            let plain = Binarizer().binarize(module)
+            return (plain.module, (plain.fitA, plain.fitB))
+        }
+    }
+
+    @Test(.tags(.slow), .slowNumeric, arguments: ["minilm-cls-r8", "tiny-llama-lora-f16"])
+    func floatBlocksAgreeWithExactProductsOnRefinedModules(sample: String) throws {
+        try Self.compareFloatBlocksWithExact(sample: sample) { module in
+            (ModulePipeline(options: PipelineOptions()).run(module).module, nil)
+        }
+    }
+
+    static func compareFloatBlocksWithExact(
+        sample: String, binarize: (LoRAModule) -> (BinaryModule, (a: MagnitudeFit, b: MagnitudeFit)?)
+    ) throws {
+        let source = try AdapterSource.open(ReadingFixtures.sample(sample))
+        var compared = 0
+        for spec in source.modules {
+            let module = try source.load(spec)
+            let (binary, fits) = binarize(module)
+            let blocks = ErrorAnalysis.analyze(original: module, binary: binary, fits: fits, exact: false)
+            let exact = ErrorAnalysis.analyze(original: module, binary: binary, fits: fits, exact: true)
+            let chosen = ErrorAnalysis.analyze(original: module, binary: binary, fits: fits)
+            if exact.productError < ErrorAnalysis.exactBelow * 0.99 {
+                #expect(chosen == exact, "\(spec.name): below the threshold the exact figures are reported")
+                continue
+            }
+            compared += 1
+            #expect(abs(blocks.productError - exact.productError) <= 1e-6 * exact.productError, "\(spec.name)")
+            #expect(abs(blocks.cosine - exact.cosine) <= 1e-6, "\(spec.name)")
+            #expect(abs(blocks.productNorm - exact.productNorm) <= 1e-6 * exact.productNorm, "\(spec.name)")
+            for (a, b) in [(blocks.errorA, exact.errorA), (blocks.errorB, exact.errorB), (blocks.productErrorBound, exact.productErrorBound)] {
+                #expect((a == nil) == (b == nil))
+                if let a, let b { #expect(abs(a - b) <= 1e-6 * b, "\(spec.name)") }
+            }
+        }
+        #expect(compared > 0)
+    }
 }
