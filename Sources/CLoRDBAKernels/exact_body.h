@@ -209,8 +209,62 @@ KATTR static void KFN(dot2_f32)(const float *a, const float *b0p, const float *b
     *out1 = tt;
 }
 
+/// Four dots (x0|x1 against y0|y1) in one pass, each exactly `dot_f32` (the same lanes and
+/// order), sharing every load.
+KATTR static void KFN(dot22_f32)(const float *x0, const float *x1, const float *y0, const float *y1, long n, float *out) {
+    v8f a0 = 0, a1 = 0, b0 = 0, b1 = 0, c0 = 0, c1 = 0, d0 = 0, d1 = 0;
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v8f u0 = load8(x0 + i), u1 = load8(x0 + i + 8), w0 = load8(x1 + i), w1 = load8(x1 + i + 8);
+        v8f s0 = load8(y0 + i), s1 = load8(y0 + i + 8), t0 = load8(y1 + i), t1 = load8(y1 + i + 8);
+        a0 += u0 * s0;
+        a1 += u1 * s1;
+        b0 += u0 * t0;
+        b1 += u1 * t1;
+        c0 += w0 * s0;
+        c1 += w1 * s1;
+        d0 += w0 * t0;
+        d1 += w1 * t1;
+    }
+    v8f sums[4] = {a0 + a1, b0 + b1, c0 + c1, d0 + d1};
+    const float *xs[4] = {x0, x0, x1, x1}, *ys[4] = {y0, y1, y0, y1};
+    for (int d = 0; d < 4; d++) {
+        float total = -0.0f;
+        for (int l = 0; l < 8; l++) total += sums[d][l];
+        for (long t = i; t < n; t++) total += xs[d][t] * ys[d][t];
+        out[d] = total;
+    }
+}
+
 KATTR static void KFN(pairs_f32)(const float *x, long p, const float *y, long q, long n, int symmetric, float *out) {
-    for (long i = 0; i < p; i++) {
+    long i = 0;
+    // Pairs of x rows against pairs of y rows (with `symmetric`, x == y and a product is the same
+    // either way round, so the (i+1, i) entry of a diagonal tile is the mirror's value).
+    for (; i + 2 <= p; i += 2) {
+        long j = symmetric ? i : 0;
+        for (; j + 2 <= q; j += 2) {
+            float d[4];
+            KFN(dot22_f32)(x + i * n, x + (i + 1) * n, y + j * n, y + (j + 1) * n, n, d);
+            out[i * q + j] = d[0];
+            out[i * q + j + 1] = d[1];
+            out[(i + 1) * q + j] = d[2];
+            out[(i + 1) * q + j + 1] = d[3];
+            if (symmetric) {
+                out[j * q + i] = d[0];
+                out[(j + 1) * q + i] = d[1];
+                out[j * q + i + 1] = d[2];
+                out[(j + 1) * q + i + 1] = d[3];
+            }
+        }
+        for (; j < q; j++) {
+            for (long r = i; r < i + 2; r++) {
+                float d = KFN(dot_f32)(x + r * n, y + j * n, n);
+                out[r * q + j] = d;
+                if (symmetric) out[j * q + r] = d;
+            }
+        }
+    }
+    for (; i < p; i++) {
         long j = symmetric ? i : 0;
         for (; j + 2 <= q; j += 2) {
             float d0, d1;

@@ -94,9 +94,14 @@ INL float half_to_float1(uint16_t h) {
 
 #define KATTR
 #define KFN(name) name##_base
+#ifdef LORDBA_X86
+#define MASK8(m) ({ v8u m_ = (m); __m128 lo_, hi_; memcpy(&lo_, &m_, 16); memcpy(&hi_, (char *)&m_ + 16, 16); \
+                    _mm_movemask_ps(lo_) | (_mm_movemask_ps(hi_) << 4); })
+#endif
 #include "exact_body.h"
 #include "layout_body.h"
 #include "report_body.h"
+#include "refine_body.h"
 static void decode_f16_base(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) half_to_float8(src + i, dst + i);
@@ -124,13 +129,16 @@ static void pack_signs_base(const float *src, long rows, long cols, uint64_t *ds
 }
 #undef KATTR
 #undef KFN
+#undef MASK8
 
 #ifdef LORDBA_X86
 #define KATTR __attribute__((target("avx2,fma,f16c")))
 #define KFN(name) name##_avx2
+#define MASK8(m) ({ v8u m_ = (m); __m256 v_; memcpy(&v_, &m_, 32); _mm256_movemask_ps(v_); })
 #include "exact_body.h"
 #include "layout_body.h"
 #include "report_body.h"
+#include "refine_body.h"
 KATTR static void decode_f16_avx2(const uint16_t *src, float *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -179,11 +187,14 @@ typedef struct {
     void (*jacobi)(double *, double *, long);
     void (*pack_signs)(const float *, long, long, uint64_t *, long);
     void (*transpose)(const float *, long, long, float *);
+    void (*combine)(const float *, long, const float *, long, long, float *);
+    long (*sign_descent)(float *, float *, int, const float *, const float *, const float *, long, long, int, float);
 } kernel_table;
 
 #define TABLE(sfx) { dot_f64_##sfx, pairs_f64_##sfx, dot_f32_##sfx, pairs_f32_##sfx, weighted_abs_colsum_##sfx, \
                      rank1_residual_##sfx, side_stats_##sfx, decode_f16_##sfx, decode_bf16_##sfx, gram_f64_##sfx, \
-                     largest_eigenvalue_##sfx, jacobi_##sfx, pack_signs_##sfx, transpose_##sfx }
+                     largest_eigenvalue_##sfx, jacobi_##sfx, pack_signs_##sfx, transpose_##sfx, combine_##sfx, \
+                     sign_descent_##sfx }
 
 static const kernel_table base_table = TABLE(base);
 #ifdef LORDBA_X86
@@ -252,6 +263,11 @@ void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, lo
     active->pack_signs(src, rows, cols, dst, wpr);
 }
 void lordba_transpose(const float *src, long rows, long cols, float *dst) { active->transpose(src, rows, cols, dst); }
+void lordba_combine(const float *c, long p, const float *x, long q, long n, float *out) { active->combine(c, p, x, q, n, out); }
+long lordba_sign_descent(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
+                         const float *product, long k, long n, int maximumSweeps, float threshold) {
+    return active->sign_descent(signs, scales, fixedScales, gram, cross, product, k, n, maximumSweeps, threshold);
+}
 
 float lordba_abs_peak(const float *x, long n) {
     // Per lane: keep the larger; a NaN never compares larger, so it is skipped.

@@ -66,6 +66,17 @@ double lordba_side_stats(const float *x, long xrs, long xcs, long p,
                          const uint64_t *signs, long wpr, const float *rowScale, const float *colScale, long q,
                          long n, const double *g, int exact, double *gxx, double *gyy, double *gxy);
 
+/// `out` (`p × n`) = `c` (`p × q`, row-major) · `x` (`q × n`) in float: each output element
+/// `((0 + c_j0·x_0) + c_j1·x_1) + …` in order — `SmallLinearAlgebra.combine`.
+void lordba_combine(const float *c, long p, const float *x, long q, long n, float *out);
+/// The binary coordinate descent of `SignDescent.descend` over the `n` columns of `signs`
+/// (`[k, n]`, ±1, updated) with `scales` (`n`, updated unless `fixedScales`), `gram` (`k × k`),
+/// `cross` and `product` (= gram·signs, both `[k, n]`); eight columns per step in SIMD lanes,
+/// each lane the scalar algorithm. `threshold` is the free-scale acceptance factor. Returns the
+/// number of flips.
+long lordba_sign_descent(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
+                         const float *product, long k, long n, int maximumSweeps, float threshold);
+
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.
 void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, long wpr);

@@ -113,41 +113,18 @@ public enum SmallLinearAlgebra {
     }
 
     /// `C·X` for a row-major `p × q` coefficient array `c` and a `q × n` matrix: each output row
-    /// is a combination of the rows of `X`. Eight columns at a time, the `q` input vectors are
-    /// loaded once and every output row is accumulated in registers and stored once.
+    /// is a combination of the rows of `X` (`lordba_combine`: eight columns at a time in SIMD
+    /// lanes, each element summed over the rows of `X` in order).
     public static func combine(_ c: [Float], rows p: Int, _ x: Matrix) -> Matrix {
         let q = x.rows
         let n = x.cols
         precondition(c.count == p * q, "combine: coefficients do not match")
         var out = Matrix(rows: p, cols: n)
         guard p > 0, q > 0, n > 0 else { return out }
-        let inputs = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: q)
-        defer { inputs.deallocate() }
         c.withUnsafeBufferPointer { cp in
             x.values.withUnsafeBufferPointer { xp in
                 out.values.withUnsafeMutableBufferPointer { op in
-                    let xr = UnsafeRawPointer(xp.baseAddress!)
-                    let orow = UnsafeMutableRawPointer(op.baseAddress!)
-                    let coefficients = cp.baseAddress!
-                    var col = 0
-                    while col + 8 <= n {
-                        for l in 0..<q { inputs[l] = xr.loadUnaligned(fromByteOffset: (l * n + col) * 4, as: SIMD8<Float>.self) }
-                        for j in 0..<p {
-                            var acc = SIMD8<Float>()
-                            let cj = coefficients + j * q
-                            for l in 0..<q { acc += cj[l] * inputs[l] }
-                            orow.storeBytes(of: acc, toByteOffset: (j * n + col) * 4, as: SIMD8<Float>.self)
-                        }
-                        col += 8
-                    }
-                    while col < n {
-                        for j in 0..<p {
-                            var acc: Float = 0
-                            for l in 0..<q { acc += coefficients[j * q + l] * xp[l * n + col] }
-                            op[j * n + col] = acc
-                        }
-                        col += 1
-                    }
+                    lordba_combine(cp.baseAddress, p, xp.baseAddress, q, n, op.baseAddress)
                 }
             }
         }
@@ -192,16 +169,30 @@ public enum SmallLinearAlgebra {
     /// `M·diag(v)`: column `c` times `v[c]`, in place.
     static func scaleColumns(_ m: inout Matrix, by v: [Float]) {
         let n = m.cols
+        precondition(v.count >= n, "scaleColumns: one scale per column")
+        guard n > 0 else { return }
         m.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<m.rows { for c in 0..<n { p[j * n + c] *= v[c] } }
+            v.withUnsafeBufferPointer { vp in
+                // Row pointers without index arithmetic in the loop, so that it vectorises.
+                let scales = vp.baseAddress!
+                for j in 0..<m.rows {
+                    let row = p.baseAddress! + j * n
+                    for c in 0..<n { row[c] *= scales[c] }
+                }
+            }
         }
     }
 
     /// `diag(v)·M`: row `j` times `v[j]`, in place.
     static func scaleRows(_ m: inout Matrix, by v: [Float]) {
         let n = m.cols
+        precondition(v.count >= m.rows, "scaleRows: one scale per row")
+        guard n > 0 else { return }
         m.values.withUnsafeMutableBufferPointer { p in
-            for j in 0..<m.rows { let s = v[j]; for c in 0..<n { p[j * n + c] *= s } }
+            for j in 0..<m.rows {
+                let s = v[j], row = p.baseAddress! + j * n
+                for c in 0..<n { row[c] *= s }
+            }
         }
     }
 }

@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// Exact sign search by binary coordinate descent (BCD), alternating with the closed-form scale
 /// refit.
 ///
@@ -114,67 +116,25 @@ public struct SignDescent: Sendable {
     /// With `fixedScales`, column `i` minimises `a_i²·sᵀGs − 2a_i·sᵀc_i` and a flip of `s_j` is
     /// taken when it changes that by `4a_i²(G_jj − s_j(Gs)_j) + 4a_i·s_j·c_ij < 0`. Otherwise the
     /// scale moves with the signs: at its optimum `a = sᵀc/sᵀGs` the column's objective is
-    /// `−(sᵀc)²/(sᵀGs)`, a flip is taken when it raises `(sᵀc)²/(sᵀGs)`, and `a_i` is then set to
-    /// that optimum (what the refit would give it). `Gs` starts as one product for all columns
-    /// and is updated with one column of `G` per flip.
+    /// `−(sᵀc)²/(sᵀGs)`, a flip is taken when it raises `(sᵀc)²/(sᵀGs)` by more than a factor
+    /// `1 + 1e-6`, and `a_i` is then set to that optimum (what the refit would give it). `Gs`
+    /// starts as one product for all columns and is updated with one column of `G` per flip;
+    /// a column stops after a sweep without flips, or after `maximumSweeps`.
+    ///
+    /// In C (`lordba_sign_descent`): eight columns at a time in SIMD lanes, each lane exactly the
+    /// scalar algorithm (`SignDescentReference` in the tests keeps the scalar form).
     static func descend(_ signs: inout Matrix, scales: inout [Float], fixedScales: Bool, gram: [Float],
                         cross: Matrix, maximumSweeps: Int) -> Int {
         let k = signs.rows, n = signs.cols
         precondition(scales.count == n && cross.rows == k && cross.cols == n && gram.count == k * k)
-        var flips = 0
-        // One column's signs, Gs and c, in scratch memory (the hot loop: no array checks).
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 3 * Swift.max(k, 1))
-        defer { scratch.deallocate() }
-        let s = scratch, gs = scratch + k, c = scratch + 2 * k
+        guard k > 0, n > 0 else { return 0 }
         let product = SmallLinearAlgebra.combine(gram, rows: k, signs)     // G·S for every column at once
-        signs.values.withUnsafeMutableBufferPointer { sp in
-            cross.values.withUnsafeBufferPointer { cp in
-                gram.withUnsafeBufferPointer { g in
-                  product.values.withUnsafeBufferPointer { gsp in
-                    for i in 0..<n {
-                        let a = scales[i]
-                        if fixedScales && (a == 0 || !a.isFinite) { continue }
-                        var u: Float = 0, v: Float = 0                    // sᵀc and sᵀGs
-                        for j in 0..<k {
-                            s[j] = sp[j * n + i]
-                            c[j] = cp[j * n + i]
-                            gs[j] = gsp[j * n + i]
-                            u += s[j] * c[j]
-                            v += s[j] * gs[j]
-                        }
-                        if !fixedScales && !(v > 0 && u != 0) { continue }
-                        let a2 = a * a
-                        var changed = false
-                        for _ in 0..<maximumSweeps {
-                            var flipped = false
-                            for j in 0..<k {
-                                let u2 = u - 2 * s[j] * c[j]
-                                let v2 = v - 4 * s[j] * gs[j] + 4 * g[j * k + j]
-                                let better = fixedScales
-                                    ? a2 * (g[j * k + j] - s[j] * gs[j]) + a * s[j] * c[j] < 0
-                                    : v2 > 0 && u2 * u2 * v > u * u * v2 * (1 + 1e-6)   // u2²/v2 > u²/v
-                                if better {
-                                    s[j] = -s[j]
-                                    let twice = 2 * s[j]
-                                    for l in 0..<k { gs[l] += twice * g[l * k + j] }
-                                    u = u2
-                                    v = v2
-                                    flipped = true
-                                    flips += 1
-                                }
-                            }
-                            if !flipped { break }
-                            changed = true
-                        }
-                        if changed {
-                            for j in 0..<k { sp[j * n + i] = s[j] }
-                        }
-                        if !fixedScales { scales[i] = u / v }
-                    }
-                  }
-                }
+        let threshold: Float = 1 + 1e-6
+        return signs.values.withUnsafeMutableBufferPointer { sp in
+            scales.withUnsafeMutableBufferPointer { ap in
+                Int(lordba_sign_descent(sp.baseAddress, ap.baseAddress, fixedScales ? 1 : 0, gram, cross.values,
+                                        product.values, k, n, Int32(maximumSweeps), threshold))
             }
         }
-        return flips
     }
 }

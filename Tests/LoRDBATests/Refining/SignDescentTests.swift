@@ -117,4 +117,38 @@ import Testing
         let searched = SignDescent(rounds: 4).refine(&state, target: target)
         #expect(searched < 0.9 * refit)
     }
+
+    /// The C kernels (`lordba_combine`, `lordba_sign_descent`: eight columns in SIMD lanes) give
+    /// the scalar Swift results bit for bit on every CPU path: signs, scales and flip counts, for
+    /// fixed and free scales, odd shapes, and scales that must be skipped (0, ∞, NaN).
+    @Test(arguments: [(1, 1), (3, 7), (8, 8), (16, 9), (17, 100), (64, 33)])
+    func kernelsMatchTheScalarSearchOnEveryPath(k: Int, n: Int) {
+        var rng = SeededGenerator(seed: UInt64(k * 1000 + n))
+        let basis = rng.gaussianMatrix(rows: k, cols: k + 3)
+        var gram = [Float](repeating: 0, count: k * k)
+        for i in 0..<k { for j in 0..<k { for l in 0..<(k + 3) { gram[i * k + j] += basis[i, l] * basis[j, l] } } }
+        let signs = Matrix(rows: k, cols: n, values: (0..<(k * n)).map { _ in rng.nextGaussian() < 0 ? -1 : 1 })
+        let cross = rng.gaussianMatrix(rows: k, cols: n, scale: 2)
+        var scales = (0..<n).map { _ in 0.2 + rng.nextUnitFloat() }
+        for (i, special) in [Float(0), .infinity, .nan].enumerated() where i < n { scales[(i * 5) % n] = special }
+        let coefficients = (0..<(5 * k)).map { _ in Float(rng.nextGaussian()) }
+        #expect(KernelDispatchTests.onEachPath { _ in SmallLinearAlgebra.combine(coefficients, rows: 5, signs).values.map(\.bitPattern) }
+            .allSatisfy { $0 == SignDescentReference.combine(coefficients, rows: 5, signs).values.map(\.bitPattern) })
+        for fixed in [true, false] {
+            var expectedSigns = signs, expectedScales = scales
+            let expectedFlips = SignDescentReference.descend(&expectedSigns, scales: &expectedScales, fixedScales: fixed,
+                                                             gram: gram, cross: cross, maximumSweeps: 8)
+            #expect(expectedFlips > 0 || k * n < 8)
+            let results = KernelDispatchTests.onEachPath { _ in
+                var s = signs, a = scales
+                let flips = SignDescent.descend(&s, scales: &a, fixedScales: fixed, gram: gram, cross: cross, maximumSweeps: 8)
+                return (s, a, flips)
+            }
+            for (s, a, flips) in results {
+                #expect(s.values == expectedSigns.values, "signs, k \(k), n \(n), fixed \(fixed)")
+                #expect(a.map(\.bitPattern) == expectedScales.map(\.bitPattern), "scales, k \(k), n \(n), fixed \(fixed)")
+                #expect(flips == expectedFlips)
+            }
+        }
+    }
 }
