@@ -236,11 +236,13 @@ KATTR static void KFN(dot22_f32)(const float *x0, const float *x1, const float *
     }
 }
 
-KATTR static void KFN(pairs_f32)(const float *x, long p, const float *y, long q, long n, int symmetric, float *out) {
-    long i = 0;
+KATTR static void KFN(pairs_f32_rows)(const float *x, long p, const float *y, long q, long n, int symmetric, float *out,
+                                      long rowBegin, long rowEnd) {
+    (void)p;
+    long i = rowBegin;
     // Pairs of x rows against pairs of y rows (with `symmetric`, x == y and a product is the same
     // either way round, so the (i+1, i) entry of a diagonal tile is the mirror's value).
-    for (; i + 2 <= p; i += 2) {
+    for (; i + 2 <= rowEnd; i += 2) {
         long j = symmetric ? i : 0;
         for (; j + 2 <= q; j += 2) {
             float d[4];
@@ -264,7 +266,7 @@ KATTR static void KFN(pairs_f32)(const float *x, long p, const float *y, long q,
             }
         }
     }
-    for (; i < p; i++) {
+    for (; i < rowEnd; i++) {
         long j = symmetric ? i : 0;
         for (; j + 2 <= q; j += 2) {
             float d0, d1;
@@ -279,4 +281,8 @@ KATTR static void KFN(pairs_f32)(const float *x, long p, const float *y, long q,
             if (symmetric) out[j * q + i] = d;
         }
     }
+}
+
+KATTR static void KFN(pairs_f32)(const float *x, long p, const float *y, long q, long n, int symmetric, float *out) {
+    KFN(pairs_f32_rows)(x, p, y, q, n, symmetric, out, 0, p);
 }

@@ -187,14 +187,15 @@ typedef struct {
     void (*jacobi)(double *, double *, long);
     void (*pack_signs)(const float *, long, long, uint64_t *, long);
     void (*transpose)(const float *, long, long, float *);
-    void (*combine)(const float *, long, const float *, long, long, float *);
-    long (*sign_descent)(float *, float *, int, const float *, const float *, const float *, long, long, int, float);
+    void (*combine)(const float *, long, const float *, long, long, long, float *);
+    long (*sign_descent)(float *, float *, int, const float *, const float *, const float *, long, long, long, int, float);
+    void (*pairs_f32_rows)(const float *, long, const float *, long, long, int, float *, long, long);
 } kernel_table;
 
 #define TABLE(sfx) { dot_f64_##sfx, pairs_f64_##sfx, dot_f32_##sfx, pairs_f32_##sfx, weighted_abs_colsum_##sfx, \
                      rank1_residual_##sfx, side_stats_##sfx, decode_f16_##sfx, decode_bf16_##sfx, gram_f64_##sfx, \
                      largest_eigenvalue_##sfx, jacobi_##sfx, pack_signs_##sfx, transpose_##sfx, combine_##sfx, \
-                     sign_descent_##sfx }
+                     sign_descent_##sfx, pairs_f32_rows_##sfx }
 
 static const kernel_table base_table = TABLE(base);
 #ifdef LORDBA_X86
@@ -263,10 +264,16 @@ void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, lo
     active->pack_signs(src, rows, cols, dst, wpr);
 }
 void lordba_transpose(const float *src, long rows, long cols, float *dst) { active->transpose(src, rows, cols, dst); }
-void lordba_combine(const float *c, long p, const float *x, long q, long n, float *out) { active->combine(c, p, x, q, n, out); }
+void lordba_combine(const float *c, long p, const float *x, long q, long n, long stride, float *out) {
+    active->combine(c, p, x, q, n, stride, out);
+}
 long lordba_sign_descent(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
-                         const float *product, long k, long n, int maximumSweeps, float threshold) {
-    return active->sign_descent(signs, scales, fixedScales, gram, cross, product, k, n, maximumSweeps, threshold);
+                         const float *product, long k, long n, long stride, int maximumSweeps, float threshold) {
+    return active->sign_descent(signs, scales, fixedScales, gram, cross, product, k, n, stride, maximumSweeps, threshold);
+}
+void lordba_pairs_f32_rows(const float *x, long p, const float *y, long q, long n, int symmetric, float *out,
+                           long rowBegin, long rowEnd) {
+    active->pairs_f32_rows(x, p, y, q, n, symmetric, out, rowBegin, rowEnd);
 }
 
 float lordba_abs_peak(const float *x, long n) {

@@ -6,14 +6,14 @@
 
 // MARK: C·X
 
-KATTR static void KFN(combine)(const float *c, long p, const float *x, long q, long n, float *out) {
+KATTR static void KFN(combine)(const float *c, long p, const float *x, long q, long n, long stride, float *out) {
     // Eight columns at a time: the q input vectors are loaded once, every output row is
     // accumulated in registers and stored once.
     v8f *inputs = aligned_alloc(64, (size_t)(q > 0 ? q : 1) * sizeof(v8f));
     if (!inputs) abort();
     long col = 0;
     for (; col + 8 <= n; col += 8) {
-        for (long l = 0; l < q; l++) inputs[l] = load8(x + l * n + col);
+        for (long l = 0; l < q; l++) inputs[l] = load8(x + l * stride + col);
         long j = 0;
         // Four output rows at once: four independent addition chains (each still summed in order).
         for (; j + 4 <= p; j += 4) {
@@ -26,24 +26,24 @@ KATTR static void KFN(combine)(const float *c, long p, const float *x, long q, l
                 a2 += (v8f)c2[l] * in;
                 a3 += (v8f)c3[l] * in;
             }
-            store8(out + j * n + col, a0);
-            store8(out + (j + 1) * n + col, a1);
-            store8(out + (j + 2) * n + col, a2);
-            store8(out + (j + 3) * n + col, a3);
+            store8(out + j * stride + col, a0);
+            store8(out + (j + 1) * stride + col, a1);
+            store8(out + (j + 2) * stride + col, a2);
+            store8(out + (j + 3) * stride + col, a3);
         }
         for (; j < p; j++) {
             const float *cj = c + j * q;
             v8f acc = 0;
             for (long l = 0; l < q; l++) acc += (v8f)cj[l] * inputs[l];
-            store8(out + j * n + col, acc);
+            store8(out + j * stride + col, acc);
         }
     }
     free(inputs);
     for (; col < n; col++) {
         for (long j = 0; j < p; j++) {
             float acc = 0;
-            for (long l = 0; l < q; l++) acc += c[j * q + l] * x[l * n + col];
-            out[j * n + col] = acc;
+            for (long l = 0; l < q; l++) acc += c[j * q + l] * x[l * stride + col];
+            out[j * stride + col] = acc;
         }
     }
 }
@@ -63,22 +63,22 @@ KATTR static void KFN(combine)(const float *c, long p, const float *x, long q, l
 /// skipped is masked out, which is exactly the scalar loop's `break`/`continue`, since another
 /// sweep over an unchanged column flips nothing.
 KATTR static long KFN(descend8)(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
-                                const float *product, long k, long n, long i0, int lanes, int maximumSweeps,
+                                const float *product, long k, long stride, long i0, int lanes, int maximumSweeps,
                                 float threshold, v8f *s, v8f *c, v8f *gs) {
     // Load the lanes (columns past `lanes` read as 0 and are inactive).
     v8f a = 0;
     for (int l = 0; l < lanes; l++) a[l] = scales[i0 + l];
     for (long j = 0; j < k; j++) {
         if (lanes == 8) {
-            s[j] = load8(signs + j * n + i0);
-            c[j] = load8(cross + j * n + i0);
-            gs[j] = load8(product + j * n + i0);
+            s[j] = load8(signs + j * stride + i0);
+            c[j] = load8(cross + j * stride + i0);
+            gs[j] = load8(product + j * stride + i0);
         } else {
             v8f sv = 0, cv = 0, gv = 0;
             for (int l = 0; l < lanes; l++) {
-                sv[l] = signs[j * n + i0 + l];
-                cv[l] = cross[j * n + i0 + l];
-                gv[l] = product[j * n + i0 + l];
+                sv[l] = signs[j * stride + i0 + l];
+                cv[l] = cross[j * stride + i0 + l];
+                gv[l] = product[j * stride + i0 + l];
             }
             s[j] = sv; c[j] = cv; gs[j] = gv;
         }
@@ -135,10 +135,10 @@ KATTR static long KFN(descend8)(float *signs, float *scales, int fixedScales, co
     // active lanes in the free-scale case.
     v8f ratio = u / v;
     if (lanes == 8) {
-        for (long j = 0; j < k; j++) store8(signs + j * n + i0, s[j]);
+        for (long j = 0; j < k; j++) store8(signs + j * stride + i0, s[j]);
     } else {
         for (long j = 0; j < k; j++)
-            for (int l = 0; l < lanes; l++) signs[j * n + i0 + l] = s[j][l];
+            for (int l = 0; l < lanes; l++) signs[j * stride + i0 + l] = s[j][l];
     }
     for (int l = 0; l < lanes; l++)
         if (!fixedScales && active[l]) scales[i0 + l] = ratio[l];
@@ -146,13 +146,13 @@ KATTR static long KFN(descend8)(float *signs, float *scales, int fixedScales, co
 }
 
 KATTR static long KFN(sign_descent)(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
-                                    const float *product, long k, long n, int maximumSweeps, float threshold) {
+                                    const float *product, long k, long n, long stride, int maximumSweeps, float threshold) {
     v8f *scratch = aligned_alloc(64, (size_t)(3 * (k > 0 ? k : 1)) * sizeof(v8f));
     if (!scratch) abort();
     long flips = 0;
     for (long i0 = 0; i0 < n; i0 += 8) {
         int lanes = n - i0 < 8 ? (int)(n - i0) : 8;
-        flips += KFN(descend8)(signs, scales, fixedScales, gram, cross, product, k, n, i0, lanes, maximumSweeps,
+        flips += KFN(descend8)(signs, scales, fixedScales, gram, cross, product, k, stride, i0, lanes, maximumSweeps,
                                threshold, scratch, scratch + k, scratch + 2 * k);
     }
     free(scratch);

@@ -82,7 +82,9 @@ struct GEMMBench: ParsableCommand {
         print("           \"of peak\" below is against \(Format.fixed(peakAdds / 1e9, 1)) G/s, the larger of the two (the clock boosts above the nominal MHz)")
         print("load       \(procText("/proc/loadavg").split(separator: " ").prefix(3).joined(separator: " ")) (1, 5, 15 min load average before the run; other work on the machine slows every column)")
         print("cpu path   \(CPUDispatch.current.rawValue) kernels (C, chosen at run time by CPU features; LORDBA_CPU=sse2|avx2 forces one)")
-        print("kernel     step 1 by XOR, tile \(SignGEMM.stepOneTile) (follows the CPU path); step 2 by XOR for T < 8, "
+        print("kernel     step 1 by XOR, tile \(SignGEMM.stepOneTile), for T < 8 or k < 8"
+              + (SignGEMM.stepOneMethod == "tables" ? ", by 4-bit tables for blocks of 8 tokens" : " and all tokens (LORDBA_SIGN_STEP1=xor)")
+              + " (follows the CPU path); step 2 by XOR for T < 8, "
               + (SignGEMM.stepTwoMethod == "tables" ? "by 256-entry tables for blocks of 8 tokens" : "by XOR for all tokens (LORDBA_SIGN_STEP2=xor)"))
         print("threads    \(threads); median of \(samples) samples of ≥ \(Format.fixed(minTime * 1000, 0)) ms each")
         print("")

@@ -42,6 +42,10 @@ void lordba_jacobi(double *a, double *v, long n);
 float lordba_dot_f32(const float *a, const float *b, long n);
 /// Pairwise `lordba_dot_f32`, like `lordba_pairs_f64`.
 void lordba_pairs_f32(const float *x, long p, const float *y, long q, long n, int symmetric, float *out);
+/// The part of `lordba_pairs_f32` for x rows `rowBegin ..< rowEnd` (`rowBegin` even), so that
+/// row ranges can run in parallel; the entries written are the same, with the same values.
+void lordba_pairs_f32_rows(const float *x, long p, const float *y, long q, long n, int symmetric, float *out,
+                           long rowBegin, long rowEnd);
 
 /// `v[j] = Σ_i u[i]·|m[i*n + j]|` in double, rows in order (rows with `u[i] == 0` skipped).
 void lordba_weighted_abs_colsum(const float *m, long p, long n, const double *u, double *v);
@@ -67,15 +71,17 @@ double lordba_side_stats(const float *x, long xrs, long xcs, long p,
                          long n, const double *g, int exact, double *gxx, double *gyy, double *gxy);
 
 /// `out` (`p × n`) = `c` (`p × q`, row-major) · `x` (`q × n`) in float: each output element
-/// `((0 + c_j0·x_0) + c_j1·x_1) + …` in order — `SmallLinearAlgebra.combine`.
-void lordba_combine(const float *c, long p, const float *x, long q, long n, float *out);
+/// `((0 + c_j0·x_0) + c_j1·x_1) + …` in order — `SmallLinearAlgebra.combine`. Rows of `x` and
+/// `out` are `stride` floats apart (so a range of columns can be computed on its own).
+void lordba_combine(const float *c, long p, const float *x, long q, long n, long stride, float *out);
 /// The binary coordinate descent of `SignDescent.descend` over the `n` columns of `signs`
 /// (`[k, n]`, ±1, updated) with `scales` (`n`, updated unless `fixedScales`), `gram` (`k × k`),
 /// `cross` and `product` (= gram·signs, both `[k, n]`); eight columns per step in SIMD lanes,
-/// each lane the scalar algorithm. `threshold` is the free-scale acceptance factor. Returns the
-/// number of flips.
+/// each lane the scalar algorithm. `threshold` is the free-scale acceptance factor. Rows of the
+/// `[k, n]` arrays are `stride` floats apart (columns are independent, so ranges of them can run
+/// in parallel). Returns the number of flips.
 long lordba_sign_descent(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
-                         const float *product, long k, long n, int maximumSweeps, float threshold);
+                         const float *product, long k, long n, long stride, int maximumSweeps, float threshold);
 
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.

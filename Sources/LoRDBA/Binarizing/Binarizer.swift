@@ -8,9 +8,12 @@
 public struct Binarizer: Sendable {
     /// The dtype the outer scales `a` and `b` are stored in.
     public var scaleDType: ScaleDType
+    /// Threads for one module: the two factors' fits run side by side when above 1 (the same result).
+    public var threads: Int
 
-    public init(scaleDType: ScaleDType = .f16) {
+    public init(scaleDType: ScaleDType = .f16, threads: Int = 1) {
         self.scaleDType = scaleDType
+        self.threads = threads
     }
 
     /// Binarizes one module.
@@ -32,8 +35,10 @@ public struct Binarizer: Sendable {
     public func signsAndScales(_ factors: LowRankProduct)
         -> (signA: SignMatrix, signB: SignMatrix, scales: ChannelScales, fitA: MagnitudeFit, fitB: MagnitudeFit)
     {
-        let fitA = MagnitudeFit.fit(factors.a)
-        let fitB = MagnitudeFit.fit(factors.bTransposed)
+        let fits = ParallelLoop.map(count: 2, threads: threads) { side in
+            MagnitudeFit.fit(side == 0 ? factors.a : factors.bTransposed)
+        }
+        let (fitA, fitB) = (fits[0], fits[1])
         let (a, normA) = normalised(fitA.columnScale)
         let (b, normB) = normalised(fitB.columnScale)
         let middle = (0..<factors.rank).map { j in

@@ -23,7 +23,8 @@ extension ModulePipeline {
         let maximum = options.targetError == nil
             ? options.binaryRank.channels(rank: r)
             : (options.binaryRank == .multiple(1) ? 4 * r : options.binaryRank.channels(rank: r))
-        let search = SignDescent(rounds: options.descentRounds)
+        var search = SignDescent(rounds: options.descentRounds)
+        search.threads = threads
         let candidates = factorized(product, target: target, channels: Swift.min(maximum, r))
         var trial = search
         if candidates.count > 1 { trial.rounds = (search.rounds + 1) / 2 }

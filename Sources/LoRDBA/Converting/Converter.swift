@@ -158,6 +158,11 @@ public struct Converter: Sendable {
         let finished = Atomic<Int>(0)
         let hook = options.moduleFinished
         let first = alongside == nil ? 0 : 1
+        // A module with a large share of the work (one of fewer modules than threads, or a
+        // large one among few) also gets threads inside it, so few large modules still scale.
+        let work = jobs.map { Double(specs[$0.module].rank) * Double(specs[$0.module].inFeatures + specs[$0.module].outFeatures) }
+        let totalWork = work.reduce(0, +)
+        let threads = options.threads
         let results = try ParallelLoop.map(count: first + jobs.count, threads: options.threads) {
             (task) throws(ConversionError) -> ModulePipeline.Outcome? in
             if task < first {
@@ -173,7 +178,8 @@ public struct Converter: Sendable {
             if let (tensor, problem) = NumericLimits.inputProblem(module) {
                 throw .nonFinite(path: path, module: module.name, tensor: tensor, problem: problem)
             }
-            let outcome = ModulePipeline(options: pipelineOptions)
+            let inner = threads > 1 && work[j] * Double(2 * threads) >= totalWork ? threads : 1
+            let outcome = ModulePipeline(options: pipelineOptions, threads: inner)
                 .run(module, inputSquareMean: calibration?.statistics(for: specs[i].name))
             if let problem = NumericLimits.outcomeProblem(outcome, scaleDType: pipelineOptions.scaleDType) {
                 throw .nonFinite(path: path, module: module.name, tensor: nil, problem: problem)

@@ -2,9 +2,13 @@
 /// with the plain binarization kept as the fallback so the result is never worse than it.
 public struct ModulePipeline: Sendable {
     public var options: PipelineOptions
+    /// Threads inside this module (its factors' fits and error sides side by side, the sign
+    /// search's columns and Gram products split); the result is the same for any number.
+    public var threads: Int
 
-    public init(options: PipelineOptions) {
+    public init(options: PipelineOptions, threads: Int = 1) {
         self.options = options
+        self.threads = threads
     }
 
     /// The stored module, its error figures, and how it was made.
@@ -21,8 +25,9 @@ public struct ModulePipeline: Sendable {
     public func run(_ module: LoRAModule, inputSquareMean: [Float]? = nil) -> Outcome {
         let product = LowRankProduct(module)
         // Plain binarization: the report's factor figures, and the floor every option must beat.
-        let plain = Binarizer(scaleDType: options.scaleDType).binarize(product, as: module)
-        let plainErrors = ErrorAnalysis.analyze(original: module, binary: plain.module, fits: (plain.fitA, plain.fitB))
+        let plain = Binarizer(scaleDType: options.scaleDType, threads: threads).binarize(product, as: module)
+        let plainErrors = ErrorAnalysis.analyze(original: module, binary: plain.module, fits: (plain.fitA, plain.fitB),
+                                                threads: threads)
         let plainOutcome = Outcome(module: plain.module, errors: plainErrors, plainProductError: plainErrors.productError,
                                    method: .plain)
         if options.isPlain { return plainOutcome }
@@ -41,7 +46,7 @@ public struct ModulePipeline: Sendable {
             signA: state.signA, signB: state.signB, scales: state.unweightedScales(target: target, template: plain.module),
             like: plain.module, compact: options.compactScales,
             refitMiddle: { state.refittedMiddle(for: $0, target: target) })
-        let measured = ErrorAnalysis.analyze(original: module, binary: stored)
+        let measured = ErrorAnalysis.analyze(original: module, binary: stored, threads: threads)
         if !options.compactScales && stored.binaryRank == module.rank && measured.productError > plainErrors.productError {
             return plainOutcome
         }

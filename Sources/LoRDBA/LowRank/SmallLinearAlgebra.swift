@@ -38,19 +38,41 @@ public enum SmallLinearAlgebra {
         return out
     }
 
-    /// Float row dot products by the C kernel (the arithmetic of `dotFloat`, bit for bit).
-    private static func pairsFloat(_ x: Matrix, _ y: Matrix, symmetric: Bool) -> [Float] {
+    /// Float row dot products by the C kernel (the arithmetic of `dotFloat`, bit for bit), in
+    /// tasks of two `x` rows on up to `threads` threads when the work is large (the same values).
+    private static func pairsFloat(_ x: Matrix, _ y: Matrix, symmetric: Bool, threads: Int = 1) -> [Float] {
         precondition(x.cols == y.cols, "row dot products need rows of one length")
         var out = [Float](repeating: 0, count: x.rows * y.rows)
         guard x.rows > 0, y.rows > 0 else { return out }
+        let (p, q, n) = (x.rows, y.rows, x.cols)
         x.values.withUnsafeBufferPointer { xp in
             y.values.withUnsafeBufferPointer { yp in
                 out.withUnsafeMutableBufferPointer { op in
-                    lordba_pairs_f32(xp.baseAddress, x.rows, yp.baseAddress, y.rows, x.cols, symmetric ? 1 : 0, op.baseAddress)
+                    let workers = p * q * n >= parallelWork ? threads : 1
+                    guard workers > 1 else {
+                        lordba_pairs_f32(xp.baseAddress, p, yp.baseAddress, q, n, symmetric ? 1 : 0, op.baseAddress)
+                        return
+                    }
+                    // Each task writes its rows' entries (and, when symmetric, their mirrors) only.
+                    nonisolated(unsafe) let (xs, ys, os) = (xp.baseAddress, yp.baseAddress, op.baseAddress)
+                    ParallelLoop.run(count: (p + 1) / 2, threads: workers) { t in
+                        lordba_pairs_f32_rows(xs, p, ys, q, n, symmetric ? 1 : 0, os, 2 * t, Swift.min(p, 2 * t + 2))
+                    }
                 }
             }
         }
         return out
+    }
+
+    /// Multiply-adds above which the float kernels split their work over threads (about 0.2 ms
+    /// of work, well above the cost of handing it out).
+    static let parallelWork = 1 << 21
+
+    /// `[0, n)` in column ranges of a multiple of 8 (about four per thread), for kernels whose
+    /// columns are independent.
+    static func columnRanges(_ n: Int, threads: Int) -> [Range<Int>] {
+        let size = Swift.max(8, ((n + 4 * threads - 1) / (4 * threads) + 7) / 8 * 8)
+        return stride(from: 0, to: n, by: size).map { $0..<Swift.min(n, $0 + size) }
     }
 
     /// Dot product of two `Float` vectors of length `n`, accumulated in `Double` SIMD lanes so
@@ -83,13 +105,13 @@ public enum SmallLinearAlgebra {
 
     /// `X·Yᵀ` accumulated in `Float` (for optimisation steps, where speed matters more than the
     /// last digits; reported errors always use the `Double` forms above).
-    public static func rowDotsFloat(_ x: Matrix, _ y: Matrix) -> [Float] {
-        pairsFloat(x, y, symmetric: false)
+    public static func rowDotsFloat(_ x: Matrix, _ y: Matrix, threads: Int = 1) -> [Float] {
+        pairsFloat(x, y, symmetric: false, threads: threads)
     }
 
     /// `X·Xᵀ` accumulated in `Float`, computing each pair once.
-    public static func gramFloat(_ x: Matrix) -> [Float] {
-        pairsFloat(x, x, symmetric: true)
+    public static func gramFloat(_ x: Matrix, threads: Int = 1) -> [Float] {
+        pairsFloat(x, x, symmetric: true, threads: threads)
     }
 
     /// Dot product in `Float` SIMD lanes.
@@ -114,8 +136,9 @@ public enum SmallLinearAlgebra {
 
     /// `C·X` for a row-major `p × q` coefficient array `c` and a `q × n` matrix: each output row
     /// is a combination of the rows of `X` (`lordba_combine`: eight columns at a time in SIMD
-    /// lanes, each element summed over the rows of `X` in order).
-    public static func combine(_ c: [Float], rows p: Int, _ x: Matrix) -> Matrix {
+    /// lanes, each element summed over the rows of `X` in order), in column ranges on up to
+    /// `threads` threads when the work is large (the same values).
+    public static func combine(_ c: [Float], rows p: Int, _ x: Matrix, threads: Int = 1) -> Matrix {
         let q = x.rows
         let n = x.cols
         precondition(c.count == p * q, "combine: coefficients do not match")
@@ -124,7 +147,17 @@ public enum SmallLinearAlgebra {
         c.withUnsafeBufferPointer { cp in
             x.values.withUnsafeBufferPointer { xp in
                 out.values.withUnsafeMutableBufferPointer { op in
-                    lordba_combine(cp.baseAddress, p, xp.baseAddress, q, n, op.baseAddress)
+                    let workers = p * q * n >= parallelWork ? threads : 1
+                    guard workers > 1 else {
+                        lordba_combine(cp.baseAddress, p, xp.baseAddress, q, n, n, op.baseAddress)
+                        return
+                    }
+                    nonisolated(unsafe) let (cs, xs, os) = (cp.baseAddress, xp.baseAddress!, op.baseAddress!)
+                    let ranges = columnRanges(n, threads: workers)
+                    ParallelLoop.run(count: ranges.count, threads: workers) { t in
+                        let r = ranges[t]
+                        lordba_combine(cs, p, xs + r.lowerBound, q, r.count, n, os + r.lowerBound)
+                    }
                 }
             }
         }

@@ -149,11 +149,11 @@ struct SideGrams {
     /// `r`.
     var rank: Int
 
-    init(signs: Matrix, scales: [Float], target side: Matrix) {
+    init(signs: Matrix, scales: [Float], target side: Matrix, threads: Int = 1) {
         var v = signs
         SmallLinearAlgebra.scaleColumns(&v, by: scales)
-        gram = SmallLinearAlgebra.gramFloat(v)
-        cross = SmallLinearAlgebra.rowDotsFloat(side, v)
+        gram = SmallLinearAlgebra.gramFloat(v, threads: threads)
+        cross = SmallLinearAlgebra.rowDotsFloat(side, v, threads: threads)
         rank = side.rows
     }
 

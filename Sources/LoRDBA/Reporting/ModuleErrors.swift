@@ -57,15 +57,17 @@ public enum ErrorAnalysis {
 
     /// Product error and cosine of `binary` against `original`, plus the factor-wise figures
     /// and the bound when `fits` (the binarizer's rank-1 fits) are given and `k == r`.
+    /// With `threads` above 1 the two sides are measured side by side (the same figures).
     public static func analyze(original: LoRAModule, binary: BinaryModule,
-                               fits: (a: MagnitudeFit, b: MagnitudeFit)? = nil) -> ModuleErrors {
-        let blocks = analyze(original: original, binary: binary, fits: fits, exact: false)
-        return blocks.productError >= exactBelow ? blocks : analyze(original: original, binary: binary, fits: fits, exact: true)
+                               fits: (a: MagnitudeFit, b: MagnitudeFit)? = nil, threads: Int = 1) -> ModuleErrors {
+        let blocks = analyze(original: original, binary: binary, fits: fits, exact: false, threads: threads)
+        return blocks.productError >= exactBelow
+            ? blocks : analyze(original: original, binary: binary, fits: fits, exact: true, threads: threads)
     }
 
     /// The figures with the Grams summed in float blocks, or exactly (`exact`).
     static func analyze(original: LoRAModule, binary: BinaryModule,
-                        fits: (a: MagnitudeFit, b: MagnitudeFit)?, exact: Bool) -> ModuleErrors {
+                        fits: (a: MagnitudeFit, b: MagnitudeFit)?, exact: Bool, threads: Int = 1) -> ModuleErrors {
         let s = original.scale
         let r = original.rank
         let k = binary.binaryRank
@@ -82,12 +84,17 @@ public enum ErrorAnalysis {
             g = fits.a.rowScale.map { Double($0) * aPeak }
             inverse = g.map { $0 > 0 ? 1 / ($0 * s) : 0 }
         }
-        let sideA = SideStatistics(factor: original.a, rowStride: original.a.cols, columnStride: 1, rows: r,
-                                   signs: binary.signA, rowScale: nil, columnScale: binary.scales.input,
-                                   columns: original.a.cols, g: factorFigures ? g : nil, exact: exact)
-        let sideB = SideStatistics(factor: original.b, rowStride: 1, columnStride: r, rows: r,
-                                   signs: binary.signB, rowScale: binary.scales.middle, columnScale: binary.scales.output,
-                                   columns: original.b.rows, g: factorFigures ? inverse : nil, exact: exact)
+        let (rowScales, inverseScales) = (g, inverse)
+        let sides = ParallelLoop.map(count: 2, threads: threads) { side in
+            side == 0
+                ? SideStatistics(factor: original.a, rowStride: original.a.cols, columnStride: 1, rows: r,
+                                 signs: binary.signA, rowScale: nil, columnScale: binary.scales.input,
+                                 columns: original.a.cols, g: factorFigures ? rowScales : nil, exact: exact)
+                : SideStatistics(factor: original.b, rowStride: 1, columnStride: r, rows: r,
+                                 signs: binary.signB, rowScale: binary.scales.middle, columnScale: binary.scales.output,
+                                 columns: original.b.rows, g: factorFigures ? inverseScales : nil, exact: exact)
+        }
+        let (sideA, sideB) = (sides[0], sides[1])
         let product = LowRankProduct.comparison(
             xx: s * s * SmallLinearAlgebra.frobeniusInner(sideB.xx, sideA.xx),
             yy: SmallLinearAlgebra.frobeniusInner(sideB.yy, sideA.yy),

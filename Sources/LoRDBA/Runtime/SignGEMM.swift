@@ -68,6 +68,10 @@ public struct SignGEMM: Sendable {
     /// `LORDBA_SIGN_STEP2=xor` is set, for comparison).
     public static var stepTwoMethod: String { SignKernel.step2Tables ? "tables" : "xor" }
 
+    /// How step 1 runs blocks of 8 tokens with at least 8 channels: "tables" (4-bit tables), or
+    /// "xor" (`LORDBA_SIGN_STEP1=xor`).
+    public static var stepOneMethod: String { SignKernel.step1TablesAllowed ? "tables" : "xor" }
+
     /// Sign additions per token: `k·(in + out)`.
     public var addsPerToken: Int { binaryRank * (inFeatures + outFeatures) }
 

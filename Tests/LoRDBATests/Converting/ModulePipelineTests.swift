@@ -64,4 +64,21 @@ import Testing
         }
         #expect(weightedError(weighted) < weightedError(unweighted))
     }
+
+    /// Threads inside a module (its sides side by side, the search's columns and Gram products
+    /// split) give exactly the module and figures of one thread; the module is large enough that
+    /// every split kernel does split.
+    @Test func threadsInsideAModuleChangeNothing() {
+        var rng = SeededGenerator(seed: 21)
+        let module = LoRAModule(name: "m", a: rng.gaussianMatrix(rows: 32, cols: 300, scale: 0.02),
+                                b: rng.gaussianMatrix(rows: 4100, cols: 32, scale: 0.01), scale: 1,
+                                source: .init(aTensor: "a", bTensor: "b", dtype: .f32))
+        #expect(32 * 32 * 4100 >= SmallLinearAlgebra.parallelWork)
+        let one = ModulePipeline(options: PipelineOptions(), threads: 1).run(module)
+        let three = ModulePipeline(options: PipelineOptions(), threads: 3).run(module)
+        #expect(one.module.signA == three.module.signA && one.module.signB == three.module.signB)
+        #expect(one.module.scales == three.module.scales)
+        #expect(one.errors == three.errors)
+        #expect(one.method == three.method)
+    }
 }
