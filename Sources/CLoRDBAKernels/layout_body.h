@@ -55,3 +55,11 @@ KATTR static void KFN(decode_bf16)(const uint16_t *src, float *dst, long n) {
     }
     for (; i < n; i++) dst[i] = float_of((uint32_t)load_u16(src + i) << 16);
 }
+
+// MARK: scale rounding
+
+/// `dst[i] = (float)(half)(src[i] / divisor)`, round to nearest even: F16C in the AVX2 variant,
+/// the compiler's software conversion (the one Swift's `Float16(_:)` uses) in the baseline.
+KATTR static void KFN(round_f16)(const float *src, float *dst, long n, float divisor) {
+    for (long i = 0; i < n; i++) dst[i] = (float)(_Float16)(src[i] / divisor);
+}

@@ -83,6 +83,10 @@ void lordba_combine(const float *c, long p, const float *x, long q, long n, long
 long lordba_sign_descent(float *signs, float *scales, int fixedScales, const float *gram, const float *cross,
                          const float *product, long k, long n, long stride, int maximumSweeps, float threshold);
 
+/// `dst[i] = (float)(half)(src[i] / divisor)` with round to nearest even (the stored f16 scales),
+/// bit-identical to Swift's `Float(Float16(src[i] / divisor))` on every path.
+void lordba_round_f16(const float *src, float *dst, long n, float divisor);
+
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.
 void lordba_pack_signs(const float *src, long rows, long cols, uint64_t *dst, long wpr);

@@ -74,9 +74,9 @@ public struct Binarizer: Sendable {
     /// `v` scaled to the dtype's normalised peak (of the magnitudes) and rounded, and the
     /// divisor; a zero vector stays zero.
     func normalised(_ v: [Float]) -> ([Float], Float) {
-        let peak = (v.map { abs($0) }.max() ?? 0) / scaleDType.normalisedPeak
-        guard peak > 0 else { return (v.map { _ in 0 }, 0) }
-        return (v.map { scaleDType.rounded($0 / peak) }, peak)
+        let peak = v.reduce(Float(0)) { Swift.max($0, abs($1)) } / scaleDType.normalisedPeak
+        guard peak > 0 else { return ([Float](repeating: 0, count: v.count), 0) }
+        return (scaleDType.rounded(v, dividedBy: peak), peak)
     }
 }
 

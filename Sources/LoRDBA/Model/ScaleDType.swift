@@ -1,3 +1,5 @@
+import CLoRDBAKernels
+
 /// The storage type of the outer scale vectors `a` and `b`.
 public enum ScaleDType: String, Sendable, CaseIterable {
     /// IEEE half precision (the default).
@@ -25,6 +27,36 @@ public enum ScaleDType: String, Sendable, CaseIterable {
         case .e4m3: 256
         case .f16, .bf16, .f32: 1
         }
+    }
+
+    /// The largest finite value this dtype stores.
+    public var largestFinite: Float {
+        switch self {
+        case .f16: Float(Float16.greatestFiniteMagnitude)
+        case .bf16: Float(bitPattern: 0x7F7F_0000)
+        case .f32: .greatestFiniteMagnitude
+        case .e4m3: 448
+        }
+    }
+
+    /// Whether `value` stays finite once rounded to this dtype: `rounded(value).isFinite`, with
+    /// the common case (a magnitude within the dtype's range, which rounds to at most its
+    /// largest value) decided without rounding.
+    public func storesFinite(_ value: Float) -> Bool {
+        abs(value) <= largestFinite || rounded(value).isFinite
+    }
+
+    /// `values` each rounded to what this dtype stores, after dividing by `divisor` (the f16
+    /// case by a C kernel: F16C where the CPU has it, the same bits either way).
+    public func rounded(_ values: [Float], dividedBy divisor: Float) -> [Float] {
+        guard self == .f16 else { return values.map { rounded($0 / divisor) } }
+        var out = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                lordba_round_f16(src.baseAddress, dst.baseAddress, src.count, divisor)
+            }
+        }
+        return out
     }
 
     /// `value` rounded to what this dtype stores (round to nearest even).

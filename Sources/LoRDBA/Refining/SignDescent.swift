@@ -126,6 +126,7 @@ public struct SignDescent: Sendable {
     ///
     /// In C (`lordba_sign_descent`): eight columns at a time in SIMD lanes, each lane exactly the
     /// scalar algorithm (`SignDescentReference` in the tests keeps the scalar form).
+    @discardableResult
     static func descend(_ signs: inout Matrix, scales: inout [Float], fixedScales: Bool, gram: [Float],
                         cross: Matrix, maximumSweeps: Int, threads: Int = 1) -> Int {
         let k = signs.rows, n = signs.cols

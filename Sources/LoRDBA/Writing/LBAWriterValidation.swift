@@ -28,7 +28,7 @@ extension LBAWriter {
                                                             ("scale_m", module.scales.middle, .f32),
                                                             ("scale_b", module.scales.output, adapter.scaleDType)]
             for (label, values, dtype) in vectors {
-                if let index = values.firstIndex(where: { !dtype.rounded($0).isFinite }) {
+                if let index = values.firstIndex(where: { !dtype.storesFinite($0) }) {
                     throw fail(context, "\(label) value \(index) is \(values[index]), not finite in \(dtype.rawValue)")
                 }
             }

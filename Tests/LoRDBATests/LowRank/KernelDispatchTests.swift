@@ -161,6 +161,32 @@ import Testing
         }
     }
 
+    /// f16 scale rounding (F16C or software) against Swift's `Float16(_:)` on every path: every
+    /// half value, the midpoints between neighbours (ties to even), values past the largest half,
+    /// subnormals, and random floats, each divided first.
+    @Test func halfRoundingMatchesSwiftOnEveryPath() {
+        var values: [Float] = []
+        for bits in UInt16.min...UInt16.max {
+            let h = Float(Float16(bitPattern: bits))
+            guard h.isFinite else { continue }
+            values.append(h)
+            values.append(h.nextUp)
+            values.append(h.nextDown)
+            let next = Float(Float16(bitPattern: bits &+ 1))
+            if next.isFinite { values.append((h + next) / 2) }
+        }
+        var rng = SeededGenerator(seed: 8)
+        for _ in 0..<20_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
+        values += [65504, 65519.99, 65520, 1e6, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude]
+        for divisor: Float in [1, 3, 0.7] {
+            let expected = values.map { Float(Float16($0 / divisor)) }
+            for rounded in Self.onEachPath({ _ in ScaleDType.f16.rounded(values, dividedBy: divisor) }) {
+                let mismatches = zip(rounded, expected).filter { a, b in a.bitPattern != b.bitPattern && !(a.isNaN && b.isNaN) }
+                #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
+            }
+        }
+    }
+
     @Test func signPackingAndTransposesMatchScalarReferencesOnEveryPath() {
         var rng = SeededGenerator(seed: 9)
         for (rows, cols) in [(1, 1), (3, 7), (5, 64), (2, 65), (17, 129), (16, 4099)] {

@@ -54,3 +54,18 @@ import Testing
         #expect(file.adapter.modules[0].scales == binary.scales)
     }
 }
+
+@Suite struct ScaleDTypeFinitenessTests {
+    /// `storesFinite` is `rounded(_:).isFinite` for every dtype, at the edges of each range.
+    @Test func storesFiniteAgreesWithRounding() {
+        var rng = SeededGenerator(seed: 3)
+        var values: [Float] = [0, -0.0, 448, 449, 464, 65504, 65519, 65520, 65536, .greatestFiniteMagnitude,
+                               Float(bitPattern: 0x7F7F_0000), Float(bitPattern: 0x7F7F_7FFF), Float(bitPattern: 0x7F7F_8000),
+                               .infinity, -.infinity, .nan]
+        values += values.map { -$0 } + values.map(\.nextUp) + values.map(\.nextDown)
+        for _ in 0..<5000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
+        for dtype in ScaleDType.allCases {
+            for v in values { #expect(dtype.storesFinite(v) == dtype.rounded(v).isFinite, "\(dtype) \(v)") }
+        }
+    }
+}
