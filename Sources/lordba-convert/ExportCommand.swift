@@ -84,13 +84,8 @@ struct Export: ParsableCommand {
     }
 
     private func makeDirectory(_ path: String) throws {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) != S_IFDIR { throw ValidationError("--out-dir \(path) is not a folder.") }
-            return
-        }
-        if mkdir(path, 0o755) != 0 {
-            throw ValidationError("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+        do throws(FileSystem.FolderProblem) { try FileSystem.ensureFolder(path) } catch {
+            throw ValidationError(error.message(option: "--out-dir", path: path))
         }
     }
 }

@@ -250,16 +250,9 @@ public struct ConversionRun: Sendable {
 
     /// Creates `path` as a folder unless it is one already.
     private static func ensureDirectory(_ path: String) throws(PlanError) {
-        var info = stat()
-        if stat(path, &info) == 0 {
-            if (info.st_mode & S_IFMT) != S_IFDIR { throw .usage("--out-dir \(path) is not a folder.") }
-            if access(path, W_OK | X_OK) != 0 {
-                throw .io("--out-dir \(path): cannot write there: \(String(cString: strerror(errno)))")
-            }
-            return
-        }
-        if mkdir(path, 0o755) != 0 {
-            throw .io("--out-dir \(path): cannot create: \(String(cString: strerror(errno)))")
+        do throws(FileSystem.FolderProblem) { try FileSystem.ensureFolder(path) } catch {
+            let message = error.message(option: "--out-dir", path: path)
+            throw error == .notAFolder ? .usage(message) : .io(message)
         }
     }
 }

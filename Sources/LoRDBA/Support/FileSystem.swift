@@ -102,6 +102,36 @@ public enum FileSystem {
         }
     }
 
+    /// Why an output folder cannot be used.
+    public enum FolderProblem: Error, Equatable {
+        /// Something that is not a folder is at the path.
+        case notAFolder
+        /// The folder exists but this process cannot create files in it (the system's reason).
+        case notWritable(reason: String)
+        /// The folder does not exist and could not be created (the system's reason).
+        case cannotCreate(reason: String)
+
+        /// One line naming the option and the folder, e.g. `--out-dir lba: cannot create: …`.
+        public func message(option: String, path: String) -> String {
+            switch self {
+            case .notAFolder: "\(option) \(path) is not a folder."
+            case .notWritable(let reason): "\(option) \(path): cannot write there: \(reason)"
+            case .cannotCreate(let reason): "\(option) \(path): cannot create: \(reason)"
+            }
+        }
+    }
+
+    /// Makes sure `path` is a folder this process can write into, creating it (one level) when
+    /// nothing is there.
+    public static func ensureFolder(_ path: String) throws(FolderProblem) {
+        if let existing = status(path) {
+            guard (existing.st_mode & S_IFMT) == S_IFDIR else { throw .notAFolder }
+            if access(path, W_OK | X_OK) != 0 { throw .notWritable(reason: String(cString: strerror(errno))) }
+            return
+        }
+        if mkdir(path, 0o755) != 0 { throw .cannotCreate(reason: String(cString: strerror(errno))) }
+    }
+
     /// Up to `count` first bytes of the regular file at `path` (none when it is not a regular
     /// file or cannot be read).
     public static func prefix(of path: String, count: Int) -> [UInt8] {

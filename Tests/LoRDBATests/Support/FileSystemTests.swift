@@ -62,3 +62,27 @@ import Testing
         #expect(!FileIdentity.same(temp.path + "/missing", temp.path + "/missing"))
     }
 }
+
+@Suite struct EnsureFolderTests {
+    /// An output folder is created once, accepted when it exists, and refused (with the option
+    /// and path in the message) when a file is in the way or its parent is missing.
+    @Test func createsAcceptsAndRefuses() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let folder = dir.path + "/out"
+        try FileSystem.ensureFolder(folder)
+        #expect(FileSystem.kind(of: folder) == .directory)
+        try FileSystem.ensureFolder(folder)
+        let file = dir.write("file", text: "x")
+        #expect(throws: FileSystem.FolderProblem.notAFolder) { try FileSystem.ensureFolder(file) }
+        #expect(FileSystem.FolderProblem.notAFolder.message(option: "--out-dir", path: file) == "--out-dir \(file) is not a folder.")
+        do {
+            try FileSystem.ensureFolder(dir.path + "/missing/out")
+            Issue.record("a folder under a missing parent was accepted")
+        } catch {
+            guard case .cannotCreate = error else { Issue.record("\(error)"); return }
+            #expect(error.message(option: "--out-dir", path: "p").hasPrefix("--out-dir p: cannot create: "))
+        }
+    }
+}
+
