@@ -1,14 +1,23 @@
 /// The table's module and carried-tensor entries, each checked against the sections it claims.
 extension TableReader {
+    /// An entry's reader, its unique `name`, and the context messages name it by
+    /// (`module "q_proj"`); `kind` is "module" or "carried tensor".
+    private func namedEntry(_ value: JSONValue, kind: String, index: Int, names: inout Set<String>)
+        throws(LBAError) -> (JSONObjectReader<LBAError>, name: String, context: String)
+    {
+        var object = try objectReader(value, "\(kind) \(index)")
+        let name = try object.string("name")
+        let context = "\(kind) \(LBAError.quote(name))"
+        object.context = context
+        guard names.insert(name).inserted else { throw fail(context, "duplicate \(kind) name") }
+        return (object, name, context)
+    }
+
     /// One module entry: kind, dimensions within the spec's ranges, scale, source, DoRA
     /// magnitude, and its sections (claimed, with decoded sizes matching the shapes exactly).
     func readModule(_ value: JSONValue, index: Int, scaleDType: ScaleDType, claims: inout SectionClaims,
                     names: inout Set<String>) throws(LBAError) -> Module {
-        var object = try objectReader(value, "module \(index)")
-        let name = try object.string("name")
-        let context = "module \(LBAError.quote(name))"
-        object.context = context
-        guard names.insert(name).inserted else { throw fail(context, "duplicate module name") }
+        var (object, name, context) = try namedEntry(value, kind: "module", index: index, names: &names)
         let kind = try readKind(&object, context: context)
         let inFeatures = try object.nonNegativeInteger("in")
         let outFeatures = try object.nonNegativeInteger("out")
@@ -100,11 +109,7 @@ extension TableReader {
     /// size matching dtype × shape exactly).
     func readCarried(_ value: JSONValue, index: Int, claims: inout SectionClaims,
                      names: inout Set<String>) throws(LBAError) -> Carried {
-        var object = try objectReader(value, "carried tensor \(index)")
-        let name = try object.string("name")
-        let context = "carried tensor \(LBAError.quote(name))"
-        object.context = context
-        guard names.insert(name).inserted else { throw fail(context, "duplicate carried tensor name") }
+        var (object, name, context) = try namedEntry(value, kind: "carried tensor", index: index, names: &names)
         let dtypeName = try object.string("dtype")
         guard let dtype = TensorDType(rawValue: dtypeName) else {
             throw fail(context, "unknown dtype \(LBAError.quote(dtypeName))")
