@@ -26,6 +26,8 @@ typedef uint32_t v4u __attribute__((ext_vector_type(4)));
 
 // Vector helpers are macros: a function passing 256-bit vectors could not be shared by the
 // baseline and the AVX2 variants (their vector ABIs differ).
+#include "transpose8.h"
+
 #define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define load4(p) ({ v4f v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define load4d(p) ({ v4d v_; memcpy(&v_, (p), sizeof v_); v_; })

@@ -4,28 +4,14 @@
 
 // MARK: layout
 
-/// One full 8 × 8 block by three rounds of shuffles (interleave pairs of rows, then pairs of
-/// pairs, then halves), in registers.
+/// One full 8 × 8 block, in registers (`TRANSPOSE8`).
 KATTR static inline void KFN(transpose8x8)(const float *src, long srcStride, float *dst, long dstStride) {
     v8f r0 = load8(src), r1 = load8(src + srcStride), r2 = load8(src + 2 * srcStride), r3 = load8(src + 3 * srcStride);
     v8f r4 = load8(src + 4 * srcStride), r5 = load8(src + 5 * srcStride), r6 = load8(src + 6 * srcStride),
         r7 = load8(src + 7 * srcStride);
-    v8f t0 = __builtin_shufflevector(r0, r1, 0, 8, 1, 9, 4, 12, 5, 13), t1 = __builtin_shufflevector(r0, r1, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t2 = __builtin_shufflevector(r2, r3, 0, 8, 1, 9, 4, 12, 5, 13), t3 = __builtin_shufflevector(r2, r3, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t4 = __builtin_shufflevector(r4, r5, 0, 8, 1, 9, 4, 12, 5, 13), t5 = __builtin_shufflevector(r4, r5, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f t6 = __builtin_shufflevector(r6, r7, 0, 8, 1, 9, 4, 12, 5, 13), t7 = __builtin_shufflevector(r6, r7, 2, 10, 3, 11, 6, 14, 7, 15);
-    v8f u0 = __builtin_shufflevector(t0, t2, 0, 1, 8, 9, 4, 5, 12, 13), u1 = __builtin_shufflevector(t0, t2, 2, 3, 10, 11, 6, 7, 14, 15);
-    v8f u2 = __builtin_shufflevector(t1, t3, 0, 1, 8, 9, 4, 5, 12, 13), u3 = __builtin_shufflevector(t1, t3, 2, 3, 10, 11, 6, 7, 14, 15);
-    v8f u4 = __builtin_shufflevector(t4, t6, 0, 1, 8, 9, 4, 5, 12, 13), u5 = __builtin_shufflevector(t4, t6, 2, 3, 10, 11, 6, 7, 14, 15);
-    v8f u6 = __builtin_shufflevector(t5, t7, 0, 1, 8, 9, 4, 5, 12, 13), u7 = __builtin_shufflevector(t5, t7, 2, 3, 10, 11, 6, 7, 14, 15);
-    store8(dst, __builtin_shufflevector(u0, u4, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(dst + dstStride, __builtin_shufflevector(u1, u5, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(dst + 2 * dstStride, __builtin_shufflevector(u2, u6, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(dst + 3 * dstStride, __builtin_shufflevector(u3, u7, 0, 1, 2, 3, 8, 9, 10, 11));
-    store8(dst + 4 * dstStride, __builtin_shufflevector(u0, u4, 4, 5, 6, 7, 12, 13, 14, 15));
-    store8(dst + 5 * dstStride, __builtin_shufflevector(u1, u5, 4, 5, 6, 7, 12, 13, 14, 15));
-    store8(dst + 6 * dstStride, __builtin_shufflevector(u2, u6, 4, 5, 6, 7, 12, 13, 14, 15));
-    store8(dst + 7 * dstStride, __builtin_shufflevector(u3, u7, 4, 5, 6, 7, 12, 13, 14, 15));
+    v8f columns[8];
+    TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7, columns);
+    for (int c = 0; c < 8; c++) store8(dst + c * dstStride, columns[c]);
 }
 
 /// `dst` (`cols × rows`) = transpose of `src` (`rows × cols`), in 8 × 8 blocks so that both

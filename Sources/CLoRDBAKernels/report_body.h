@@ -170,15 +170,12 @@ KATTR static double KFN(side_stats)(const float *x, long xrs, long xcs, long p,
         for (long i = 0; i < p; i++) {
             float *dst = fx + i * width;
             const float *src = x + i * xrs + c0 * xcs;
-            if (blockTranspose) {
-            } else if (xcs == 1) {
+            if (!blockTranspose) {
                 long c = 0;
-                for (; c + 8 <= len; c += 8) store8(dst + c, load8(src + c));
-                for (; c < len; c++) dst[c] = src[c];
-                for (c = len; c < width; c++) dst[c] = 0;
-            } else {
-                for (long c = 0; c < len; c++) dst[c] = src[c * xcs];
-                for (long c = len; c < width; c++) dst[c] = 0;
+                if (xcs == 1)
+                    for (; c + 8 <= len; c += 8) store8(dst + c, load8(src + c));
+                for (; c < len; c++) dst[c] = src[c * xcs];
+                for (; c < width; c++) dst[c] = 0;
             }
             if (exact)
                 for (long c = 0; c < PANEL; c += 8) store8d(px + i * PANEL + c, __builtin_convertvector(load8(dst + c), v8d));

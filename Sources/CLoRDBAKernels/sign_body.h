@@ -136,9 +136,6 @@ KATTR static void KFN(sign_down)(const float *x, long stride, long tokens, long 
         for (long j = j0; j < j1; j++) z[t * zStride + j] *= middle[j];
 }
 
-#define EVEN(a, b) __builtin_shufflevector((a), (b), 0, 2, 4, 6, 8, 10, 12, 14)
-#define ODD(a, b) __builtin_shufflevector((a), (b), 1, 3, 5, 7, 9, 11, 13, 15)
-
 // MARK: step 1 by tables (blocks of 8 tokens)
 
 /// The 16 signed sums of 4 input vectors: `table[e] = Σ_b (bit b of e ? −v_b : +v_b)`, as two
@@ -185,13 +182,9 @@ KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures,
             v8f r0 = load8(src), r1 = load8(src + rowStride), r2 = load8(src + 2 * rowStride);
             v8f r3 = load8(src + 3 * rowStride), r4 = load8(src + 4 * rowStride), r5 = load8(src + 5 * rowStride);
             v8f r6 = load8(src + 6 * rowStride), r7 = load8(src + 7 * rowStride);
-            v8f a0 = EVEN(r0, r1), a1 = EVEN(r2, r3), a2 = EVEN(r4, r5), a3 = EVEN(r6, r7);
-            v8f a4 = ODD(r0, r1), a5 = ODD(r2, r3), a6 = ODD(r4, r5), a7 = ODD(r6, r7);
-            v8f b0 = EVEN(a0, a1), b1 = EVEN(a2, a3), b2 = EVEN(a4, a5), b3 = EVEN(a6, a7);
-            v8f b4 = ODD(a0, a1), b5 = ODD(a2, a3), b6 = ODD(a4, a5), b7 = ODD(a6, a7);
             // Input 8·chunk + i over the 8 tokens, i = 0…7.
-            v8f v[8] = { EVEN(b0, b1), EVEN(b2, b3), EVEN(b4, b5), EVEN(b6, b7),
-                         ODD(b0, b1), ODD(b2, b3), ODD(b4, b5), ODD(b6, b7) };
+            v8f v[8];
+            TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7, v);
             KFN(nibble_table)(v, tables + c * 256);
             KFN(nibble_table)(v + 4, tables + c * 256 + 128);
         }
@@ -278,20 +271,11 @@ KATTR static void KFN(up_table8)(const float *tables, long groups, const uint8_t
             q += 1;
             t += 256 * 8;
         }
-        v8f a0 = EVEN(c0, c1), a1 = EVEN(c2, c3), a2 = EVEN(c4, c5), a3 = EVEN(c6, c7);
-        v8f a4 = ODD(c0, c1), a5 = ODD(c2, c3), a6 = ODD(c4, c5), a7 = ODD(c6, c7);
-        v8f b0 = EVEN(a0, a1), b1 = EVEN(a2, a3), b2 = EVEN(a4, a5), b3 = EVEN(a6, a7);
-        v8f b4 = ODD(a0, a1), b5 = ODD(a2, a3), b6 = ODD(a4, a5), b7 = ODD(a6, a7);
+        v8f rows[8];
+        TRANSPOSE8(c0, c1, c2, c3, c4, c5, c6, c7, rows);
         v8f b = load8(scale + o);
         float *p = y + o;
-        store8(p, EVEN(b0, b1) * b + load8(p)); p += yStride;
-        store8(p, EVEN(b2, b3) * b + load8(p)); p += yStride;
-        store8(p, EVEN(b4, b5) * b + load8(p)); p += yStride;
-        store8(p, EVEN(b6, b7) * b + load8(p)); p += yStride;
-        store8(p, ODD(b0, b1) * b + load8(p)); p += yStride;
-        store8(p, ODD(b2, b3) * b + load8(p)); p += yStride;
-        store8(p, ODD(b4, b5) * b + load8(p)); p += yStride;
-        store8(p, ODD(b6, b7) * b + load8(p));
+        for (int r = 0; r < 8; r++, p += yStride) store8(p, rows[r] * b + load8(p));
         o += 8;
     }
     if (o < outFeatures) {

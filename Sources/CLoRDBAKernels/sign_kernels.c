@@ -9,6 +9,8 @@
 typedef float v8f __attribute__((ext_vector_type(8)));
 typedef uint32_t v8u __attribute__((ext_vector_type(8)));
 
+#include "transpose8.h"
+
 #define load8(p) ({ v8f v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define load8u(p) ({ v8u v_; memcpy(&v_, (p), sizeof v_); v_; })
 #define store8(p, v) do { v8f v_ = (v); memcpy((p), &v_, sizeof v_); } while (0)
