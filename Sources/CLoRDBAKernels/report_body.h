@@ -263,9 +263,13 @@ KATTR static double KFN(side_stats)(const float *x, long xrs, long xcs, long p,
 }
 
 /// The largest eigenvalue of a symmetric positive semi-definite `n × n` matrix (report
-/// figures): 20 squarings (each rescaled) make `G^(2^20)`, whose largest column is the top
+/// figures): up to 20 squarings (each rescaled) make `G^(2^20)`, whose largest column is the top
 /// eigenvector closely enough that the Rayleigh quotient is within 2e-7 relative of the
 /// largest eigenvalue (the worst case, (1 − ρ)·ρ^(2^21) over eigenvalue ratios ρ, is 1/(e·2^21)).
+/// The squarings stop early once the power is rank one to working precision: with eigenvalue
+/// ratios r_i of the power, `(tr² − ‖·‖_F²)/tr² ≥ 2·Σ_{i>1} r_i / n²`, so below 1e-12 the other
+/// eigenvectors' weight in the chosen column is at most n²·1e-12 and the quotient's relative
+/// error at most n⁵·1e-24 (3e-10 for n = 1024).
 KATTR static double KFN(largest_eigenvalue)(const double *g, long n) {
     if (n <= 0) return 0;
     double *m = calloc_doubles((size_t)(2 * n * n));
@@ -285,6 +289,10 @@ KATTR static double KFN(largest_eigenvalue)(const double *g, long n) {
         if (!(peak > 0)) { free(m); return 0; }
         double inverse = 1 / peak;
         for (long i = 0; i < n * n; i++) m[i] = t[i] * inverse;
+        double trace = 0, frobenius = 0;
+        for (long i = 0; i < n; i++) trace += m[i * n + i];
+        for (long i = 0; i < n * n; i++) frobenius += m[i] * m[i];
+        if (trace * trace - frobenius <= 1e-12 * trace * trace) break;
     }
     long best = 0;
     double bestNorm = -1;

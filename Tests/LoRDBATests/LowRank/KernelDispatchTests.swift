@@ -161,6 +161,26 @@ import Testing
         }
     }
 
+    /// The repeated squaring stops early only once the power is rank one: spectra with a close
+    /// second eigenvalue (ratio 0.9999), a tie at the top, and a fast decay all give the largest
+    /// eigenvalue within 2e-7, on both paths.
+    @Test func largestEigenvalueIsAccurateForCloseAndTiedSpectra() {
+        for spectrum in [[1, 0.9999, 0.5, 0.1, 0.01], [2, 2, 0.3], [5, 1e-3, 1e-6, 0, 0, 0], [1, 0.6, 0.59, 0.2]] as [[Double]] {
+            let n = spectrum.count
+            // G = Q·diag(λ)·Qᵀ with Q orthogonal.
+            let q = Factorizer.orthogonalMix(n, seed: UInt64(n))
+            var g = [Double](repeating: 0, count: n * n)
+            for i in 0..<n {
+                for j in 0..<n {
+                    for k in 0..<n { g[i * n + j] += q[i * n + k] * spectrum[k] * q[j * n + k] }
+                }
+            }
+            for top in Self.onEachPath({ _ in lordbaLargestEigenvalue(g, n: n) }) {
+                #expect(abs(top - spectrum[0]) <= 2e-7 * spectrum[0], "\(spectrum)")
+            }
+        }
+    }
+
     /// f16 scale rounding (F16C or software) against Swift's `Float16(_:)` on every path: every
     /// half value, the midpoints between neighbours (ties to even), values past the largest half,
     /// subnormals, and random floats, each divided first.
