@@ -49,3 +49,32 @@ KATTR static void KFN(decode_bf16)(const uint16_t *src, float *dst, long n) {
 KATTR static void KFN(round_f16)(const float *src, float *dst, long n, float divisor) {
     for (long i = 0; i < n; i++) dst[i] = (float)(_Float16)(src[i] / divisor);
 }
+
+/// `dst[i] = src[i] / divisor` rounded to the nearest E4M3 value as a float (ties to even,
+/// saturating to ±448 and ∞ to ±448, subnormals in steps of 2⁻⁹, NaN to a quiet NaN): the
+/// arithmetic of `E4M3.float(E4M3.bits(_:))`, bit for bit, in integer lanes.
+KATTR static void KFN(round_e4m3)(const float *src, float *dst, long n, float divisor) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8u raw = (v8u)(load8(src + i) / (v8f)divisor);
+        v8u magnitude = raw & 0x7FFFFFFFu;
+        // ≥ 2⁻⁶: three mantissa bits, to nearest with ties to even.
+        v8u normal = (magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) & 0xFFF00000u;
+        // Below: whole multiples of 2⁻⁹ (adding 2²³ rounds the scaled value to an integer, ties to even).
+        v8f steps = ((v8f)magnitude * 512.0f + 8388608.0f) - 8388608.0f;
+        v8u subnormal = (v8u)(steps * (1.0f / 512));
+        v8u isNormal = (v8u)(magnitude >= 0x3C800000u), isLarge = (v8u)(magnitude >= 0x43E00000u);
+        v8u isNaN = (v8u)(magnitude > 0x7F800000u);
+        v8u value = (isNormal & normal) | (~isNormal & subnormal);
+        value = ((isLarge & 0x43E00000u) | (~isLarge & value)) | (raw & 0x80000000u);
+        store8(dst + i, (v8f)((isNaN & 0x7FC00000u) | (~isNaN & value)));
+    }
+    for (; i < n; i++) {
+        uint32_t raw = bits_of(src[i] / divisor), magnitude = raw & 0x7FFFFFFFu, value;
+        if (magnitude > 0x7F800000u) { dst[i] = float_of(0x7FC00000u); continue; }
+        if (magnitude >= 0x43E00000u) value = 0x43E00000u;
+        else if (magnitude >= 0x3C800000u) value = (magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) & 0xFFF00000u;
+        else value = bits_of(((float_of(magnitude) * 512.0f + 8388608.0f) - 8388608.0f) * (1.0f / 512));
+        dst[i] = float_of(value | (raw & 0x80000000u));
+    }
+}

@@ -86,6 +86,9 @@ long lordba_sign_descent(float *signs, float *scales, int fixedScales, const flo
 /// `dst[i] = (float)(half)(src[i] / divisor)` with round to nearest even (the stored f16 scales),
 /// bit-identical to Swift's `Float(Float16(src[i] / divisor))` on every path.
 void lordba_round_f16(const float *src, float *dst, long n, float divisor);
+/// `dst[i] = (float)E4M3(src[i] / divisor)`: nearest E4M3 value, ties to even, saturating to
+/// ±448 (∞ too), NaN to a quiet NaN — `E4M3.float(E4M3.bits(_:))` bit for bit.
+void lordba_round_e4m3(const float *src, float *dst, long n, float divisor);
 
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.

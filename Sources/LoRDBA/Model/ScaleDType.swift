@@ -46,15 +46,19 @@ public enum ScaleDType: String, Sendable, CaseIterable {
         abs(value) <= largestFinite || rounded(value).isFinite
     }
 
-    /// `values` each rounded to what this dtype stores, after dividing by `divisor` (the f16
-    /// case by a C kernel: F16C where the CPU has it, the same bits either way).
+    /// `values` each rounded to what this dtype stores, after dividing by `divisor` (f16 and
+    /// E4M3 by C kernels: F16C where the CPU has it, integer lanes for E4M3; the same bits as
+    /// ``rounded(_:)`` either way).
     public func rounded(_ values: [Float], dividedBy divisor: Float) -> [Float] {
-        guard self == .f16 else { return values.map { rounded($0 / divisor) } }
+        let kernel: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Float) -> Void
+        switch self {
+        case .f16: kernel = lordba_round_f16
+        case .e4m3: kernel = lordba_round_e4m3
+        case .bf16, .f32: return values.map { rounded($0 / divisor) }
+        }
         var out = [Float](repeating: 0, count: values.count)
         values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
-                lordba_round_f16(src.baseAddress, dst.baseAddress, src.count, divisor)
-            }
+            out.withUnsafeMutableBufferPointer { dst in kernel(src.baseAddress, dst.baseAddress, src.count, divisor) }
         }
         return out
     }

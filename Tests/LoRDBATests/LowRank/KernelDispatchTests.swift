@@ -207,6 +207,36 @@ import Testing
         }
     }
 
+    /// E4M3 scale rounding (the C kernel) against `E4M3.float(E4M3.bits(_:))` on every path: every
+    /// E4M3 value and its float neighbours, the midpoints between E4M3 neighbours (ties to even),
+    /// values past ±448, subnormals, specials and random floats, each divided first.
+    @Test func e4m3RoundingMatchesTheSwiftCodecOnEveryPath() {
+        var values: [Float] = []
+        let finite = (0...255).map { E4M3.float(UInt8($0)) }.filter(\.isFinite).sorted()
+        for (i, v) in finite.enumerated() {
+            values += [v, v.nextUp, v.nextDown]
+            if i + 1 < finite.count { values.append((v + finite[i + 1]) / 2) }
+        }
+        var rng = SeededGenerator(seed: 13)
+        for _ in 0..<20_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
+        values += [448, 464, 479.9, 480, 1e6, .infinity, -.infinity, .nan, 0, -0.0, 0x1p-10, 0x1p-9 * 1.5, 0x1p-7 * 1.5,
+                   .leastNonzeroMagnitude, -.leastNonzeroMagnitude]
+        for divisor: Float in [1, 3, 0.7, 1e-3] {
+            let expected = values.map { E4M3.float(E4M3.bits($0 / divisor)) }
+            // Whole (eight lanes at a time) and in runs of 7 (the scalar tail only).
+            let results = Self.onEachPath { _ in
+                [ScaleDType.e4m3.rounded(values, dividedBy: divisor),
+                 stride(from: 0, to: values.count, by: 7).flatMap {
+                     ScaleDType.e4m3.rounded(Array(values[$0..<min($0 + 7, values.count)]), dividedBy: divisor)
+                 }]
+            }.flatMap { $0 }
+            for rounded in results {
+                let mismatches = zip(rounded, expected).filter { a, b in a.bitPattern != b.bitPattern && !(a.isNaN && b.isNaN) }
+                #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
+            }
+        }
+    }
+
     @Test func signPackingAndTransposesMatchScalarReferencesOnEveryPath() {
         var rng = SeededGenerator(seed: 9)
         for (rows, cols) in [(1, 1), (3, 7), (5, 64), (2, 65), (17, 129), (16, 4099)] {
