@@ -42,7 +42,7 @@ KATTR static double KFN(rank1_residual)(const float *m, long p, long n, const fl
     return total;
 }
 
-// MARK: report statistics (64-column panels; exact double products, or float blocks)
+// MARK: report statistics (64-column panels of exact double products, or 128-column float blocks)
 
 /// acc += X0·Y0 … over one 64-wide panel row pair tile (2 × 2 pairs), in 4 double lanes,
 /// two accumulators per pair so that eight addition chains run at once.

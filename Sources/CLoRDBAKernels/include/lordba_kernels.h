@@ -63,8 +63,8 @@ double lordba_rank1_residual(const float *m, long p, long n, const float *u, con
 /// With `exact`, products of the float entries are exact in double and summed in double (4
 /// lanes), 64 columns at a time. Otherwise (twice the lanes) X and Y are scaled by powers of two
 /// to at most 2 in magnitude, products are rounded to float and summed in float over each
-/// 64-column panel (8 terms per lane, so each panel sum is within 9u = 5.4e-7 of its terms'
-/// magnitudes), and the panel sums are added in double. The product error is a difference of
+/// 128-column block (16 terms per lane, so each block sum is within 17u = 1.0e-6 of its terms'
+/// magnitudes), and the block sums are added in double. The product error is a difference of
 /// such sums, so a small error needs `exact` (ErrorAnalysis decides).
 double lordba_side_stats(const float *x, long xrs, long xcs, long p,
                          const uint64_t *signs, long wpr, const float *rowScale, const float *colScale, long q,

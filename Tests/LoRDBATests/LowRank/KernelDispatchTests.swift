@@ -297,8 +297,8 @@ import Testing
         return m
     }
 
-    /// Exact sums are double-accurate; float blocks within 1e-6 of Σ|x·y| (the bound is 9u per
-    /// 64-column panel), on values spanning 2^±42 (scaled by powers of two inside the kernel).
+    /// Exact sums are double-accurate; float blocks within 1e-6 of Σ|x·y| (the bound is 17u per
+    /// 128-column block), on values spanning 2^±42 (scaled by powers of two inside the kernel).
     @Test(arguments: [true, false])
     func reportGramsAreAccurateOnWideDynamicRange(exact: Bool) {
         var rng = SeededGenerator(seed: 11)
