@@ -43,7 +43,7 @@ public enum SafeTensorsWriter {
             ])))
             offset = end
         }
-        var header = Array(JSONValue.object(members).serialized().utf8)
+        var header = JSONValue.object(members).serializedBytes()
         let padded = (header.count + 7) / 8 * 8
         header.append(contentsOf: repeatElement(UInt8(ascii: " "), count: padded - header.count))
 

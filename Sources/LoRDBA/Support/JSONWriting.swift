@@ -3,7 +3,14 @@ extension JSONValue {
     /// NaN and ±∞ (see ``nonFinitePaths``).
     /// - Parameter indent: spaces per level; `nil` writes everything on one line.
     public func serialized(indent: Int? = nil) -> String {
-        var out = ""
+        String(decoding: serializedBytes(indent: indent), as: UTF8.self)
+    }
+
+    /// ``serialized(indent:)`` as UTF-8 bytes, written straight into one buffer (the `.lba`
+    /// table is serialized this way on every layout round, so it is kept cheap).
+    public func serializedBytes(indent: Int? = nil) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(to: &out, indent: indent, level: 0)
         return out
     }
@@ -21,69 +28,102 @@ extension JSONValue {
         }
     }
 
-    private func write(to out: inout String, indent: Int?, level: Int) {
-        func newline(_ lvl: Int) {
-            if let indent { out += "\n" + String(repeating: " ", count: indent * lvl) }
+    private func write(to out: inout [UInt8], indent: Int?, level: Int) {
+        func newline(_ depth: Int) {
+            guard let indent else { return }
+            out.append(UInt8(ascii: "\n"))
+            out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: indent * depth))
         }
         switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .integer(let i): out += String(i)
+        case .null: JSONValue.append("null", to: &out)
+        case .bool(let b): JSONValue.append(b ? "true" : "false", to: &out)
+        case .integer(let i): JSONValue.writeInteger(i, to: &out)
         case .double(let d):
             // JSON has no NaN or infinity: they are written as null (reports list them in `non_finite`).
-            if !d.isFinite { out += "null" } else if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
+            if !d.isFinite {
+                JSONValue.append("null", to: &out)
+            } else if d == d.rounded(), abs(d) < 1e15 {
+                JSONValue.writeInteger(Int64(d), to: &out)
+            } else {
+                out.append(contentsOf: d.description.utf8)   // the shortest text that reads back as d
+            }
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let items):
-            if items.isEmpty { out += "[]"; return }
-            out += "["
+            if items.isEmpty { JSONValue.append("[]", to: &out); return }
+            out.append(UInt8(ascii: "["))
             for (n, item) in items.enumerated() {
-                if n > 0 { out += indent == nil ? "," : "," }
+                if n > 0 { out.append(UInt8(ascii: ",")) }
                 newline(level + 1)
                 item.write(to: &out, indent: indent, level: level + 1)
             }
             newline(level)
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let members):
-            if members.isEmpty { out += "{}"; return }
-            out += "{"
+            if members.isEmpty { JSONValue.append("{}", to: &out); return }
+            out.append(UInt8(ascii: "{"))
             for (n, (key, value)) in members.enumerated() {
-                if n > 0 { out += "," }
+                if n > 0 { out.append(UInt8(ascii: ",")) }
                 newline(level + 1)
                 JSONValue.writeString(key, to: &out)
-                out += indent == nil ? ":" : ": "
+                out.append(UInt8(ascii: ":"))
+                if indent != nil { out.append(UInt8(ascii: " ")) }
                 value.write(to: &out, indent: indent, level: level + 1)
             }
             newline(level)
-            out += "}"
+            out.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        // Nothing to escape (the usual case: names, dtypes, keys): the string as it is, in one append.
+    private static func append(_ text: StaticString, to out: inout [UInt8]) {
+        text.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    /// Decimal digits of `value` (what `String(value)` writes), without making a String.
+    private static func writeInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
+    }
+
+    private static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        // Nothing to escape (the usual case: names, dtypes, keys): the bytes as they are.
         if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) {
-            out += s
-            out += "\""
+            out.append(contentsOf: s.utf8)
+            out.append(UInt8(ascii: "\""))
             return
         }
         for scalar in s.unicodeScalars {
             switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
+            case "\"": append("\\\"", to: &out)
+            case "\\": append("\\\\", to: &out)
+            case "\n": append("\\n", to: &out)
+            case "\r": append("\\r", to: &out)
+            case "\t": append("\\t", to: &out)
+            case "\u{08}": append("\\b", to: &out)
+            case "\u{0C}": append("\\f", to: &out)
             default:
                 if scalar.value < 0x20 {
                     let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                    append("\\u", to: &out)
+                    out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: 4 - hex.count))
+                    out.append(contentsOf: hex.utf8)
                 } else {
-                    out.unicodeScalars.append(scalar)
+                    UTF8.encode(scalar) { out.append($0) }
                 }
             }
         }
-        out += "\""
+        out.append(UInt8(ascii: "\""))
     }
 }

@@ -172,8 +172,8 @@ public struct LBAWriter: Sendable {
                 offsets.append(offset)
                 offset = LBAFormat.aligned(offset + section.stored.count)!
             }
-            let json = Array(LBAWriter.table(adapter, sections: sections, offsets: offsets, moduleSections: moduleSections,
-                                             carriedSections: carriedSections, minor: minor).serialized().utf8)
+            let json = LBAWriter.table(adapter, sections: sections, offsets: offsets, moduleSections: moduleSections,
+                                       carriedSections: carriedSections, minor: minor).serializedBytes()
             var stored = json
             if let context {
                 guard let frame = json.withUnsafeBytes({ try? context.compress($0, level: compressionLevel) }),
