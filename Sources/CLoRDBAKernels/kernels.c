@@ -20,6 +20,7 @@ typedef double v4d __attribute__((ext_vector_type(4)));
 typedef uint32_t v8u __attribute__((ext_vector_type(8)));
 typedef uint16_t v8h __attribute__((ext_vector_type(8)));
 typedef uint32_t v4u __attribute__((ext_vector_type(4)));
+typedef uint8_t v8b __attribute__((ext_vector_type(8)));
 
 #define PANEL 64
 #define INL static inline __attribute__((always_inline))
@@ -194,13 +195,14 @@ typedef struct {
     void (*pairs_f32_rows)(const float *, long, const float *, long, long, int, float *, long, long);
     void (*round_f16)(const float *, float *, long, float);
     void (*round_e4m3)(const float *, float *, long, float);
+    void (*encode_e4m3)(const float *, uint8_t *, long);
 } kernel_table;
 
 #define TABLE(sfx) { dot_f64_##sfx, pairs_f64_##sfx, dot_f32_##sfx, pairs_f32_##sfx, weighted_abs_colsum_##sfx, \
                      rank1_residual_##sfx, side_stats_##sfx, decode_f16_##sfx, decode_bf16_##sfx, gram_f64_##sfx, \
                      largest_eigenvalue_##sfx, jacobi_##sfx, pack_signs_##sfx, transpose_##sfx, combine_##sfx, \
                      sign_descent_##sfx, pairs_f32_rows_##sfx, round_f16_##sfx, \
-                     round_e4m3_##sfx }
+                     round_e4m3_##sfx, encode_e4m3_##sfx }
 
 static const kernel_table base_table = TABLE(base);
 #ifdef LORDBA_X86
@@ -278,6 +280,7 @@ long lordba_sign_descent(float *signs, float *scales, int fixedScales, const flo
 }
 void lordba_round_f16(const float *src, float *dst, long n, float divisor) { active->round_f16(src, dst, n, divisor); }
 void lordba_round_e4m3(const float *src, float *dst, long n, float divisor) { active->round_e4m3(src, dst, n, divisor); }
+void lordba_encode_e4m3(const float *src, uint8_t *dst, long n) { active->encode_e4m3(src, dst, n); }
 void lordba_pairs_f32_rows(const float *x, long p, const float *y, long q, long n, int symmetric, float *out,
                            long rowBegin, long rowEnd) {
     active->pairs_f32_rows(x, p, y, q, n, symmetric, out, rowBegin, rowEnd);

@@ -78,3 +78,31 @@ KATTR static void KFN(round_e4m3)(const float *src, float *dst, long n, float di
         dst[i] = float_of(value | (raw & 0x80000000u));
     }
 }
+
+/// `dst[i]` = the E4M3 code of `src[i]`: nearest value, ties to the even code, saturating to
+/// ±448 (∞ too), NaN to 0x7F — `E4M3.bits(_:)` bit for bit, in integer lanes.
+KATTR static void KFN(encode_e4m3)(const float *src, uint8_t *dst, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8u raw = (v8u)load8(src + i);
+        v8u magnitude = raw & 0x7FFFFFFFu, sign = (raw >> 24) & 0x80u;
+        v8u normal = ((magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) >> 20) - (120u << 3);
+        v8f steps = ((v8f)magnitude * 512.0f + 8388608.0f) - 8388608.0f;
+        v8u subnormal = __builtin_convertvector(steps, v8u);
+        v8u isNormal = (v8u)(magnitude >= 0x3C800000u), isLarge = (v8u)(magnitude >= 0x43E00000u);
+        v8u isNaN = (v8u)(magnitude > 0x7F800000u);
+        v8u code = (isNormal & normal) | (~isNormal & subnormal);
+        code = ((isLarge & 0x7Eu) | (~isLarge & code)) | sign;
+        code = (isNaN & 0x7Fu) | (~isNaN & code);
+        v8b bytes = __builtin_convertvector(code & 0xFFu, v8b);
+        memcpy(dst + i, &bytes, sizeof bytes);
+    }
+    for (; i < n; i++) {
+        uint32_t raw = bits_of(src[i]), magnitude = raw & 0x7FFFFFFFu, sign = (raw >> 24) & 0x80u, code;
+        if (magnitude > 0x7F800000u) code = 0x7Fu;
+        else if (magnitude >= 0x43E00000u) code = sign | 0x7Eu;
+        else if (magnitude >= 0x3C800000u) code = sign | ((((magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) >> 20) - (120u << 3)) & 0xFFu);
+        else code = sign | (uint32_t)((float_of(magnitude) * 512.0f + 8388608.0f) - 8388608.0f);
+        dst[i] = (uint8_t)code;
+    }
+}

@@ -89,6 +89,9 @@ void lordba_round_f16(const float *src, float *dst, long n, float divisor);
 /// `dst[i] = (float)E4M3(src[i] / divisor)`: nearest E4M3 value, ties to even, saturating to
 /// ±448 (∞ too), NaN to a quiet NaN — `E4M3.float(E4M3.bits(_:))` bit for bit.
 void lordba_round_e4m3(const float *src, float *dst, long n, float divisor);
+/// `dst[i]` = the E4M3 code of `src[i]` (nearest, ties to the even code, saturating to ±448, NaN
+/// to 0x7F) — `E4M3.bits(_:)` bit for bit.
+void lordba_encode_e4m3(const float *src, uint8_t *dst, long n);
 
 /// Sign bits of `rows` rows of `cols` floats, 64 per word (bit set when the value is below
 /// zero, so 0 and −0 are +1; padding bits zero), `wpr` words per row.

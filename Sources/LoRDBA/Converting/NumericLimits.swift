@@ -47,7 +47,7 @@ public enum NumericLimits {
                                                         ("middle scale", scales.middle, .f32),
                                                         ("output scale", scales.output, scaleDType)]
         for (name, values, dtype) in vectors {
-            if let v = values.first(where: { !dtype.storesFinite($0) }) {
+            if let v = dtype.firstNotStoredFinite(values) {
                 return "\(name) \(v) is not finite in \(dtype.rawValue)"
             }
         }

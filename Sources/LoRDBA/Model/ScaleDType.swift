@@ -46,6 +46,16 @@ public enum ScaleDType: String, Sendable, CaseIterable {
         abs(value) <= largestFinite || rounded(value).isFinite
     }
 
+    /// The first of `values` that this dtype cannot store finitely (``storesFinite(_:)``), or nil;
+    /// one branch-free pass decides the common case (every magnitude within the dtype's range).
+    public func firstNotStoredFinite(_ values: [Float]) -> Float? {
+        let limit = largestFinite
+        let outside = values.withUnsafeBufferPointer { buffer in
+            buffer.reduce(0) { count, v in count &+ (abs(v) <= limit ? 0 : 1) }   // NaN counts as outside
+        }
+        return outside == 0 ? nil : values.first { !storesFinite($0) }
+    }
+
     /// `values` each rounded to what this dtype stores, after dividing by `divisor` (f16 and
     /// E4M3 by C kernels: F16C where the CPU has it, integer lanes for E4M3; the same bits as
     /// ``rounded(_:)`` either way).

@@ -1,3 +1,4 @@
+import CLoRDBAKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -251,6 +252,12 @@ public struct LBAWriter: Sendable {
 
     /// `values` in `dtype`, little-endian (round to nearest even).
     static func bytes(of values: [Float], as dtype: ScaleDType) -> [UInt8] {
+        if dtype == .e4m3 {   // the default dtype: one C pass (the same codes as E4M3.bits)
+            return [UInt8](unsafeUninitializedCapacity: values.count) { buffer, initialized in
+                values.withUnsafeBufferPointer { lordba_encode_e4m3($0.baseAddress, buffer.baseAddress, $0.count) }
+                initialized = values.count
+            }
+        }
         var out = [UInt8]()
         out.reserveCapacity(values.count * dtype.byteWidth)
         switch dtype {

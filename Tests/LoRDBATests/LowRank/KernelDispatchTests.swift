@@ -207,7 +207,8 @@ import Testing
         }
     }
 
-    /// E4M3 scale rounding (the C kernel) against `E4M3.float(E4M3.bits(_:))` on every path: every
+    /// E4M3 scale rounding and encoding (the C kernels) against `E4M3.float(E4M3.bits(_:))` and
+    /// `E4M3.bits(_:)` on every path: every
     /// E4M3 value and its float neighbours, the midpoints between E4M3 neighbours (ties to even),
     /// values past ±448, subnormals, specials and random floats, each divided first.
     @Test func e4m3RoundingMatchesTheSwiftCodecOnEveryPath() {
@@ -234,6 +235,17 @@ import Testing
                 let mismatches = zip(rounded, expected).filter { a, b in a.bitPattern != b.bitPattern && !(a.isNaN && b.isNaN) }
                 #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
             }
+        }
+        // The writer's codes (lordba_encode_e4m3) against E4M3.bits, whole and in runs of 7.
+        let codes = values.map(E4M3.bits)
+        for encoded in Self.onEachPath({ _ in
+            [LBAWriter.bytes(of: values, as: .e4m3),
+             stride(from: 0, to: values.count, by: 7).flatMap {
+                 LBAWriter.bytes(of: Array(values[$0..<min($0 + 7, values.count)]), as: .e4m3)
+             }]
+        }).flatMap({ $0 }) {
+            let mismatches = zip(values, zip(encoded, codes)).filter { $1.0 != $1.1 }
+            #expect(mismatches.isEmpty, "\(mismatches.prefix(3))")
         }
     }
 

@@ -68,4 +68,25 @@ import Testing
             for v in values { #expect(dtype.storesFinite(v) == dtype.rounded(v).isFinite, "\(dtype) \(v)") }
         }
     }
+
+    /// `firstNotStoredFinite` finds the first value `storesFinite` refuses, or none, whether the
+    /// offending value is in range of the fast pass or past it.
+    @Test func firstNotStoredFiniteFindsTheFirstRefusedValue() {
+        let inRange: [Float] = (0..<100).map { Float($0) * 0.37 - 11 }
+        for dtype in ScaleDType.allCases {
+            #expect(dtype.firstNotStoredFinite(inRange) == nil)
+            #expect(dtype.firstNotStoredFinite([]) == nil)
+            for bad: Float in [.nan, .infinity, -.infinity, 1e30, -70000] {
+                for position in [0, 57, 99] {
+                    var values = inRange
+                    values[position] = bad
+                    values[99] = position == 99 ? bad : 1e31   // a later value too, refused or not
+                    let expected = values.first { !dtype.storesFinite($0) }
+                    let found = dtype.firstNotStoredFinite(values)
+                    #expect(found?.bitPattern == expected?.bitPattern || (found?.isNaN == true && expected?.isNaN == true),
+                            "\(dtype) \(bad) at \(position)")
+                }
+            }
+        }
+    }
 }
