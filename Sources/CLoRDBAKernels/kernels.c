@@ -42,6 +42,7 @@ typedef uint8_t v8b __attribute__((ext_vector_type(8)));
 INL uint16_t load_u16(const uint16_t *p) { uint16_t v; memcpy(&v, p, sizeof v); return v; }
 INL uint32_t bits_of(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
 INL float float_of(uint32_t u) { float f; memcpy(&f, &u, sizeof f); return f; }
+#include "e4m3.h"
 
 static float *calloc_floats(size_t n) {
     float *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);

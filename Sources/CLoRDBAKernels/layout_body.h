@@ -50,59 +50,20 @@ KATTR static void KFN(round_f16)(const float *src, float *dst, long n, float div
     for (long i = 0; i < n; i++) dst[i] = (float)(_Float16)(src[i] / divisor);
 }
 
-/// `dst[i] = src[i] / divisor` rounded to the nearest E4M3 value as a float (ties to even,
-/// saturating to ±448 and ∞ to ±448, subnormals in steps of 2⁻⁹, NaN to a quiet NaN): the
-/// arithmetic of `E4M3.float(E4M3.bits(_:))`, bit for bit, in integer lanes.
+/// `dst[i] = src[i] / divisor` rounded to the nearest E4M3 value, as a float: the code
+/// (`E4M3_CODES8`) and back — `E4M3.float(E4M3.bits(_:))` bit for bit.
 KATTR static void KFN(round_e4m3)(const float *src, float *dst, long n, float divisor) {
     long i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8u raw = (v8u)(load8(src + i) / (v8f)divisor);
-        v8u magnitude = raw & 0x7FFFFFFFu;
-        // ≥ 2⁻⁶: three mantissa bits, to nearest with ties to even.
-        v8u normal = (magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) & 0xFFF00000u;
-        // Below: whole multiples of 2⁻⁹ (adding 2²³ rounds the scaled value to an integer, ties to even).
-        v8f steps = ((v8f)magnitude * 512.0f + 8388608.0f) - 8388608.0f;
-        v8u subnormal = (v8u)(steps * (1.0f / 512));
-        v8u isNormal = (v8u)(magnitude >= 0x3C800000u), isLarge = (v8u)(magnitude >= 0x43E00000u);
-        v8u isNaN = (v8u)(magnitude > 0x7F800000u);
-        v8u value = (isNormal & normal) | (~isNormal & subnormal);
-        value = ((isLarge & 0x43E00000u) | (~isLarge & value)) | (raw & 0x80000000u);
-        store8(dst + i, (v8f)((isNaN & 0x7FC00000u) | (~isNaN & value)));
-    }
-    for (; i < n; i++) {
-        uint32_t raw = bits_of(src[i] / divisor), magnitude = raw & 0x7FFFFFFFu, value;
-        if (magnitude > 0x7F800000u) { dst[i] = float_of(0x7FC00000u); continue; }
-        if (magnitude >= 0x43E00000u) value = 0x43E00000u;
-        else if (magnitude >= 0x3C800000u) value = (magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) & 0xFFF00000u;
-        else value = bits_of(((float_of(magnitude) * 512.0f + 8388608.0f) - 8388608.0f) * (1.0f / 512));
-        dst[i] = float_of(value | (raw & 0x80000000u));
-    }
+    for (; i + 8 <= n; i += 8) store8(dst + i, (v8f)E4M3_VALUES8(E4M3_CODES8((v8u)(load8(src + i) / (v8f)divisor))));
+    for (; i < n; i++) dst[i] = e4m3_value1(e4m3_code1(src[i] / divisor));
 }
 
-/// `dst[i]` = the E4M3 code of `src[i]`: nearest value, ties to the even code, saturating to
-/// ±448 (∞ too), NaN to 0x7F — `E4M3.bits(_:)` bit for bit, in integer lanes.
+/// `dst[i]` = the E4M3 code of `src[i]` — `E4M3.bits(_:)` bit for bit.
 KATTR static void KFN(encode_e4m3)(const float *src, uint8_t *dst, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) {
-        v8u raw = (v8u)load8(src + i);
-        v8u magnitude = raw & 0x7FFFFFFFu, sign = (raw >> 24) & 0x80u;
-        v8u normal = ((magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) >> 20) - (120u << 3);
-        v8f steps = ((v8f)magnitude * 512.0f + 8388608.0f) - 8388608.0f;
-        v8u subnormal = __builtin_convertvector(steps, v8u);
-        v8u isNormal = (v8u)(magnitude >= 0x3C800000u), isLarge = (v8u)(magnitude >= 0x43E00000u);
-        v8u isNaN = (v8u)(magnitude > 0x7F800000u);
-        v8u code = (isNormal & normal) | (~isNormal & subnormal);
-        code = ((isLarge & 0x7Eu) | (~isLarge & code)) | sign;
-        code = (isNaN & 0x7Fu) | (~isNaN & code);
-        v8b bytes = __builtin_convertvector(code & 0xFFu, v8b);
+        v8b bytes = __builtin_convertvector(E4M3_CODES8((v8u)load8(src + i)), v8b);
         memcpy(dst + i, &bytes, sizeof bytes);
     }
-    for (; i < n; i++) {
-        uint32_t raw = bits_of(src[i]), magnitude = raw & 0x7FFFFFFFu, sign = (raw >> 24) & 0x80u, code;
-        if (magnitude > 0x7F800000u) code = 0x7Fu;
-        else if (magnitude >= 0x43E00000u) code = sign | 0x7Eu;
-        else if (magnitude >= 0x3C800000u) code = sign | ((((magnitude + 0x7FFFFu + ((magnitude >> 20) & 1u)) >> 20) - (120u << 3)) & 0xFFu);
-        else code = sign | (uint32_t)((float_of(magnitude) * 512.0f + 8388608.0f) - 8388608.0f);
-        dst[i] = (uint8_t)code;
-    }
+    for (; i < n; i++) dst[i] = e4m3_code1(src[i]);
 }
