@@ -273,9 +273,11 @@ KATTR static void KFN(up_table8)(const float *tables, long groups, const uint8_t
         }
         v8f rows[8];
         TRANSPOSE8(c0, c1, c2, c3, c4, c5, c6, c7, rows);
-        v8f b = load8(scale + o);
-        float *p = y + o;
-        for (int r = 0; r < 8; r++, p += yStride) store8(p, rows[r] * b + load8(p));
+        // All eight rows of y are loaded before any is stored: they lie a multiple of 4 KiB apart
+        // when `out` is (4096 …), and a load issued after a store to the same 4 KiB offset waits for it.
+        v8f b = load8(scale + o), old[8];
+        for (int r = 0; r < 8; r++) old[r] = load8(y + r * yStride + o);
+        for (int r = 0; r < 8; r++) store8(y + r * yStride + o, rows[r] * b + old[r]);
         o += 8;
     }
     if (o < outFeatures) {
