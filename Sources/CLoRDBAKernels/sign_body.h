@@ -154,15 +154,16 @@ KATTR static inline void KFN(nibble_table)(const v8f *v, float *table) {
     store8(table + 14 * 8, p2 + q3); store8(table + 15 * 8, p3 + q3);
 }
 
-/// Step 1 for a block of 8 rows of `x` (`stride` apart, input scales applied) by 4-bit tables:
+/// Step 1 for a block of 8 rows of `x` (`stride` apart; times `inputScale` when given) by 4-bit tables:
 /// for every 4 inputs, the 16 signed sums `±x_0 ± x_1 ± x_2 ± x_3` as vectors over the 8 tokens
 /// (an 8 × 8 transpose per 8 inputs, then 2 × 16 entries); a sign channel then costs one table
 /// load and one add per 4 inputs instead of a mask, an XOR and an add per input and token.
 /// Writes `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·x[t, i]`. Inputs are taken in tiles of
 /// `tileChunks` × 8 (`tables` holds 32 · tileChunks vectors, L1-sized); `tail` is scratch for
 /// 64 floats (a last partial chunk is copied there, zero-padded).
-KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures, const uint8_t *signA, long rowBytes,
-                                   long k, const float *middle, float *zT, float *tables, float *tail, long tileChunks) {
+KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures, const float *inputScale,
+                                   const uint8_t *signA, long rowBytes, long k, const float *middle, float *zT,
+                                   float *tables, float *tail, long tileChunks) {
     long chunks = (inFeatures + 7) / 8;
     long fullChunks = inFeatures / 8;
     for (long j = 0; j < k; j++) store8(zT + j * 8, (v8f)0);
@@ -172,16 +173,25 @@ KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures,
             long chunk = start + c;
             const float *src = x + chunk * 8;
             long rowStride = stride;
+            v8f a = 1.0f;
             if (chunk >= fullChunks) {
+                // The last partial chunk, zero-padded (and its scales, so no lane reads past the end).
                 long remainder = inFeatures - chunk * 8;
                 for (long t = 0; t < 8; t++)
                     for (long i = 0; i < 8; i++) tail[t * 8 + i] = i < remainder ? x[t * stride + chunk * 8 + i] : 0;
+                for (long i = 0; inputScale && i < 8; i++) a[i] = i < remainder ? inputScale[chunk * 8 + i] : 0;
                 src = tail;
                 rowStride = 8;
+            } else if (inputScale) {
+                a = load8(inputScale + chunk * 8);
             }
             v8f r0 = load8(src), r1 = load8(src + rowStride), r2 = load8(src + 2 * rowStride);
             v8f r3 = load8(src + 3 * rowStride), r4 = load8(src + 4 * rowStride), r5 = load8(src + 5 * rowStride);
             v8f r6 = load8(src + 6 * rowStride), r7 = load8(src + 7 * rowStride);
+            if (inputScale) {
+                // a ⊙ x as it is loaded (the same products a pre-pass over the rows would make).
+                r0 *= a; r1 *= a; r2 *= a; r3 *= a; r4 *= a; r5 *= a; r6 *= a; r7 *= a;
+            }
             // Input 8·chunk + i over the 8 tokens, i = 0…7.
             v8f v[8];
             TRANSPOSE8(r0, r1, r2, r3, r4, r5, r6, r7, v);

@@ -56,9 +56,10 @@ void lordba_sign_up(const float *z, long zStride, long tokens, long k, const uin
     PICK(sign_up)(z, zStride, tokens, k, signB, wordsPerRow, outFeatures, w0, w1, scale, y, yStride, tail, wide);
 }
 
-void lordba_sign_down_table8(const float *x, long stride, long inFeatures, const uint8_t *signA, long rowBytes, long k,
-                             const float *middle, float *zT, float *tables, float *tail, long tileChunks) {
-    PICK(down_table8)(x, stride, inFeatures, signA, rowBytes, k, middle, zT, tables, tail, tileChunks);
+void lordba_sign_down_table8(const float *x, long stride, long inFeatures, const float *inputScale, const uint8_t *signA,
+                             long rowBytes, long k, const float *middle, float *zT, float *tables, float *tail,
+                             long tileChunks) {
+    PICK(down_table8)(x, stride, inFeatures, inputScale, signA, rowBytes, k, middle, zT, tables, tail, tileChunks);
 }
 
 void lordba_sign_build_tables(const float *zT, long k, float *tables) { PICK(build_tables)(zT, k, tables); }

@@ -113,10 +113,12 @@ void lordba_decode_bf16(const void *src, float *dst, long n);
 /// `j` in `[j0, j1)`; `tail` is scratch for 32 floats; `wide` picks the 4 × 2 / 1 × 4 tiles.
 void lordba_sign_down(const float *x, long stride, long tokens, long inFeatures, const uint8_t *signA, long rowBytes,
                       long j0, long j1, const float *middle, float *z, long zStride, float *tail, long tileChunks, int wide);
-/// Step 1 for 8 rows of `x` by 4-bit tables: `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·x[t, i]` for all
-/// `k` channels; `tables` is scratch for 32·tileChunks vectors of 8 floats, `tail` for 64 floats.
-void lordba_sign_down_table8(const float *x, long stride, long inFeatures, const uint8_t *signA, long rowBytes, long k,
-                             const float *middle, float *zT, float *tables, float *tail, long tileChunks);
+/// Step 1 for 8 rows of `x` by 4-bit tables: `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·a[i]·x[t, i]` for
+/// all `k` channels, `a` = `inputScale` (nil: all ones), multiplied in as `x` is loaded;
+/// `tables` is scratch for 32·tileChunks vectors of 8 floats, `tail` for 64 floats.
+void lordba_sign_down_table8(const float *x, long stride, long inFeatures, const float *inputScale, const uint8_t *signA,
+                             long rowBytes, long k, const float *middle, float *zT, float *tables, float *tail,
+                             long tileChunks);
 /// Step 2 by XOR for `tokens` ≤ 4 and sign words `[w0, w1)`; `tail` is scratch for 128 floats.
 void lordba_sign_up(const float *z, long zStride, long tokens, long k, const uint64_t *signB, long wordsPerRow,
                     long outFeatures, long w0, long w1, const float *scale, float *y, long yStride, float *tail, int wide);

@@ -243,7 +243,9 @@ private struct KernelContext: @unchecked Sendable {
     /// Both steps for a range of tokens: blocks of 8 with step 2 by tables, the rest by XOR.
     func tokenRange(_ range: Range<Int>) {
         guard !range.isEmpty else { return }
-        let inputs = inputScratch(rows: Swift.min(8, range.count))
+        // Blocks of 8 Float32 rows by tables are read in place; other rows are prepared in scratch.
+        let blocksInPlace = SignKernel.step2Tables && SignKernel.step1Tables(k: k) && x != nil && range.count >= 8
+        let inputs = blocksInPlace && range.count % 8 == 0 ? nil : inputScratch(rows: Swift.min(8, range.count))
         defer { inputs?.deallocate() }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 128) { tailBuffer in
             let tail = tailBuffer.baseAddress!
@@ -260,12 +262,19 @@ private struct KernelContext: @unchecked Sendable {
                 let tables = zT + k
                 let tablesInStep1 = SignKernel.step1Tables(k: k)
                 while t + 8 <= range.upperBound {
-                    let rows = rows(t..<(t + 8), scratch: inputs)
-                    if tablesInStep1 {
-                        SignKernel.downTable8(x: rows.base, stride: inFeatures, inFeatures: inFeatures,
+                    if tablesInStep1, let x {
+                        // Float32 rows are read in place, the input scale multiplied in as they are loaded.
+                        SignKernel.downTable8(x: x + t * inFeatures, stride: inFeatures, inFeatures: inFeatures,
+                                              inputScale: storage.inputScale.map { UnsafePointer($0) },
+                                              signA: storage.signABytes, rowBytes: storage.rowBytesA, k: k,
+                                              middle: storage.middle, zT: zT, tables: tables, tail: tail)
+                    } else if tablesInStep1 {
+                        let rows = rows(t..<(t + 8), scratch: inputs)
+                        SignKernel.downTable8(x: rows.base, stride: inFeatures, inFeatures: inFeatures, inputScale: nil,
                                               signA: storage.signABytes, rowBytes: storage.rowBytesA, k: k,
                                               middle: storage.middle, zT: zT, tables: tables, tail: tail)
                     } else {
+                        let rows = rows(t..<(t + 8), scratch: inputs)
                         down(rows: rows, tokens: t..<(t + 8), channels: 0..<k, tail: tail)
                         for j in 0..<k {
                             var v = SIMD8<Float>()

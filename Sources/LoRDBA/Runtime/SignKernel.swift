@@ -99,13 +99,15 @@ enum SignKernel {
     /// Vectors of scratch `downTable8` needs for its tables.
     static var step1TableVectors: Int { 32 * step1TileChunks }
 
-    /// Step 1 for 8 rows of `x` (`stride` apart, input scales applied) by 4-bit tables:
-    /// `zT[j][t] = m[j] · Σ_i S_A[j, i]·x[t, i]` for all `k` channels. `tables` is scratch for
+    /// Step 1 for 8 rows of `x` (`stride` apart) by 4-bit tables: `zT[j][t] = m[j] · Σ_i
+    /// S_A[j, i]·a[i]·x[t, i]` for all `k` channels, with `a` = `inputScale` multiplied in as `x` is
+    /// loaded (nil: `x` already scaled, or no input scale). `tables` is scratch for
     /// ``step1TableVectors`` vectors, `tail` for 64 floats.
-    static func downTable8(x: UnsafePointer<Float>, stride: Int, inFeatures: Int, signA: UnsafePointer<UInt8>,
-                           rowBytes: Int, k: Int, middle: UnsafePointer<Float>, zT: UnsafeMutablePointer<Lanes>,
-                           tables: UnsafeMutablePointer<Lanes>, tail: UnsafeMutablePointer<Float>) {
-        lordba_sign_down_table8(x, stride, inFeatures, signA, rowBytes, k, middle,
+    static func downTable8(x: UnsafePointer<Float>, stride: Int, inFeatures: Int, inputScale: UnsafePointer<Float>?,
+                           signA: UnsafePointer<UInt8>, rowBytes: Int, k: Int, middle: UnsafePointer<Float>,
+                           zT: UnsafeMutablePointer<Lanes>, tables: UnsafeMutablePointer<Lanes>,
+                           tail: UnsafeMutablePointer<Float>) {
+        lordba_sign_down_table8(x, stride, inFeatures, inputScale, signA, rowBytes, k, middle,
                                 UnsafeMutableRawPointer(zT).assumingMemoryBound(to: Float.self),
                                 UnsafeMutableRawPointer(tables).assumingMemoryBound(to: Float.self), tail, step1TileChunks)
     }

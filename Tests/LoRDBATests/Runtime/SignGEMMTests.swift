@@ -95,6 +95,34 @@ import Testing
         }
     }
 
+    /// Blocks of 8 Float32 tokens multiply the input scale in as step 1 loads them; Float16 tokens
+    /// are converted and scaled by a pre-pass first. Both make the same products, so on the same
+    /// values the results are identical, bit for bit, on every CPU path (tails of 1…7 inputs,
+    /// token counts with and without a remainder after the blocks of 8).
+    @Test func inputScaleMultipliedAsLoadedEqualsThePrePass() {
+        var rng = SeededGenerator(seed: 23)
+        for (inFeatures, outFeatures, k) in [(13, 9, 8), (130, 63, 16), (1001, 70, 11), (64, 64, 24)] {
+            let module = Fixtures.module(name: "m", inFeatures: inFeatures, outFeatures: outFeatures, k: k,
+                                         inputScales: true, using: &rng)
+            let kernel = SignGEMM(module)
+            for tokens in [8, 16, 19] {
+                let x16 = activations(tokens * inFeatures, seed: UInt64(tokens + inFeatures)).map { Float16($0) }
+                let results = Self.onEachPath { _ -> [[Float]] in
+                    var fromFloat = [Float](repeating: 0.5, count: tokens * outFeatures)
+                    var fromHalf = fromFloat
+                    kernel.apply(x16.map { Float($0) }, tokens: tokens, into: &fromFloat)
+                    kernel.apply(x16, tokens: tokens, into: &fromHalf)
+                    return [fromFloat, fromHalf]
+                }
+                for result in results {
+                    let identical = result[0] == result[1], pathsAgree = result[0] == results[0][0]
+                    #expect(identical, "in \(inFeatures) k \(k) T \(tokens): Float32 and Float16 rows differ")
+                    #expect(pathsAgree, "in \(inFeatures) k \(k) T \(tokens): CPU paths differ")
+                }
+            }
+        }
+    }
+
     /// Every CPU path this machine runs (SSE2, and AVX2 when present), the path restored after.
     static func onEachPath<T>(_ body: (CPUPath) -> T) -> [T] {
         let saved = CPUDispatch.current
