@@ -86,7 +86,7 @@ struct GEMMBench: ParsableCommand {
               + (SignGEMM.stepOneMethod == "tables" ? ", by 4-bit tables for blocks of 8 tokens" : " and all tokens (LORDBA_SIGN_STEP1=xor)")
               + " (follows the CPU path); step 2 by XOR for T < 8, "
               + (SignGEMM.stepTwoMethod == "tables" ? "by 256-entry tables for blocks of 8 tokens" : "by XOR for all tokens (LORDBA_SIGN_STEP2=xor)"))
-        print("threads    \(threads); median of \(samples) samples of ≥ \(Format.fixed(minTime * 1000, 0)) ms each")
+        print("threads    \(threads); median of \(samples) samples of ≥ \(Format.fixed(minTime * 1000, 0)) ms each, the sign path, dense reference and OpenBLAS branch sampled in turn")
         print("")
 
         var workloads = [Workload.square(rank: rank)]
@@ -167,28 +167,36 @@ struct GEMMBench: ParsableCommand {
     private func measure(_ p: Prepared, tokens t: Int) -> WorkloadTimes {
         let buffers = Buffers(p.workload, tokens: t)
         let threads = self.threads
-        let sign = median {
-            for (i, module) in p.sign.enumerated() {
-                let shape = p.workload.modules[i]
-                module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, threads: threads)
-            }
-        }
-        let dense = median {
-            for (i, module) in p.dense.enumerated() {
-                let shape = p.workload.modules[i]
-                module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, threads: threads)
-            }
-        }
-        var result = WorkloadTimes(sign: sign, dense: dense)
+        // The sign path, the dense reference and the OpenBLAS branch take their samples in turn,
+        // so that their ratios compare the same minutes of a machine whose speed drifts.
+        var paths: [() -> Void] = [
+            {
+                for (i, module) in p.sign.enumerated() {
+                    let shape = p.workload.modules[i]
+                    module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!,
+                                 threads: threads)
+                }
+            },
+            {
+                for (i, module) in p.dense.enumerated() {
+                    let shape = p.workload.modules[i]
+                    module.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!,
+                                 threads: threads)
+                }
+            },
+        ]
         if !p.blas.isEmpty {
             var hidden: [Float] = []
-            result.blasBranch = median {
+            paths.append {
                 for (i, branch) in p.blas.enumerated() {
                     let shape = p.workload.modules[i]
                     branch.apply(buffers.x[shape.inFeatures]!, tokens: t, into: &buffers.y[shape.outFeatures]!, hidden: &hidden)
                 }
             }
         }
+        let times = Timing.medians(samples: samples, minimumSeconds: minTime, clock: cpuTime ? .processCPU : .wall, paths)
+        var result = WorkloadTimes(sign: times[0], dense: times[1])
+        if times.count > 2 { result.blasBranch = times[2] }
         if let blas = p.blasLibrary {
             var total = 0.0
             for (shape, count) in p.workload.baseShapes {

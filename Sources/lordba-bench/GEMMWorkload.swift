@@ -56,7 +56,9 @@ struct Prepared {
                 name: "m\(i)", kind: .linear, loraRank: rank, loraScale: 2,
                 signA: Self.randomSigns(rows: rank, cols: shape.inFeatures, &rng),
                 signB: Self.randomSigns(rows: rank, cols: shape.outFeatures, &rng),
-                scales: ChannelScales(input: nil, middle: (0..<rank).map { _ in 0.01 * rng.nextUnitFloat() },
+                // An input scale, as every module the converter writes has (the kernel multiplies it in).
+                scales: ChannelScales(input: (0..<shape.inFeatures).map { _ in rng.nextUnitFloat() },
+                                      middle: (0..<rank).map { _ in 0.01 * rng.nextUnitFloat() },
                                       output: (0..<shape.outFeatures).map { _ in rng.nextUnitFloat() }),
                 source: LoRAModule.Source(aTensor: "a", bTensor: "b", dtype: .f16))
             sign.append(SignGEMM(module))

@@ -82,9 +82,9 @@ public enum ValidationReport {
         let o = result.options
         var lines: [String] = []
         if let config = result.openBLAS {
-            lines.append("speed     median of \(o.timingSamples) per point, \(o.threads) thread\(o.threads == 1 ? "" : "s"); dense branch and base GEMM through OpenBLAS (\(config))")
+            lines.append("speed     median of \(o.timingSamples) per point (sign, dense and base sampled in turn), \(o.threads) thread\(o.threads == 1 ? "" : "s"); dense branch and base GEMM through OpenBLAS (\(config))")
         } else {
-            lines.append("speed     median of \(o.timingSamples) per point, \(o.threads) thread\(o.threads == 1 ? "" : "s"); "
+            lines.append("speed     median of \(o.timingSamples) per point (sign and dense sampled in turn), \(o.threads) thread\(o.threads == 1 ? "" : "s"); "
                          + "dense branch = our Swift reference, no base GEMM (\(result.openBLASProblem ?? "OpenBLAS not loaded"))")
         }
         var rows: [[String]] = []

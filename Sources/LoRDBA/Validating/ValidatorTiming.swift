@@ -20,25 +20,29 @@ extension Validator {
             let points = options.timingTokens.map { t in
                 let x = uniform(t * key.inFeatures)
                 var y = [Float](repeating: 0, count: t * key.outFeatures)
-                func median(_ body: () -> Void) -> Double {
-                    Timing.median(samples: options.timingSamples, minimumSeconds: options.timingMinimumSeconds, body)
-                }
-                let sign = median { kernel.apply(x, tokens: t, into: &y, threads: options.threads) }
-                let dense: Double
-                var base: Double?
+                // The sign path and the dense branch (and the base GEMM) take their samples in
+                // turn, so that their ratios compare the same minutes of a drifting machine.
+                let medians: [Double]
                 if let blas {
                     let branch = OpenBLASBranch(blas: blas, a: a, b: b, scale: 1)
                     var hidden: [Float] = []
-                    dense = median { branch.apply(x, tokens: t, into: &y, hidden: &hidden) }
-                    base = median {
-                        blas.multiplyTransposed(x, rows: t, inner: key.inFeatures, weights, columns: key.outFeatures,
-                                                into: &y, beta: 1)
-                    }
+                    medians = Timing.medians(samples: options.timingSamples, minimumSeconds: options.timingMinimumSeconds, [
+                        { kernel.apply(x, tokens: t, into: &y, threads: options.threads) },
+                        { branch.apply(x, tokens: t, into: &y, hidden: &hidden) },
+                        {
+                            blas.multiplyTransposed(x, rows: t, inner: key.inFeatures, weights, columns: key.outFeatures,
+                                                    into: &y, beta: 1)
+                        },
+                    ])
                 } else {
                     let branch = DenseLowRank(lora: LoRAModule(name: "", a: a, b: b, scale: 1,
                                                                source: .init(aTensor: "", bTensor: "", dtype: .f32)))
-                    dense = median { branch.apply(x, tokens: t, into: &y, threads: options.threads) }
+                    medians = Timing.medians(samples: options.timingSamples, minimumSeconds: options.timingMinimumSeconds, [
+                        { kernel.apply(x, tokens: t, into: &y, threads: options.threads) },
+                        { branch.apply(x, tokens: t, into: &y, threads: options.threads) },
+                    ])
                 }
+                let (sign, dense, base) = (medians[0], medians[1], medians.count > 2 ? medians[2] : nil)
                 return TimingPoint(tokens: t, signSeconds: sign, denseSeconds: dense,
                                    denseBackend: blas == nil ? "swift" : "openblas", baseSeconds: base)
             }
