@@ -34,7 +34,16 @@ public struct OpenBLAS: @unchecked Sendable {
     }
 
     /// Loads the first of `names` that `dlopen` finds and resolves `cblas_sgemm`.
+    ///
+    /// Unless the environment already sets it, `OPENBLAS_THREAD_TIMEOUT` is set to its minimum
+    /// (4) first. OpenBLAS's idle threads otherwise keep spinning for 2^28 cycles after each call,
+    /// and in a process that times the sign kernel right after OpenBLAS they hold the cores the
+    /// kernel's own threads need: on this project's 2-core machine the 2-thread sign path took
+    /// 1700–1990 µs for a 4096 × 4096 module at T = 512 instead of 1130–1160 µs, while OpenBLAS's
+    /// own times did not change beyond the noise (`lordba-validate --timing` and
+    /// `lordba-bench gemm`, both settings, alternating).
     public static func load(names: [String] = defaultNames) throws(Unavailable) -> OpenBLAS {
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
         var problems: [String] = []
         for name in names {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else {
