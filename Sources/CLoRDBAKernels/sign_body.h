@@ -158,7 +158,7 @@ KATTR static inline void KFN(nibble_table)(const v8f *v, float *table) {
 /// for every 4 inputs, the 16 signed sums `±x_0 ± x_1 ± x_2 ± x_3` as vectors over the 8 tokens
 /// (an 8 × 8 transpose per 8 inputs, then 2 × 16 entries); a sign channel then costs one table
 /// load and one add per 4 inputs instead of a mask, an XOR and an add per input and token.
-/// Writes `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·x[t, i]`. Inputs are taken in tiles of
+/// Writes `zT[8j + t] = middle[j]·Σ_i S_A[j, i]·a[i]·x[t, i]` (`a` = `inputScale`, or 1). Inputs are taken in tiles of
 /// `tileChunks` × 8 (`tables` holds 32 · tileChunks vectors, L1-sized); `tail` is scratch for
 /// 64 floats (a last partial chunk is copied there, zero-padded).
 KATTR static void KFN(down_table8)(const float *x, long stride, long inFeatures, const float *inputScale,
@@ -283,8 +283,9 @@ KATTR static void KFN(up_table8)(const float *tables, long groups, const uint8_t
         }
         v8f rows[8];
         TRANSPOSE8(c0, c1, c2, c3, c4, c5, c6, c7, rows);
-        // All eight rows of y are loaded before any is stored: they lie a multiple of 4 KiB apart
-        // when `out` is (4096 …), and a load issued after a store to the same 4 KiB offset waits for it.
+        // All eight rows of y are loaded before any is stored: when `out` is a multiple of 1024 they
+        // lie a multiple of 4 KiB apart, and a load issued after a store with the same low 12
+        // address bits waits for that store ("4K aliasing").
         v8f b = load8(scale + o), old[8];
         for (int r = 0; r < 8; r++) old[r] = load8(y + r * yStride + o);
         for (int r = 0; r < 8; r++) store8(y + r * yStride + o, rows[r] * b + old[r]);
