@@ -4,7 +4,7 @@ import Foundation
 /// The corrupted and crafted files the Swift reader rejects in the Writing tests, kept for the
 /// Python reader: when `LORDBA_REJECTED_DIR` names a folder, each rejected file is written there
 /// (named by test and SHA-256, so parallel tests never collide), and
-/// `formats/python/test_lba.py` checks that `lba.py` rejects every one of them too.
+/// `python/tests/test_lba.py` checks that `lordba.lba` rejects every one of them too.
 enum RejectedFiles {
     static let folder: String? = {
         guard let dir = ProcessInfo.processInfo.environment["LORDBA_REJECTED_DIR"], !dir.isEmpty else { return nil }

@@ -22,7 +22,7 @@ MLX-LM, kohya and GGUF, and then:
 
 Run (needs torch, transformers, peft; numpy; the `lordba-convert` binary):
 
-    LORDBA_CONVERT=.build/debug/lordba-convert python3 formats/python/e2e_check.py [WORKDIR]
+    LORDBA_CONVERT=.build/debug/lordba-convert python3 python/tests/e2e_check.py [WORKDIR]
 
 It prints one line per check and the figures; `test_e2e.py` runs it under pytest, skipped when
 torch, transformers or peft are not importable.
@@ -39,8 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lba  # noqa: E402
+from lordba import lba
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))

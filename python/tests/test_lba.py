@@ -5,7 +5,7 @@ embedding, mixed ranks, modules_to_save; MLX; kohya with conv) with several opti
 the `lordba-convert` binary (`LORDBA_CONVERT`, default `.build/debug/lordba-convert`), and
 exports them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
 
-    LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q formats/python
+    LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q python/tests
 
 With `LORDBA_REJECTED_DIR=DIR` set for both `swift test` and pytest, the files the Swift
 corruption tests reject (kept there by their `reject` helpers) are run through the Python
@@ -25,8 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import lba  # noqa: E402
+from lordba import lba
 
 ROOT = Path(__file__).resolve().parents[2]
 CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))

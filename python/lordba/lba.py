@@ -11,7 +11,7 @@ ctypes (the library every `.lba` writer links; no Python package is involved).
         dW = B @ A                        # the module's delta (scale folded in)
     f.carried[0].array()                  # carried tensors as numpy arrays
 
-    python3 formats/python/lba.py FILE.lba   # prints a summary
+    python3 -m lordba.lba FILE.lba   # prints a summary
 """
 
 from __future__ import annotations
