@@ -194,6 +194,8 @@ def test_sign_gemm_equals_the_float_path(files, tokens):
             got = packed.apply(x, torch.zeros_like(y))
             assert relative(got, expected) < 1e-5, (name, tokens)
             assert torch.equal(packed.apply(x, y), got + y), name
+            y_before = y.clone()
+            assert packed.apply(x, y, inplace=True) is y and torch.equal(y, got + y_before), name
             # bfloat16 in, bfloat16 out: the branch of the rounded input, rounded once.
             xb = x.bfloat16()
             got_bf16 = packed.apply(xb, torch.zeros_like(y).bfloat16())

@@ -73,7 +73,10 @@ def _hook(state: _Attachments, path: str):
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
         adapter = state.active
         branch = adapter.branches.get(path) if adapter is not None else None
-        return None if branch is None else branch.apply(inputs[0], output)
+        if branch is None:
+            return None
+        # Without autograd nothing else needs the base output: the branch is added to it in place.
+        return branch.apply(inputs[0], output, inplace=not torch.is_grad_enabled())
     return hook
 
 

@@ -48,12 +48,14 @@ class SignBranch:
         return cls(tensor(m.sign_a), tensor(m.sign_b), None if m.scale_a is None else tensor(m.scale_a),
                    tensor(m.scale_b), tensor(m.scale_m))
 
-    def apply(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, y: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """`y + ΔW·x` (added to `y` itself with `inplace`)."""
         h = x.to(torch.float32)
         if self.scale_a is not None:
             h = h * self.scale_a
         h = (h @ self.sign_a.T) * self.scale_m
-        return y + ((h @ self.sign_b) * self.scale_b).to(y.dtype)
+        branch = ((h @ self.sign_b) * self.scale_b).to(y.dtype)
+        return y.add_(branch) if inplace else y + branch
 
     def tensors(self) -> list[torch.Tensor]:
         return [t for t in (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m) if t is not None]
@@ -81,13 +83,19 @@ class PackedBranch:
                    _stored_scales(m.scale_b, scale_dtype),
                    torch.from_numpy(np.ascontiguousarray(m.scale_m, dtype=np.float32)), m.in_features)
 
-    def apply(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def apply(self, x: torch.Tensor, y: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+        """`y + ΔW·x`, added to `y` itself with `inplace` (inference: a fresh output as large as `y`
+        costs page faults comparable to the branch itself)."""
         from lordba.torch import ops  # the compiled extension, loaded on first packed use
 
-        if x.dtype == y.dtype and x.dtype in ops.ACTIVATION_DTYPES:
-            return ops.sign_gemm(x, y, self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m)
-        return ops.sign_gemm(x.float(), y.float(), self.sign_a, self.sign_b, self.scale_a, self.scale_b,
-                             self.scale_m).to(y.dtype)
+        if x.dtype != y.dtype or x.dtype not in ops.ACTIVATION_DTYPES:
+            result = self.apply(x.float(), y.float()).to(y.dtype)
+            return y.copy_(result) if inplace else result
+        args = (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m)
+        if not inplace:
+            return ops.sign_gemm(x, y, *args)
+        ops.sign_gemm_add_(y, x, *args)
+        return y
 
     def tensors(self) -> list[torch.Tensor]:
         return [t for t in (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m) if t is not None]

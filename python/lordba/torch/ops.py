@@ -58,6 +58,16 @@ def _check(x: torch.Tensor, y: torch.Tensor, sign_a: torch.Tensor, sign_b: torch
     return n_in, n_out, k
 
 
+def _add_branch(x: torch.Tensor, y: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
+                scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> None:
+    """Adds the branch to the float32 rows of `y` (contiguous, `[T, out]`) in place."""
+    n_in, n_out, k = x.shape[-1], y.shape[-1], sign_a.shape[0]
+    xs = x.reshape(-1, n_in).to(torch.float32).contiguous()
+    sa, sb, a, b, m = (t.contiguous() if t is not None else None for t in (sign_a, sign_b, scale_a, scale_b, scale_m))
+    _signgemm.apply(xs.data_ptr(), y.data_ptr(), xs.shape[0], n_in, n_out, k, sa.data_ptr(), sb.data_ptr(),
+                    a.data_ptr() if a is not None else 0, b.data_ptr(), m.data_ptr(), _SCALE_CODES[b.dtype])
+
+
 @torch.library.custom_op("lordba::sign_gemm", mutates_args=())
 def sign_gemm(x: torch.Tensor, y: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
               scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> torch.Tensor:
@@ -66,15 +76,26 @@ def sign_gemm(x: torch.Tensor, y: torch.Tensor, sign_a: torch.Tensor, sign_b: to
     `sign_a` `[k, ⌈in/64⌉·8]` and `sign_b` `[k, ⌈out/64⌉·8]` are the `.lba` sign rows (bit 1 = −1);
     `scale_a` (or None), `scale_b` in the file's scale dtype (`SCALE_DTYPES`), `scale_m` float32.
     """
-    n_in, n_out, k = _check(x, y, sign_a, sign_b, scale_a, scale_b, scale_m)
-    xs = x.reshape(-1, n_in).to(torch.float32).contiguous()
-    out = y.reshape(-1, n_out).to(torch.float32, copy=True).contiguous()
-    sa, sb, a, b, m = (t.contiguous() if t is not None else None for t in (sign_a, sign_b, scale_a, scale_b, scale_m))
-    _signgemm.apply(xs.data_ptr(), out.data_ptr(), xs.shape[0], n_in, n_out, k, sa.data_ptr(), sb.data_ptr(),
-                    a.data_ptr() if a is not None else 0, b.data_ptr(), m.data_ptr(), _SCALE_CODES[b.dtype])
+    _check(x, y, sign_a, sign_b, scale_a, scale_b, scale_m)
+    out = y.reshape(-1, y.shape[-1]).to(torch.float32, copy=True).contiguous()
+    _add_branch(x, out, sign_a, sign_b, scale_a, scale_b, scale_m)
     return out.to(y.dtype).reshape(y.shape)
 
 
 @sign_gemm.register_fake
 def _(x, y, sign_a, sign_b, scale_a, scale_b, scale_m):
     return torch.empty_like(y)
+
+
+@torch.library.custom_op("lordba::sign_gemm_add_", mutates_args=("y",))
+def sign_gemm_add_(y: torch.Tensor, x: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
+                   scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> None:
+    """`y += ΔW·x` in place (`sign_gemm` without a new output: a large fresh tensor costs page faults
+    comparable to the branch itself)."""
+    _check(x, y, sign_a, sign_b, scale_a, scale_b, scale_m)
+    if y.dtype == torch.float32 and y.is_contiguous():
+        _add_branch(x, y.view(-1, y.shape[-1]), sign_a, sign_b, scale_a, scale_b, scale_m)
+    else:
+        out = y.reshape(-1, y.shape[-1]).to(torch.float32, copy=True)
+        _add_branch(x, out, sign_a, sign_b, scale_a, scale_b, scale_m)
+        y.copy_(out.view(y.shape))
