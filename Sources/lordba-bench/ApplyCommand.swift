@@ -35,12 +35,12 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         let runtime = try LoRDBARuntime(path: file)
         guard let gemm = runtime.module(named: module) else {
-            throw ValidationError("\(file): no module named \(module)")
+            throw ApplyError(description: "\(file): no module named \(module)")
         }
         let data = try MappedFile(path: input)
         let rowBytes = gemm.inFeatures * MemoryLayout<Float>.size
         guard data.count % rowBytes == 0 else {
-            throw ValidationError("\(input): \(data.count) bytes is not a whole number of rows of \(gemm.inFeatures) Float32 values")
+            throw ApplyError(description: "\(input): \(data.count) bytes is not a whole number of rows of \(gemm.inFeatures) Float32 values")
         }
         let tokens = data.count / rowBytes
         let x = data.withBytes { raw in
@@ -54,4 +54,9 @@ struct ApplyCommand: ParsableCommand {
         }
         try AtomicFile.write(bytes, to: output, overwrite: force)
     }
+}
+
+/// Bad input to `apply`: one line naming the file and the problem (exit status 1).
+struct ApplyError: Error, CustomStringConvertible {
+    let description: String
 }
