@@ -13,6 +13,7 @@
 #include <Python.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,21 +139,66 @@ static int run(const module *mod, const float *x, float *y, long tokens) {
     return 1;
 }
 
+/// Below this many sign additions per call one thread is used (`SignGEMM.parallelWork`).
+#define PARALLEL_WORK (1L << 18)
+
+typedef struct {
+    const module *mod;
+    const float *x;
+    float *y;
+    long tokens;
+    int ok;
+} token_range;
+
+static void *run_range(void *arg) {
+    token_range *r = arg;
+    r->ok = run(r->mod, r->x, r->y, r->tokens);
+    return NULL;
+}
+
+/// `run` over `threads` ranges of whole 8-token blocks (the last takes the rest): every row is
+/// computed as on one thread, so the output does not depend on the thread count.
+static int run_parallel(const module *mod, const float *x, float *y, long tokens, long threads) {
+    long blocks = tokens / 8;
+    if (threads > blocks) threads = blocks;
+    if (threads > 16) threads = 16;
+    if (threads < 2 || tokens * mod->k * (mod->in + mod->out) < PARALLEL_WORK) return run(mod, x, y, tokens);
+    token_range ranges[16];
+    pthread_t ids[16];
+    long first = 0;
+    for (long i = 0; i < threads; i++) {
+        long count = i == threads - 1 ? tokens - first : (blocks * (i + 1) / threads - blocks * i / threads) * 8;
+        ranges[i] = (token_range){mod, x + first * mod->in, y + first * mod->out, count, 0};
+        first += count;
+    }
+    long started = 1;
+    while (started < threads && pthread_create(&ids[started], NULL, run_range, &ranges[started]) == 0) started++;
+    for (long i = started; i < threads; i++) run_range(&ranges[i]);  // threads that could not start
+    run_range(&ranges[0]);
+    int ok = ranges[0].ok;
+    for (long i = 1; i < threads; i++) {
+        if (i < started) pthread_join(ids[i], NULL);
+        ok = ok && ranges[i].ok;
+    }
+    return ok;
+}
+
 static int wide_tile(void) {
     const char *forced = getenv("LORDBA_SIGN_TILE");
     if (forced && (strcmp(forced, "4x2") == 0 || strcmp(forced, "4x1") == 0)) return strcmp(forced, "4x2") == 0;
     return lordba_cpu_path() == LORDBA_PATH_AVX2;
 }
 
-/// apply(x, y, tokens, in, out, k, sign_a, sign_b, scale_a, scale_b, scale_m, scale_dtype):
+/// apply(x, y, tokens, in, out, k, sign_a, sign_b, scale_a, scale_b, scale_m, scale_dtype, threads):
 /// pointers as integers (`scale_a` 0 when absent); `x` and `y` contiguous Float32, the sign rows
-/// as the file stores them. Callers (lordba.torch.ops) check every shape.
+/// as the file stores them; at most `threads` threads. Callers (lordba.torch.ops) check every shape.
 static PyObject *apply(PyObject *self, PyObject *args) {
     (void)self;
     unsigned long long px, py, psa, psb, pa, pb, pm;
-    long tokens, in, out, k;
+    long tokens, in, out, k, threads;
     int dtype;
-    if (!PyArg_ParseTuple(args, "KKllllKKKKKi", &px, &py, &tokens, &in, &out, &k, &psa, &psb, &pa, &pb, &pm, &dtype))
+    if (!PyArg_ParseTuple(args, "KKllllKKKKKil", &px, &py, &tokens, &in, &out, &k, &psa, &psb, &pa, &pb, &pm, &dtype,
+                          &threads))
         return NULL;
     if (tokens < 0 || in < 1 || out < 1 || k < 1 || dtype < 0 || dtype > 3) {
         PyErr_SetString(PyExc_ValueError, "sign GEMM: bad sizes or scale dtype");
@@ -175,7 +221,7 @@ static PyObject *apply(PyObject *self, PyObject *args) {
         mod.b = scales + in;
         if (columns) columns_by_output((const uint8_t *)(uintptr_t)psb, mod.wordsPerRowB * 8, k, out, mod.groups, columns);
         mod.columns = columns;
-        ok = run(&mod, (const float *)(uintptr_t)px, (float *)(uintptr_t)py, tokens);
+        ok = run_parallel(&mod, (const float *)(uintptr_t)px, (float *)(uintptr_t)py, tokens, threads);
         Py_END_ALLOW_THREADS
     }
     free(scales);

@@ -203,6 +203,21 @@ def test_sign_gemm_equals_the_float_path(files, tokens):
             assert torch.equal(got_bf16, packed.apply(xb.float(), torch.zeros_like(y)).bfloat16())
 
 
+def test_sign_gemm_threads_do_not_change_the_output(files):
+    """Token ranges of whole 8-token blocks per thread: every row is computed as on one thread."""
+    threads = torch.get_num_threads()
+    try:
+        for _, _, packed in branches(files["odd"]):
+            x = torch.randn(517, packed.in_features, generator=torch.Generator().manual_seed(4))
+            zeros = torch.zeros(517, packed.scale_b.shape[0])
+            torch.set_num_threads(1)
+            one = packed.apply(x, zeros)
+            torch.set_num_threads(3)
+            assert torch.equal(packed.apply(x, zeros), one)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_sign_gemm_equals_the_swift_runtime(files):
     """The same module, the same rows: the Swift runtime's bytes, on both CPU paths."""
     root = files["root"]

@@ -65,7 +65,8 @@ def _add_branch(x: torch.Tensor, y: torch.Tensor, sign_a: torch.Tensor, sign_b: 
     xs = x.reshape(-1, n_in).to(torch.float32).contiguous()
     sa, sb, a, b, m = (t.contiguous() if t is not None else None for t in (sign_a, sign_b, scale_a, scale_b, scale_m))
     _signgemm.apply(xs.data_ptr(), y.data_ptr(), xs.shape[0], n_in, n_out, k, sa.data_ptr(), sb.data_ptr(),
-                    a.data_ptr() if a is not None else 0, b.data_ptr(), m.data_ptr(), _SCALE_CODES[b.dtype])
+                    a.data_ptr() if a is not None else 0, b.data_ptr(), m.data_ptr(), _SCALE_CODES[b.dtype],
+                    torch.get_num_threads())
 
 
 @torch.library.custom_op("lordba::sign_gemm", mutates_args=())
