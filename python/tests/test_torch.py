@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lordba import lba
-from lordba.torch import AttachError, active, attach, detach, swap, to_peft_state_dict
+from lordba.torch import AttachError, active, adapters, attach, detach, swap, to_peft_state_dict
 from lordba.torch import ops
 from lordba.torch.branches import PackedBranch, SignBranch
 
@@ -152,8 +152,11 @@ def test_mismatches_are_one_line_errors_naming_the_module(files):
     with pytest.raises(AttachError, match=r"module base_model\.model\.model\.layers\.0\.mlp\.up_proj: the \.lba has "
                                           r"in=64, out=128; the model's model\.layers\.0\.mlp\.up_proj has in=64, out=96"):
         attach(model, files["one"], packed=True)
-    assert not hasattr(model, "_lordba_adapters") or not active(model)
-    assert not any(m._forward_hooks for m in model.modules())
+    assert not adapters(model) and not any(m._forward_hooks for m in model.modules())
+    model.model.layers[0].mlp.up_proj = torch.nn.Linear(64, 128, bias=False)
+    attach(model, files["two"], name="x")
+    with pytest.raises(AttachError, match="an adapter named 'x' is already attached"):
+        attach(model, files["one"], name="x")
 
 
 def test_packed_memory_is_the_decoded_sections(files):

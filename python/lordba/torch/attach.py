@@ -123,10 +123,10 @@ def attach(model: nn.Module, path: str | os.PathLike, name: str | None = None, p
     naming it; nothing is attached then.
     """
     name = name if name is not None else os.path.splitext(os.path.basename(os.fspath(path)))[0]
-    state = _state(model)
-    if name in state.adapters:
+    if name in adapters(model):
         raise AttachError(f"{os.fspath(path)}: an adapter named {name!r} is already attached")
     branches, names, decoded = _load(model, path, packed)
+    state = _state(model)
     adapter = Adapter(name, os.fspath(path), packed, branches, names, decoded)
     for target in branches:
         if target not in state.hooks:
