@@ -199,6 +199,9 @@ def test_sign_gemm_equals_the_float_path(files, tokens):
             assert torch.equal(packed.apply(x, y), got + y), name
             y_before = y.clone()
             assert packed.apply(x, y, inplace=True) is y and torch.equal(y, got + y_before), name
+            torch.ops.lordba.sign_gemm_add_(y_before, x, packed.sign_a, packed.sign_b, packed.scale_a, packed.scale_b,
+                                            packed.scale_m)
+            assert torch.equal(y_before, y), name
             # bfloat16 in, bfloat16 out: the branch of the rounded input, rounded once.
             xb = x.bfloat16()
             got_bf16 = packed.apply(xb, torch.zeros_like(y).bfloat16())

@@ -94,7 +94,8 @@ class PackedBranch:
         args = (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m)
         if not inplace:
             return ops.sign_gemm(x, y, *args)
-        ops.sign_gemm_add_(y, x, *args)
+        # Eager calls skip the dispatcher; a traced graph (torch.compile) gets the operator.
+        (ops.sign_gemm_add_ if torch.compiler.is_compiling() else ops.add_branch_)(y, x, *args)
         return y
 
     def tensors(self) -> list[torch.Tensor]:

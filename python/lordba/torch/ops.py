@@ -88,11 +88,10 @@ def _(x, y, sign_a, sign_b, scale_a, scale_b, scale_m):
     return torch.empty_like(y)
 
 
-@torch.library.custom_op("lordba::sign_gemm_add_", mutates_args=("y",))
-def sign_gemm_add_(y: torch.Tensor, x: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
-                   scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> None:
-    """`y += ΔW·x` in place (`sign_gemm` without a new output: a large fresh tensor costs page faults
-    comparable to the branch itself)."""
+def add_branch_(y: torch.Tensor, x: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
+                scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> None:
+    """`y += ΔW·x` in place: the body of `sign_gemm_add_`, callable without the dispatcher (about
+    40 µs per call, twice the kernel's own time for one decode token of a 4096 × 4096 module)."""
     _check(x, y, sign_a, sign_b, scale_a, scale_b, scale_m)
     if y.dtype == torch.float32 and y.is_contiguous():
         _add_branch(x, y.view(-1, y.shape[-1]), sign_a, sign_b, scale_a, scale_b, scale_m)
@@ -100,6 +99,14 @@ def sign_gemm_add_(y: torch.Tensor, x: torch.Tensor, sign_a: torch.Tensor, sign_
         out = y.reshape(-1, y.shape[-1]).to(torch.float32, copy=True)
         _add_branch(x, out, sign_a, sign_b, scale_a, scale_b, scale_m)
         y.copy_(out.view(y.shape))
+
+
+@torch.library.custom_op("lordba::sign_gemm_add_", mutates_args=("y",))
+def sign_gemm_add_(y: torch.Tensor, x: torch.Tensor, sign_a: torch.Tensor, sign_b: torch.Tensor,
+                   scale_a: Optional[torch.Tensor], scale_b: torch.Tensor, scale_m: torch.Tensor) -> None:
+    """`y += ΔW·x` in place (`sign_gemm` without a new output: a large fresh tensor costs page faults
+    comparable to the branch itself)."""
+    add_branch_(y, x, sign_a, sign_b, scale_a, scale_b, scale_m)
 
 
 @sign_gemm_add_.register_fake
