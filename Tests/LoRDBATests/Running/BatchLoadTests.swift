@@ -60,7 +60,7 @@ import Testing
         let inputs = try adapters(dir, count: Self.count)
         let single = try measured([inputs[0], "--out-dir", dir.path + "/one", "--plain", "-q"], fileLimit: 24)
         #expect(single.status == 0, "\(single.stderr)")
-        let batch = try measured(inputs + ["--out-dir", dir.path + "/out", "--plain", "-q"], fileLimit: 24)
+        let batch = try measured(inputs + ["--out-dir", dir.path + "/out", "--plain", "-q", "--jobs", "2"], fileLimit: 24)
         #expect(batch.status == 0, "\(batch.stderr.prefix(500))")
         let outputs = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/out")
         #expect(outputs.count == inputs.count && outputs.allSatisfy { $0.hasSuffix(".lba") })
