@@ -8,7 +8,8 @@
 #            folder and the cache key (outputs: version, dir, cache-key)
 #   install  the release archive into that folder: downloaded (INPUT_INSTALL auto or download;
 #            INPUT_RELEASE_URL, a URL with {repo}, {version} and {arch}, or file://PATH), else
-#            built from this checkout by scripts/release.sh (auto or build; needs Swift 6)
+#            built from this checkout by scripts/release.sh (auto or build; needs Swift 6; the
+#            build goes to LORDBA_SCRATCH_PATH, default under RUNNER_TEMP)
 #   run      lordba-convert over the INPUT_ADAPTERS globs (or merge-reports over the
 #            INPUT_MERGE_REPORTS globs) with the summary and annotations on; outputs the report
 #            paths and exit-code, and exits with lordba-convert's status (3: gate tripped)
@@ -91,7 +92,7 @@ build() {   # build: scripts/release.sh in this checkout, then the archive it ma
     command -v swift >/dev/null || fail "building lordba needs a Swift 6 toolchain on PATH (or a release archive to download)"
     pkg-config --exists libzstd json-c libcrypto libpcre2-8 2>/dev/null || apt_install "${build_packages[@]}"
     local made
-    made=$("$here/scripts/release.sh" --scratch-path "$RUNNER_TEMP/lordba-build" | tail -n 1)
+    made=$("$here/scripts/release.sh" --scratch-path "${LORDBA_SCRATCH_PATH:-$RUNNER_TEMP/lordba-build}" | tail -n 1)
     install_archive "$made"
 }
 
@@ -103,7 +104,7 @@ prepare)
     ;;
 install)
     case ${INPUT_INSTALL:-auto} in
-        auto) download || build ;;
+        auto) download || { echo "no lordba $version archive for $arch to download: building it" >&2; build; } ;;
         download) download || fail "could not download the lordba $version archive for $arch" ;;
         build) build ;;
         *) fail "install: '${INPUT_INSTALL}' is not auto, download or build" ;;

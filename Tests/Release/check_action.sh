@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # usage: Tests/Release/check_action.sh ARCHIVE
 # Runs the GitHub Action's steps (scripts/action.sh prepare, install, run) as the runner would,
-# with the GitHub variables pointing into a temporary folder: installs ARCHIVE (as a download
-# from a file:// URL), converts the samples as two shards of one batch, then merges the shards'
-# reports under a --max-error gate that trips. Checks the exit statuses, the step outputs, PATH,
-# the job summary (once per run), the annotations and the .lba files.
+# with the GitHub variables pointing into a temporary folder: installs the tools by building them
+# (the repository's .build-release is reused), then ARCHIVE as a download from a file:// URL;
+# converts the samples as two shards of one batch, then merges the shards' reports under a
+# --max-error gate that trips. Checks the exit statuses, the step outputs, PATH, the job summary
+# (once per run), the annotations and the .lba files.
 set -euo pipefail
 archive=$(readlink -f "${1:?usage: check_action.sh ARCHIVE}")
 action=$(cd "$(dirname "$0")/../.." && pwd)/scripts/action.sh
@@ -28,6 +29,17 @@ version=$(output_of version)
 dir=$(output_of dir)
 [ "$(output_of cache-key)" = "lordba-$version-linux-$(uname -m)" ] || fail "prepare: cache key $(output_of cache-key)"
 
+# install: auto with no archive at the URL builds it (reusing this checkout's release build),
+# then download installs ARCHIVE over it; the steps below run the downloaded tools.
+INPUT_INSTALL=auto INPUT_RELEASE_URL="file://$runner/none/{version}-{arch}.tar.gz" \
+    LORDBA_SCRATCH_PATH="$(dirname "$action")/../.build-release" "$action" install 2>"$runner/err" \
+    || fail "install: auto did not build: $(cat "$runner/err")"
+grep -q "no lordba $version archive for $(uname -m) to download: building it" "$runner/err" || fail "install: auto did not fall back to a build"
+[ -x "$dir/bin/lordba-convert" ] || fail "install: no $dir/bin/lordba-convert after the build"
+if INPUT_INSTALL=download INPUT_RELEASE_URL="file://$runner/none.tar.gz" "$action" install 2>/dev/null; then
+    fail "install: download passed without an archive"
+fi
+rm -rf "$dir"
 INPUT_INSTALL=download INPUT_RELEASE_URL="file://$(dirname "$archive")/lordba-{version}-linux-{arch}.tar.gz" \
     "$action" install
 [ -x "$dir/bin/lordba-convert" ] || fail "install: no $dir/bin/lordba-convert"
@@ -61,4 +73,4 @@ grep -q '^::warning file=adapters/.*product error above --max-error 0.1' "$runne
 [ -s lordba-report.json ] && [ "$(output_of report-json)" = lordba-report.json ] || fail "run: no merged JSON report"
 [ "$(grep -c '^## lordba-convert' "$GITHUB_STEP_SUMMARY")" = 3 ] || fail "run: the job summary does not hold the three runs once each"
 grep -q 'above it' "$GITHUB_STEP_SUMMARY" || fail "run: the job summary does not show the gate"
-echo "check_action: ok (install from the archive, 2 shards, merge with a tripped gate: exit 3)"
+echo "check_action: ok (install by a build and from the archive, 2 shards, merge with a tripped gate: exit 3)"
