@@ -19,8 +19,8 @@ trap 'rm -rf "$work"' EXIT
 tar -xzf "$archive" -C "$work"
 root=$work/$name
 [ -d "$root" ] || fail "$archive does not unpack to $name/"
-for file in README.md LICENSES.md samples/tiny-llama-lora-f16/adapter_model.safetensors \
-        samples/minilm-cls-r8/adapter_model.safetensors; do
+for file in README.md LICENSES.md docs/install.md formats/lba.md \
+        samples/tiny-llama-lora-f16/adapter_model.safetensors samples/minilm-cls-r8/adapter_model.safetensors; do
     [ -s "$root/$file" ] || fail "$archive has no $name/$file"
 done
 
