@@ -9,13 +9,14 @@ allowed='^(linux-vdso|ld-linux[-a-z0-9_]*|libc|libm|libdl|libpthread|librt|libut
 status=0
 for binary in "$@"; do
     libraries=$(ldd "$binary") || { echo "error: $binary: ldd cannot read it" >&2; status=1; continue; }
-    swift=$(grep -Ei 'swift|foundation|dispatch|blocksruntime|icu' <<< "$libraries" | awk '{print $1}' || true)
-    missing=$(grep 'not found' <<< "$libraries" | awk '{print $1}' || true)
-    unexpected=$(awk '{print $1}' <<< "$libraries" | sed 's|.*/||' | grep -Ev "$allowed" || true)
-    if [ -n "$swift" ]; then echo "error: $binary links Swift libraries dynamically: $(echo $swift)" >&2; status=1; fi
-    if [ -n "$missing" ]; then echo "error: $binary needs libraries this machine lacks: $(echo $missing)" >&2; status=1; fi
+    # Library names, space-separated on one line.
+    swift=$(grep -Ei 'swift|foundation|dispatch|blocksruntime|icu' <<< "$libraries" | awk '{printf "%s ", $1}' || true)
+    missing=$(grep 'not found' <<< "$libraries" | awk '{printf "%s ", $1}' || true)
+    unexpected=$(awk '{print $1}' <<< "$libraries" | sed 's|.*/||' | grep -Ev "$allowed" | tr '\n' ' ' || true)
+    if [ -n "$swift" ]; then echo "error: $binary links Swift libraries dynamically: $swift" >&2; status=1; fi
+    if [ -n "$missing" ]; then echo "error: $binary needs libraries this machine lacks: $missing" >&2; status=1; fi
     if [ -z "$swift" ] && [ -n "$unexpected" ]; then
-        echo "error: $binary links more than glibc and the four C libraries: $(echo $unexpected)" >&2; status=1
+        echo "error: $binary links more than glibc and the four C libraries: $unexpected" >&2; status=1
     fi
 done
 exit $status
