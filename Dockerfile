@@ -14,7 +14,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN archive=$(scripts/release.sh --scratch-path /build --output /dist | tail -n 1) \
+RUN archive=$(scripts/release.sh --scratch-path /build --output /dist) \
     && mkdir /opt/lordba \
     && tar -xzf "$archive" -C /opt/lordba --strip-components=1
 

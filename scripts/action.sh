@@ -92,7 +92,7 @@ build() {   # build: scripts/release.sh in this checkout, then the archive it ma
     command -v swift >/dev/null || fail "building lordba needs a Swift 6 toolchain on PATH (or a release archive to download)"
     pkg-config --exists libzstd json-c libcrypto libpcre2-8 2>/dev/null || apt_install "${build_packages[@]}"
     local made
-    made=$("$here/scripts/release.sh" --scratch-path "${LORDBA_SCRATCH_PATH:-$RUNNER_TEMP/lordba-build}" | tail -n 1)
+    made=$("$here/scripts/release.sh" --scratch-path "${LORDBA_SCRATCH_PATH:-$RUNNER_TEMP/lordba-build}")
     install_archive "$made"
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # usage: scripts/release.sh [--scratch-path DIR] [--output DIR]
-# Builds the release archive lordba-<version>-linux-<arch>.tar.gz and prints its path:
+# Builds the release archive lordba-<version>-linux-<arch>.tar.gz and prints its absolute path:
 #   bin/          lordba-convert, lordba-validate, lordba-bench (release, Swift runtime, Foundation
 #                 and Dispatch linked statically: they need only glibc, libstdc++ and the four C
 #                 libraries of `apt-get install libzstd1 libjson-c5 libssl3 libpcre2-8-0`)
@@ -65,4 +65,4 @@ epoch=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$epoch" --mode=go-w \
     -C "$staging" -cf - "$name" | gzip -n > "$archive.tmp"
 mv -f "$archive.tmp" "$archive"
-echo "$archive"
+echo "$(cd "$output" && pwd)/$name.tar.gz"
