@@ -69,7 +69,7 @@ public struct LBAWriter: Sendable {
         do {
             try AtomicFile.write(encoded.bytes, to: path, overwrite: overwrite)
         } catch {
-            if error.errno == EEXIST, error.operation == "create" { throw .fileExists(path: path) }
+            if error.isExistingDestination { throw .fileExists(path: path) }
             throw .io(path: path, operation: error.operation, errno: error.errno)
         }
         return encoded
