@@ -126,7 +126,7 @@ public struct Converter: Sendable {
         var notes = source.notes
         if let budgetNote { notes.append(budgetNote) }
         if options.dropExtra {
-            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(".lora_magnitude_vector") }.count
+            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(CarriedRole.magnitudeSuffix) }.count
             if magnitudes > 0 {
                 notes.append("--drop-extra left out \(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s"): those modules now run as plain LoRA, which changes their effect")
             }

@@ -91,7 +91,7 @@ public struct DequantizedModule: Sendable {
 /// Shared helpers of the exporters: reading the `.lba`, encoding tensors, naming.
 enum ExportSupport {
     /// The prefix PEFT puts before module paths.
-    static let peftPrefix = "base_model.model."
+    static let peftPrefix = PEFTLayout.modelPrefix
 
     /// Appends the carried tensors unchanged under their own names (a name an exported factor
     /// already uses is left out, with a note); returns how many were appended.
