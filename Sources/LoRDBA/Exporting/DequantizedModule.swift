@@ -127,7 +127,7 @@ enum ExportSupport {
 
     /// `name` without PEFT's `base_model.model.` prefix.
     static func strippingPEFTPrefix(_ name: String) -> String {
-        name.hasPrefix(peftPrefix) ? String(name.dropFirst(peftPrefix.count)) : name
+        PEFTLayout.withoutModelPrefix(name)
     }
 
     /// The most common rank (the smallest among equally common ones).
