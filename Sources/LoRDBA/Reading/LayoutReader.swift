@@ -30,15 +30,16 @@ struct LayoutReader {
         var partner: String
     }
 
-    /// Every layout's factor suffixes, in the order they are tried.
-    static let namePatterns: [NamePattern] = PEFTLayout.namePatterns + MLXLayout.namePatterns + KohyaLayout.namePatterns
-        + DiffusersLayout.namePatterns
+    /// Each layout's factor suffixes (from its file in `Layouts/`), in the order they are tried.
+    static let layoutPatterns: [[NamePattern]] = [
+        PEFTLayout.namePatterns, MLXLayout.namePatterns, KohyaLayout.namePatterns, DiffusersLayout.namePatterns,
+    ]
+    static let namePatterns: [NamePattern] = layoutPatterns.flatMap { $0 }
 
     /// The factor forms named when a file has none: the first pair of each layout
     /// (`…lora_A.weight/…lora_B.weight, …lora_a/…lora_b, …`).
     static let expectedFactors: String = {
-        let pairs = [PEFTLayout.namePatterns, MLXLayout.namePatterns, KohyaLayout.namePatterns, DiffusersLayout.namePatterns]
-            .map { "…\($0[0].suffix.dropFirst())/…\($0[0].partner.dropFirst())" }
+        let pairs = layoutPatterns.map { "…\($0[0].suffix.dropFirst())/…\($0[0].partner.dropFirst())" }
         return pairs.dropLast().joined(separator: ", ") + " or " + pairs.last!
     }()
 
