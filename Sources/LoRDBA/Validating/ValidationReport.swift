@@ -35,9 +35,13 @@ public enum ValidationReport {
         let judged = result.modules.filter { $0.overflow == nil }
         let judgedMax = judged.contains { $0.kernelDifferenceMax.isNaN } ? .nan : judged.map(\.kernelDifferenceMax).max() ?? 0
         let kernelOK = !(judgedMax > o.tolerance) && !judgedMax.isNaN
-        lines.append("kernel    largest relative difference from the dense reference \(Inspector.shortNumber(judgedMax)) "
-                     + "(tolerance \(Inspector.shortNumber(o.tolerance))): \(kernelOK ? "ok" : "MISMATCH")"
-                     + (judged.count < result.modules.count ? " on the \(judged.count) modules in float32 range" : ""))
+        if judged.isEmpty && !result.modules.isEmpty {
+            lines.append("kernel    not judged: every module's check left the float32 range")
+        } else {
+            lines.append("kernel    largest relative difference from the dense reference \(Inspector.shortNumber(judgedMax)) "
+                         + "(tolerance \(Inspector.shortNumber(o.tolerance))): \(kernelOK ? "ok" : "MISMATCH")"
+                         + (judged.count < result.modules.count ? " on the \(judged.count) modules in float32 range" : ""))
+        }
         for m in result.modules {
             if let overflow = m.overflow {
                 lines.append("overflow  module \(LBAError.quote(m.name)): float32 overflow in the check, \(overflow); the kernel is not judged on these scales")

@@ -105,6 +105,7 @@ import Testing
         #expect(overflow.contains("above the largest float32"))
         let text = ValidationReport.text(result)
         #expect(!text.contains("MISMATCH"))
+        #expect(text.contains("kernel    not judged: every module's check left the float32 range"))
         #expect(text.contains(#"overflow  module "layers.0.q_proj": float32 overflow in the check"#))
         #expect(ValidationReport.verdict(result.status).contains("FLOAT32 OVERFLOW"))
         let json = ValidationReport.json(result)
