@@ -265,8 +265,13 @@ def test_dora_conv_embedding_and_roles(work):
 
 def test_cli_prints_a_summary(work):
     out = work["files"][("mixed", "default")][1]
-    result = subprocess.run([sys.executable, str(Path(lba.__file__)), str(out)], capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(lba.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "lordba.lba", str(out)], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and "all checks passed" in result.stdout and "dora(" in result.stdout
+    bad = work["dir"] / "truncated.lba"
+    bad.write_bytes(out.read_bytes()[:-64])
+    result = subprocess.run([sys.executable, "-m", "lordba.lba", str(bad)], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {bad}: file: truncated")
 
 
 # ---------------------------------------------------------------------------------------------
