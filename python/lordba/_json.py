@@ -57,14 +57,18 @@ def parse(text: bytes, path: str) -> Any:
 
 def text_value(s: str) -> str:
     """Lone surrogates (from escapes such as \\ud800 without a partner) become U+FFFD (spec 5)."""
-    if any("\ud800" <= ch <= "\udfff" for ch in s):
+    if s.isascii():
+        return s
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
         return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in s)
-    return s
 
 
 def nfc(s: str) -> str:
     """Names are compared after NFC normalization (spec 5)."""
-    return unicodedata.normalize("NFC", s)
+    return s if s.isascii() else unicodedata.normalize("NFC", s)
 
 
 def _depth(value: Any) -> int:

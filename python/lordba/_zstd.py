@@ -66,7 +66,10 @@ def decode(stored: bytes, expected: int) -> bytes | str:
         return "not a valid zstd frame"
     if length != len(stored):
         return f"{len(stored) - length} bytes follow the zstd frame"
-    declared = zstandard.frame_content_size(stored)
+    try:
+        declared = zstandard.frame_content_size(stored)
+    except zstandard.ZstdError:          # e.g. the descriptor's reserved bit set
+        return "not a valid zstd frame"
     if declared < 0:
         return "the zstd frame does not declare its content size"
     if declared != expected:
