@@ -76,12 +76,18 @@ def _dimension(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 1 <= value <= MAX_DIM
 
 
+def _unique(name: Any, names: set[str], fail, what: str) -> str:
+    """The message context of `what` (module, carried tensor) `name`, a new name (after NFC)."""
+    _text(name, fail, what, "name")
+    context = f"{what} {json.dumps(name)}"
+    if _json.nfc(name) in names:
+        raise fail(context, f"duplicate {what} name")
+    names.add(_json.nfc(name))
+    return context
+
+
 def _check_module(m: Module, scale_dtype: str, names: set[str], fail) -> None:
-    _text(m.name, fail, "module", "name")
-    context = f"module {json.dumps(m.name)}"
-    if _json.nfc(m.name) in names:
-        raise fail(context, "duplicate module name")
-    names.add(_json.nfc(m.name))
+    context = _unique(m.name, names, fail, "module")
     if m.kind not in KINDS:
         raise fail(context, f"unknown kind {json.dumps(m.kind)} (one of {', '.join(sorted(KINDS))})")
     for label, value in (("in", m.in_features), ("out", m.out_features), ("rank", m.rank),
@@ -129,11 +135,7 @@ def _check_module(m: Module, scale_dtype: str, names: set[str], fail) -> None:
 
 
 def _check_carried(c: Carried, names: set[str], fail) -> None:
-    _text(c.name, fail, "carried tensor", "name")
-    context = f"carried tensor {json.dumps(c.name)}"
-    if _json.nfc(c.name) in names:
-        raise fail(context, "duplicate carried tensor name")
-    names.add(_json.nfc(c.name))
+    context = _unique(c.name, names, fail, "carried tensor")
     if c.dtype not in DTYPE_BITS:
         raise fail(context, f"unknown dtype {json.dumps(c.dtype)}")
     if c.role is not None and c.role not in ROLES:

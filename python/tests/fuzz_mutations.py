@@ -199,21 +199,30 @@ def mutate_table_text(parts: Parts, rng: random.Random) -> bytes | None:
     return assemble(parts, rng, json_text=edit)
 
 
-def mutate_section_payload(parts: Parts, rng: random.Random) -> bytes | None:
-    """A section's decoded bytes changed (bits, NaN/∞ scales, padding bits, length), re-encoded
-    raw or as zstd, with lengths kept consistent."""
+def _pick_section(parts: Parts, rng: random.Random) -> tuple[int, dict, bytes | None] | None:
+    """A random section: its index, table entry and decoded bytes (None: a frame that does not
+    decode), or None when there is no section."""
     sections = parts.table["sections"]
     if not sections:
         return None
     i = rng.randrange(len(sections))
-    s = sections[i]
-    payload = parts.sections[i]
-    if s.get("encoding") == "zstd":
+    payload: bytes | None = parts.sections[i]
+    if sections[i].get("encoding") == "zstd":
         try:
             payload = zstandard.ZstdDecompressor().decompress(payload, max_output_size=1 << 20)
-        except Exception:
-            return None
-    payload = bytearray(payload)
+        except zstandard.ZstdError:
+            payload = None
+    return i, sections[i], payload
+
+
+def mutate_section_payload(parts: Parts, rng: random.Random) -> bytes | None:
+    """A section's decoded bytes changed (bits, NaN/∞ scales, padding bits, length), re-encoded
+    raw or as zstd, with lengths kept consistent."""
+    picked = _pick_section(parts, rng)
+    if picked is None or picked[2] is None:
+        return None
+    i, s, decoded = picked
+    payload = bytearray(decoded)
     choice = rng.randrange(6)
     if choice == 0 and payload:
         bit = rng.randrange(len(payload) * 8)
@@ -284,16 +293,11 @@ def mutate_zstd_frame(parts: Parts, rng: random.Random) -> bytes | None:
         end = 64 + int.from_bytes(out[24:32], "little")
         out[64:end] = frame[:end - 64].ljust(end - 64, b"\0")
         return fix_checksums(out)
-    if not sections:
+    picked = _pick_section(parts, rng)
+    if picked is None:
         return None
-    i = rng.randrange(len(sections))
-    s = sections[i]
-    payload = parts.sections[i]
-    if s.get("encoding") == "zstd":
-        try:
-            payload = zstandard.ZstdDecompressor().decompress(payload, max_output_size=1 << 20)
-        except Exception:
-            pass
+    i, s, decoded = picked
+    payload = decoded if decoded is not None else parts.sections[i]
     parts.sections[i] = _frame(rng, payload)
     s["encoding"] = "zstd"
     s["decoded_length"] = len(payload) if rng.random() < 0.8 else rng.choice(INTS[:20])
