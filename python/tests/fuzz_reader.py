@@ -11,6 +11,7 @@ pytest `test_lba_fuzz_corpus.py` replays every corpus file through both readers)
 
     python3 python/tests/fuzz_reader.py --seconds 50           # bounded, as CI runs it
     nice python3 python/tests/fuzz_reader.py --runs 1000000     # the long run (one core)
+    python3 python/tests/fuzz_reader.py --no-instrument ... DIR # uninstrumented, seeded from DIR
     python3 python/tests/fuzz_reader.py --parity 200 ...        # also compare with lordba-convert
                                                                 # inspect every 200th input (a
                                                                 # disagreement is a finding too)
@@ -34,8 +35,11 @@ import atheris
 import numpy  # noqa: F401  (imported before instrumenting, so only lordba is instrumented)
 import zstandard  # noqa: F401
 
-with atheris.instrument_imports(include=["lordba"]):
+if "--no-instrument" in sys.argv:         # no coverage feedback: about 2x the executions a second
     from lordba import lba
+else:
+    with atheris.instrument_imports(include=["lordba"]):
+        from lordba import lba
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz_mutations  # noqa: E402
@@ -134,6 +138,9 @@ def main() -> int:
                         help="write deterministic mutants of each kind to DIR and exit")
     parser.add_argument("--memory-limit", type=int, default=2048, help="address-space limit in MiB")
     parser.add_argument("--trace-every", type=int, default=16, help="measure allocations of every Nth input")
+    parser.add_argument("--no-instrument", action="store_true",
+                        help="no coverage feedback for lordba (faster; mutants then grow from the seeds and any "
+                             "corpus folders given after the options, e.g. an instrumented run's)")
     args, rest = parser.parse_known_args()
     if args.make_corpus:
         return make_corpus(args.make_corpus)
@@ -149,11 +156,15 @@ def main() -> int:
         (corpus / f"seed{n}.lba").write_bytes(seed)
     for path in sorted((Path(__file__).resolve().parent / "corpus").glob("*.lba")):
         (corpus / path.name).write_bytes(path.read_bytes())
+    # Uninstrumented, libFuzzer keeps no input (none adds coverage): the mutator then starts from
+    # the seeds and the files of the corpus folders given, read here.
+    pool = seeds + [p.read_bytes() for folder in rest if Path(folder).is_dir() for p in sorted(Path(folder).iterdir())
+                    if p.is_file() and p.stat().st_size >= 64] if args.no_instrument else seeds
 
     def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
         rng = random.Random(seed)
         if len(data) < 64 or rng.random() < 0.05:
-            data = rng.choice(seeds)
+            data = rng.choice(pool)
         out = fuzz_mutations.mutate(data, rng, lambda d: atheris.Mutate(d, max(len(d), 64)))
         return out[:max_size]
 
