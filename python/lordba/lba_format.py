@@ -141,6 +141,26 @@ def aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def bounded_product(values: list[int], limit: int = MAX_INT) -> int | None:
+    """The product of `values` (non-negative), or None once it passes `limit`: a shape of many
+    large dimensions never becomes a huge integer."""
+    product = 1
+    for value in values:
+        product *= value
+        if product > limit:
+            return None if 0 not in values else 0
+    return product
+
+
+def tensor_bytes(shape: list[int], dtype: str) -> int | None:
+    """Bytes of a tensor of `dtype` (a safetensors dtype) and `shape`, or None when the element
+    count is not addressable or the bits do not fill whole bytes (6.4)."""
+    count = bounded_product(shape)
+    if count is None or count * DTYPE_BITS[dtype] % 8:
+        return None
+    return count * DTYPE_BITS[dtype] // 8
+
+
 def sign_bytes(rows: int, cols: int) -> int:
     """Bytes of a packed `rows x cols` sign matrix (rows of 64-bit words)."""
     return rows * ((cols + 63) // 64) * 8

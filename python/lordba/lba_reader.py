@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +13,10 @@ import numpy as np
 
 from . import _json, _zstd, lba_scales
 from ._crc32c import crc32c
-from .lba_format import (COMPRESSED_TABLE, CONTENTS, DTYPE_BITS, KNOWN_FLAGS, MAGIC, MAJOR, MAX_TABLE, PREAMBLE,
+from .lba_format import (COMPRESSED_TABLE, CONTENTS, KNOWN_FLAGS, MAGIC, MAJOR, MAX_TABLE, PREAMBLE,
                          RAW, SCALE_A, SCALE_B, SCALE_M, SCALE_WIDTH, SIGN_A, SIGN_B,
                          ZSTD, ZSTD_RATIO, CarriedKey, LBAError, ModuleKey, Preamble, SectionKey, aligned,
-                         memory_size, sign_bytes, within_decoded_budget)
+                         memory_size, sign_bytes, tensor_bytes, within_decoded_budget)
 from .lba_model import Carried, LBAFile, Module
 from .lba_table import TableReader
 
@@ -175,11 +174,12 @@ def check_section_sizes(table: TableReader) -> None:
                                  f"holds {actual} bytes, the shapes need {expected[content]}")
     for c in table.carried:
         index = c[CarriedKey.SECTION]
-        bits = math.prod(c[CarriedKey.SHAPE]) * DTYPE_BITS[c[CarriedKey.DTYPE]]
+        expected = tensor_bytes(c[CarriedKey.SHAPE], c[CarriedKey.DTYPE])
         actual = table.sections[index][SectionKey.DECODED_LENGTH]
-        if bits % 8 or actual != bits // 8:
+        if expected is None or actual != expected:
+            needs = "a whole number of bytes it does not fill" if expected is None else expected
             raise table.fail(f"section {index} (carried)",
-                             f"holds {actual} bytes, {c[CarriedKey.DTYPE]} {c[CarriedKey.SHAPE]} needs {bits / 8:g}")
+                             f"holds {actual} bytes, {c[CarriedKey.DTYPE]} {c[CarriedKey.SHAPE]} needs {needs}")
 
 
 def check_placement(data: bytes, path: str, table: TableReader, p: _Preamble) -> None:

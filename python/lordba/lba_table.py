@@ -10,7 +10,7 @@ from typing import Any
 from . import _json
 from .lba_format import (CARRIED, CONTENTS, DORA_MAGNITUDE, DTYPE_BITS, KINDS, LAYOUT_MINOR, MAX_BINARY_RANK_MULTIPLE,
                          MAX_DIM, MAX_INT, MINOR, MODULE_CONTENTS, ROLES, SCALE_A, SCALE_WIDTH, CarriedKey, Key,
-                         LBAError, ModuleKey, SectionKey, SourceKey)
+                         LBAError, ModuleKey, SectionKey, SourceKey, bounded_product)
 
 INT, NUMBER, STR, LIST, OBJ = "int", "number", "str", "list", "obj"
 
@@ -76,9 +76,13 @@ class TableReader:
                 raise self.fail(context, f"member {json.dumps(key)} is out of range ({value})")
             return value
         if kind == NUMBER:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+            try:
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+            except OverflowError:       # an integer literal beyond the binary64 range
+                number = math.inf
+            if not math.isfinite(number):
                 raise self.fail(context, f"member {json.dumps(key)} must be a finite number")
-            return float(value)
+            return number
         expected = {STR: str, LIST: list, OBJ: dict}[kind]
         if not isinstance(value, expected):
             noun = {STR: "a string", LIST: "an array", OBJ: "an object"}[kind]
@@ -178,7 +182,8 @@ class TableReader:
                 raise self.fail(context, "conv module without kernel")
             if any(isinstance(d, _json.Float) or not _json.is_integer(d) or d < 1 for d in kernel):
                 raise self.fail(context, "kernel entries must be integers >= 1")
-            if m[ModuleKey.IN] % math.prod(kernel):
+            size = bounded_product(kernel)
+            if size is None or m[ModuleKey.IN] % size:
                 raise self.fail(context, f"kernel {kernel} does not divide in = {m[ModuleKey.IN]}")
         elif ModuleKey.KERNEL in m:
             raise self.fail(context, "kernel is only for conv modules")
@@ -229,7 +234,7 @@ class TableReader:
                 raise self.fail(context, f"magnitude {json.dumps(magnitude)} is not a carried tensor")
             if tensor.get(CarriedKey.ROLE) != "magnitude":
                 raise self.fail(context, f"magnitude {json.dumps(magnitude)} does not have role \"magnitude\"")
-            elements = math.prod(tensor[CarriedKey.SHAPE])
+            elements = bounded_product(tensor[CarriedKey.SHAPE])
             if elements != m[ModuleKey.OUT]:
                 raise self.fail(context, f"magnitude has {elements} elements, out = {m[ModuleKey.OUT]}")
             if _json.nfc(magnitude) in owners:

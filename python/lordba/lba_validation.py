@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _json, lba_scales
 from .lba_format import (DTYPE_BITS, KINDS, LAYOUTS, MAX_BINARY_RANK_MULTIPLE, MAX_DIM, ROLES, SCALE_WIDTH, LBAError,
-                         SourceKey)
+                         SourceKey, bounded_product, tensor_bytes)
 from .lba_model import Carried, LBAFile, Module
 
 
@@ -55,8 +55,8 @@ def validate(f: LBAFile, path: str) -> tuple[list[Module], list[Carried]]:
         tensor = magnitudes.get(_json.nfc(m.dora_magnitude))
         if tensor is None or tensor.role != "magnitude":
             raise fail(context, f"magnitude {json.dumps(m.dora_magnitude)} is not a carried tensor of role \"magnitude\"")
-        if math.prod(tensor.shape) != m.out_features:
-            raise fail(context, f"magnitude has {math.prod(tensor.shape)} elements, out = {m.out_features}")
+        if bounded_product(list(tensor.shape)) != m.out_features:
+            raise fail(context, f"magnitude has shape {tensor.shape}, out = {m.out_features} elements")
         if _json.nfc(m.dora_magnitude) in owners:
             raise fail(context, f"magnitude {json.dumps(m.dora_magnitude)} is used by two modules")
         owners.add(_json.nfc(m.dora_magnitude))
@@ -102,7 +102,8 @@ def _check_module(m: Module, scale_dtype: str, names: set[str], fail) -> None:
     if m.kind == "conv":
         if not m.kernel or not all(_dimension(k) for k in m.kernel):
             raise fail(context, f"conv kernel {m.kernel} needs entries from 1 to {MAX_DIM}")
-        if m.in_features % math.prod(m.kernel):
+        size = bounded_product(list(m.kernel))
+        if size is None or m.in_features % size:
             raise fail(context, f"kernel {m.kernel} does not divide in = {m.in_features}")
     elif m.kernel is not None:
         raise fail(context, "kernel is only for conv modules")
@@ -142,6 +143,6 @@ def _check_carried(c: Carried, names: set[str], fail) -> None:
         raise fail(context, f"unknown role {json.dumps(c.role)} (one of {', '.join(sorted(ROLES))})")
     if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= MAX_DIM for d in c.shape):
         raise fail(context, f"shape {c.shape} needs integer dimensions from 0 to {MAX_DIM}")
-    bits = math.prod(c.shape) * DTYPE_BITS[c.dtype]
-    if bits % 8 or len(c.data) != bits // 8:
-        raise fail(context, f"{len(c.data)} bytes for {c.dtype} shape {c.shape} (expected {bits / 8:g})")
+    expected = tensor_bytes(list(c.shape), c.dtype)
+    if expected is None or len(c.data) != expected:
+        raise fail(context, f"{len(c.data)} bytes for {c.dtype} shape {c.shape} (expected {expected})")
