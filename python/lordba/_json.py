@@ -12,6 +12,9 @@ from typing import Any
 from .lba_format import MAX_DEPTH, LBAError
 
 
+MAX_INTEGER_LITERAL = 2**64 - 1     # integer literals from here on are refused (formats/lba.md 5)
+
+
 class Float(float):
     """A JSON number written with a fraction or an exponent (never an integer, spec 5)."""
 
@@ -43,8 +46,15 @@ def parse(text: bytes, path: str) -> Any:
     def constant(name: str) -> Any:
         raise fail(f"{name} is not a JSON number")
 
+    def integer(token: str) -> int:
+        value = int(token)
+        if value >= MAX_INTEGER_LITERAL:
+            raise fail(f"integer literal out of range ({token[:24]}{'…' if len(token) > 24 else ''})")
+        return value
+
     try:
-        value = json.loads(decoded, object_pairs_hook=pairs, parse_constant=constant, parse_float=Float, parse_int=int)
+        value = json.loads(decoded, object_pairs_hook=pairs, parse_constant=constant, parse_float=Float,
+                           parse_int=integer)
     except LBAError:
         raise
     except (ValueError, RecursionError) as error:
