@@ -31,6 +31,13 @@ ODD_VALUES: list[Any] = [None, True, False, "", "x", "e\u0301", "\u00e9", "\ud80
                          1.0, 0.5, 1e300, -0.0]
 
 
+def _decompress(frame: bytes) -> bytes:
+    """A frame's content when it declares at most 1 MiB (the mutator's own bound)."""
+    if not 0 <= zstandard.frame_content_size(frame) <= 1 << 20:
+        raise zstandard.ZstdError("not a small frame")
+    return zstandard.ZstdDecompressor().decompress(frame)
+
+
 class Parts:
     """A file taken apart: preamble fields, table object, stored section bytes (by table order)."""
 
@@ -41,7 +48,7 @@ class Parts:
         stored = data[64:64 + table_length]
         self.compressed = bool(self.flags & 1)
         try:
-            text = zstandard.ZstdDecompressor().decompress(stored, max_output_size=1 << 20) if self.compressed else stored
+            text = _decompress(stored) if self.compressed else stored
             self.table: Any = json.loads(text)
         except Exception:
             self.table = None
@@ -209,7 +216,7 @@ def _pick_section(parts: Parts, rng: random.Random) -> tuple[int, dict, bytes | 
     payload: bytes | None = parts.sections[i]
     if sections[i].get("encoding") == "zstd":
         try:
-            payload = zstandard.ZstdDecompressor().decompress(payload, max_output_size=1 << 20)
+            payload = _decompress(payload)
         except zstandard.ZstdError:
             payload = None
     return i, sections[i], payload
@@ -356,7 +363,8 @@ def mutate(data: bytes, rng: random.Random, byte_mutator: Callable[[bytes], byte
     """One mutation of `data` (a valid or already mutated file)."""
     try:
         return _mutate(data, rng, byte_mutator)
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, zstandard.ZstdError):
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError,
+            zstandard.ZstdError):
         return _flip(data, rng)     # a mutant too odd to take apart again: flip bits instead
 
 
