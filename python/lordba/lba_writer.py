@@ -9,6 +9,7 @@ with the `zstandard` package's libzstd under the same rule.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -81,8 +82,7 @@ def write(f: LBAFile, path: str | os.PathLike[str], *, overwrite: bool = False) 
         if overwrite:
             os.replace(temporary, target)
         else:
-            os.link(temporary, target)       # fails (EEXIST) if the path appeared meanwhile
-            os.unlink(temporary)
+            _create(temporary, target)
     except FileExistsError:
         _remove(temporary)
         raise LBAError(f"{target}: exists (pass overwrite=True to replace it)") from None
@@ -94,6 +94,23 @@ def write(f: LBAFile, path: str | os.PathLike[str], *, overwrite: bool = False) 
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def _create(temporary: str, target: str) -> None:
+    """Renames `temporary` to `target` unless `target` exists: a hard link fails if the path
+    appeared meanwhile; where the file system has no hard links, a checked rename."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "exists", target) from None
+        os.replace(temporary, target)
+    else:
+        os.unlink(temporary)
 
 
 def _remove(path: str) -> None:
