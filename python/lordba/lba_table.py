@@ -8,7 +8,7 @@ import math
 from typing import Any
 
 from . import _json
-from .lba_format import (CARRIED, CONTENTS, DORA_MAGNITUDE, DTYPE_BITS, KINDS, LAYOUT_MINOR, MAX_BINARY_RANK_MULTIPLE,
+from .lba_format import (CARRIED, CONTENTS, DORA_MAGNITUDE, DTYPE_BITS, FORMAT_NAME, KINDS, LAYOUT_MINOR, MAX_BINARY_RANK_MULTIPLE,
                          MAX_DIM, MAX_INT, MINOR, MODULE_CONTENTS, ROLES, SCALE_A, SCALE_WIDTH, CarriedKey, Key,
                          LBAError, ModuleKey, SectionKey, SourceKey, bounded_product)
 
@@ -95,7 +95,7 @@ class TableReader:
         root = self.members(self.table, "table",
                             {Key.FORMAT: STR, Key.VERSION: LIST, Key.LAYOUT: STR, Key.SCALE_DTYPE: STR,
                              Key.METADATA: OBJ, Key.MODULES: LIST, Key.CARRIED: LIST, Key.SECTIONS: LIST}, {})
-        if root[Key.FORMAT] != "lba":
+        if root[Key.FORMAT] != FORMAT_NAME:
             raise self.fail("table", f"format is {json.dumps(root[Key.FORMAT])}, expected \"lba\"")
         v = root[Key.VERSION]
         if (len(v) != 2 or any(isinstance(x, _json.Float) or not _json.is_integer(x) for x in v)
