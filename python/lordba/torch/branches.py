@@ -31,8 +31,22 @@ def _sign_rows(signs: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(packed)
 
 
+class _Sections:
+    """What both forms hold: the two sign matrices and the three scale vectors of one module."""
+
+    sign_a: torch.Tensor
+    sign_b: torch.Tensor
+    scale_a: torch.Tensor | None
+    scale_b: torch.Tensor
+    scale_m: torch.Tensor
+
+    def tensors(self) -> list[torch.Tensor]:
+        """The tensors the branch holds (what its memory is)."""
+        return [t for t in (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m) if t is not None]
+
+
 @dataclass
-class SignBranch:
+class SignBranch(_Sections):
     """The module's signs as ±1 floats and its scales as float32."""
 
     sign_a: torch.Tensor  # [k, in]
@@ -57,16 +71,13 @@ class SignBranch:
         branch = ((h @ self.sign_b) * self.scale_b).to(y.dtype)
         return y.add_(branch) if inplace else y + branch
 
-    def tensors(self) -> list[torch.Tensor]:
-        return [t for t in (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m) if t is not None]
-
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(`diag(m)·S_A·diag(a)` `[k, in]`, `diag(b)·S_Bᵀ` `[out, k]`) in float32: the branch as LoRA factors."""
         return _factors(self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m)
 
 
 @dataclass
-class PackedBranch:
+class PackedBranch(_Sections):
     """The module's sign rows packed (1 bit per entry) and its scales in the file's dtype."""
 
     sign_a: torch.Tensor  # uint8 [k, ⌈in/64⌉·8]
@@ -97,9 +108,6 @@ class PackedBranch:
         # Eager calls skip the dispatcher; a traced graph (torch.compile) gets the operator.
         (ops.sign_gemm_add_ if torch.compiler.is_compiling() else ops.add_branch_)(y, x, *args)
         return y
-
-    def tensors(self) -> list[torch.Tensor]:
-        return [t for t in (self.sign_a, self.sign_b, self.scale_a, self.scale_b, self.scale_m) if t is not None]
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(`diag(m)·S_A·diag(a)` `[k, in]`, `diag(b)·S_Bᵀ` `[out, k]`) in float32: the branch as LoRA factors."""
