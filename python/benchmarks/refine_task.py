@@ -120,7 +120,7 @@ def _train(model, sequences: list[list[int]], steps: int, lr: float, batch: int,
         loss.backward()
         optimizer.step()
     model.eval()
-    return float(loss)
+    return float(loss.detach())
 
 
 def build_base(folder: Path, shape: ModelShape, *, pretrain_steps: int, seed: int = 0) -> None:
@@ -167,16 +167,27 @@ def run_json(command: list[str]) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    work = Path(argv[1] if len(argv) > 1 else "refine-task")
+    import argparse
+
+    import torch
+
+    p = argparse.ArgumentParser(description="Build the refine task and measure convert → refine → eval on it.")
+    p.add_argument("work", type=Path, nargs="?", default=Path("refine-task"))
+    p.add_argument("--threads", type=int, help="CPU threads for every step (default: PyTorch's choice)")
+    args = p.parse_args(argv[1:])
+    work = args.work
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    if args.threads:
+        torch.set_num_threads(args.threads)
     work.mkdir(parents=True, exist_ok=True)
     base, lora = work / "base", work / "lora"
     started = time.monotonic()
     if not (base / "config.json").exists():
-        build_base(base, ModelShape(), pretrain_steps=400)
+        build_base(base, ModelShape(), pretrain_steps=200)
     (work / "train.txt").write_text("\n".join(corpus(2, 10, 1024)) + "\n")
     (work / "eval.txt").write_text("\n".join(corpus(2, 20, 256)) + "\n")
     if not (lora / "adapter_model.safetensors").exists():
-        train_lora(base, lora, corpus(2, 10, 1024), rank=16, steps=400)
+        train_lora(base, lora, corpus(2, 10, 1024), rank=16, steps=200)
     print(f"task built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     weights = lora / "adapter_model.safetensors"
     converted = work / "default.lba"
@@ -188,15 +199,16 @@ def main(argv: list[str]) -> int:
                          ("refined --ste --self-generate 128", ["--ste", "--self-generate", "128"])):
         out = work / (label.replace(" ", "_").replace("(", "").replace(")", "").replace("--", "") + ".lba")
         report = run_json(python + ["lordba.refine", str(converted), "--base", str(base), "--adapter", str(weights),
-                                    "-o", str(out), "--force", "--samples", "128", "--report-json", "-", *extra])
+                                    "-o", str(out), "--force", "--samples", "128", "--report-json", "-", *threads, *extra])
         runs[label] = out
-        print(f"{label}: {report['seconds']:.0f} s, held-out share kept {report['share_kept_after']:.3f}", file=sys.stderr)
+        print(f"{label}: {report['seconds']:.0f} s wall, {report['cpu_seconds']:.0f} s CPU, held-out share kept "
+              f"{report['share_kept_after']:.3f}", file=sys.stderr)
     fp16 = sum(2 * m["rank"] * (m["in"] + m["out"]) for m in _modules(converted))
     print(f"| .lba | bytes | vs fp16 factors | share of effect kept | gain kept |")
     print(f"|---|---:|---:|---:|---:|")
     for label, path in runs.items():
         figures = run_json(python + ["lordba.eval", str(path), "--base", str(base), "--adapter", str(weights),
-                                     "--data", str(work / "eval.txt"), "--json"])
+                                     "--data", str(work / "eval.txt"), "--json", *threads])
         size = path.stat().st_size
         print(f"| {label} | {size} | {fp16 / size:.1f}× | {100 * figures['share_kept']:.1f} % | "
               f"{100 * figures['gain_kept']:.1f} % |")

@@ -37,6 +37,7 @@ def parser() -> cli.Parser:
     p.add_argument("--seq-len", type=int, help="cut samples to this many tokens (default: whole samples)")
     p.add_argument("--batch-size", type=int, default=16, help="samples per forward pass (default 16)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the base model's weights (default float32)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
@@ -45,7 +46,7 @@ def parser() -> cli.Parser:
 def evaluate(args: Any) -> dict[str, Any]:
     started = time.monotonic()
     pair = open_pair(args.input, args.base, args.adapter, dtype=args.dtype,
-                     device=resolve_device(args.device), ste=False)
+                     device=resolve_device(args.device, args.threads), ste=False)
     data = pair.tokens(args.data, samples=args.samples, seq_len=args.seq_len)
     lba_totals, base_totals, original = metrics.Totals(), metrics.Totals(), metrics.Totals()
     causal = pair.task == "causal-lm"
@@ -101,7 +102,7 @@ ERRORS = (lba.LBAError, AdapterError, BaseModelError, DataError, OSError, ValueE
 def main(argv: list[str] | None = None) -> int:
     p = parser()
     args = p.parse_args(argv)
-    for name in ("samples", "seq_len", "batch_size"):
+    for name in ("samples", "seq_len", "batch_size", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")

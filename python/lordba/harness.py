@@ -59,7 +59,10 @@ class Pair:
                            context=self.base.context, seq_len=seq_len, limit=samples)
 
 
-def resolve_device(device: str) -> str:
+def resolve_device(device: str, threads: int | None = None) -> str:
+    """The device to run on (`auto`: CUDA when available); sets PyTorch's CPU threads if given."""
+    if threads is not None:
+        torch.set_num_threads(threads)
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():

@@ -50,6 +50,7 @@ def parser() -> cli.Parser:
     p.add_argument("--eval-every", type=int, default=10, help="steps between held-out evaluations (default 10)")
     p.add_argument("--seed", type=int, default=1, help="seed of the sample order and --self-generate (default 1)")
     p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the base model's weights (default float32)")
     p.add_argument("--report-json", metavar="PATH|-", help="write the run's figures as JSON (- for standard output)")
     p.add_argument("--force", action="store_true", help="replace an existing output (a regular file that is not an input)")
@@ -60,7 +61,7 @@ def parser() -> cli.Parser:
 def _check_usage(p: cli.Parser, args: Any) -> None:
     if (args.data is None) == (args.self_generate is None):
         p.error("give either --data FILE or --self-generate N")
-    for name in ("samples", "seq_len", "steps", "batch_size", "eval_every", "self_generate"):
+    for name in ("samples", "seq_len", "steps", "batch_size", "eval_every", "self_generate", "threads"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -137,7 +138,7 @@ def _report(args: Any, data: TokenData, result: TrainResult, status: str, held: 
         "share_kept_before": share(result.kl_before), "share_kept_after": share(result.kl_after),
         "top1_agreement_before": result.agreement_before, "top1_agreement_after": result.agreement_after,
         "steps": result.steps_run, "best_step": result.best_step, "stopped": result.stopped,
-        "train_seconds": result.seconds, "seconds": total,
+        "train_seconds": result.seconds, "seconds": total, "cpu_seconds": _cpu_seconds(),
         "options": {"ste": args.ste, "steps": args.steps, "lr": args.lr, "sign_lr": args.sign_lr or args.lr,
                     "batch_size": args.batch_size, "seq_len": args.seq_len, "samples": args.samples,
                     "self_generate": args.self_generate, "held_out": args.held_out, "round_share": args.round_share,
@@ -145,11 +146,19 @@ def _report(args: Any, data: TokenData, result: TrainResult, status: str, held: 
     }
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process so far (on a shared machine, what the work cost)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def refine(args: Any) -> int:
     started = time.monotonic()
     inputs = [args.input, weights_file(args.adapter), args.base] + ([args.data] if args.data else [])
     cli.check_output(args.output, inputs, force=args.force)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, args.threads)
     import torch
 
     torch.manual_seed(args.seed)
