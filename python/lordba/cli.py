@@ -30,6 +30,17 @@ class Parser(argparse.ArgumentParser):
         sys.exit(USAGE)
 
 
+def add_model_arguments(p: argparse.ArgumentParser, dtypes: list[str]) -> None:
+    """IN.lba, the base, the original adapter and where to run: what refine and eval share."""
+    p.add_argument("input", type=Path, metavar="IN.lba")
+    p.add_argument("--base", type=Path, required=True, metavar="MODEL_DIR", help="local transformers folder of the base model")
+    p.add_argument("--adapter", type=Path, required=True, metavar="ORIGINAL",
+                   help="the adapter the .lba was converted from (safetensors file or its folder)")
+    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--dtype", choices=dtypes, default="float32", help="dtype of the base model's weights (default float32)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
+
+
 def check_output(path: Path, inputs: list[Path], *, force: bool) -> None:
     """Refuses an output that names an input, is not a regular file, or exists without `force`."""
     try:

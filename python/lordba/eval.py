@@ -28,17 +28,11 @@ PROG = "lordba-eval"
 
 def parser() -> cli.Parser:
     p = cli.Parser(prog=PROG, description="Compare a .lba with its original adapter on text.")
-    p.add_argument("input", type=Path, metavar="IN.lba")
-    p.add_argument("--base", type=Path, required=True, metavar="MODEL_DIR", help="local transformers folder of the base model")
-    p.add_argument("--adapter", type=Path, required=True, metavar="ORIGINAL",
-                   help="the adapter the .lba was converted from (safetensors file or its folder)")
+    cli.add_model_arguments(p, sorted(DTYPES))
     p.add_argument("--data", type=Path, required=True, help=".jsonl (\"text\" or \"input_ids\") or .txt (one sample per line)")
     p.add_argument("--samples", type=int, help="use at most this many samples (default: all)")
     p.add_argument("--seq-len", type=int, help="cut samples to this many tokens (default: whole samples)")
     p.add_argument("--batch-size", type=int, default=16, help="samples per forward pass (default 16)")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the base model's weights (default float32)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return p
 

@@ -30,10 +30,7 @@ PROG = "lordba-refine"
 
 def parser() -> cli.Parser:
     p = cli.Parser(prog=PROG, description="Train a .lba's scales (and signs with --ste) against the original adapter's logits.")
-    p.add_argument("input", type=Path, metavar="IN.lba")
-    p.add_argument("--base", type=Path, required=True, metavar="MODEL_DIR", help="local transformers folder of the base model")
-    p.add_argument("--adapter", type=Path, required=True, metavar="ORIGINAL",
-                   help="the adapter the .lba was converted from (safetensors file or its folder)")
+    cli.add_model_arguments(p, sorted(DTYPES))
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.lba")
     p.add_argument("--data", type=Path, help=".jsonl (\"text\" or \"input_ids\") or .txt (one sample per line)")
     p.add_argument("--self-generate", type=int, metavar="N", help="sample N sequences from the original adapted model instead of --data")
@@ -49,9 +46,6 @@ def parser() -> cli.Parser:
                    help="last share of the steps that trains with the scales rounded as stored (default 0.25)")
     p.add_argument("--eval-every", type=int, default=10, help="steps between held-out evaluations (default 10)")
     p.add_argument("--seed", type=int, default=1, help="seed of the sample order and --self-generate (default 1)")
-    p.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: PyTorch's choice)")
-    p.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the base model's weights (default float32)")
     p.add_argument("--report-json", metavar="PATH|-", help="write the run's figures as JSON (- for standard output)")
     p.add_argument("--force", action="store_true", help="replace an existing output (a regular file that is not an input)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")

@@ -9,7 +9,6 @@ factors are stored transposed (`lora_a` [in, r], `lora_b` [r, out]) and are turn
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from safetensors import safe_open
 
 from . import lba
+from .data import file_sha256
 
 
 class AdapterError(ValueError):
@@ -30,14 +30,6 @@ class TeacherFactors:
     a: torch.Tensor  # [r, in], float32
     b: torch.Tensor  # [out, r], float32
     scale: float
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def weights_file(path: Path) -> Path:
@@ -58,7 +50,7 @@ def check_identity(path: Path, file: lba.LBAFile) -> None:
     recorded = file.metadata.get("lordba.input_sha256")
     if recorded is None:
         raise AdapterError(f"{file.path}: no lordba.input_sha256 in the metadata; cannot check that {path} is its source")
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != recorded:
         raise AdapterError(f"{path}: SHA-256 {actual[:16]}… differs from the {recorded[:16]}… recorded in "
                            f"{file.path} (not the adapter it was converted from, or changed since)")
