@@ -190,28 +190,35 @@ def main(argv: list[str]) -> int:
         train_lora(base, lora, corpus(2, 10, 1024), rank=16, steps=200)
     print(f"task built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     weights = lora / "adapter_model.safetensors"
-    converted = work / "default.lba"
-    subprocess.run([tool("LORDBA_CONVERT", "lordba-convert"), str(weights), str(converted), "--force", "-q"], check=True)
     python = [sys.executable, "-m"]
-    runs = {"as converted": converted}
-    for label, extra in (("refined (scales)", ["--data", str(work / "train.txt")]),
-                         ("refined --ste", ["--ste", "--data", str(work / "train.txt")]),
-                         ("refined --ste --self-generate 128", ["--ste", "--self-generate", "128"])):
-        out = work / (label.replace(" ", "_").replace("(", "").replace(")", "").replace("--", "") + ".lba")
-        report = run_json(python + ["lordba.refine", str(converted), "--base", str(base), "--adapter", str(weights),
-                                    "-o", str(out), "--force", "--samples", "128", "--report-json", "-", *threads, *extra])
-        runs[label] = out
-        print(f"{label}: {report['seconds']:.0f} s wall, {report['cpu_seconds']:.0f} s CPU, held-out share kept "
-              f"{report['share_kept_after']:.3f}", file=sys.stderr)
-    fp16 = sum(2 * m["rank"] * (m["in"] + m["out"]) for m in _modules(converted))
-    print(f"| .lba | bytes | vs fp16 factors | share of effect kept | gain kept |")
-    print(f"|---|---:|---:|---:|---:|")
+    train = ["--data", str(work / "train.txt"), "--samples", "128"]
+    runs: dict[str, Path] = {}
+    for name, convert_options, refines in (
+            ("default", [], (("scales", train), ("--ste", ["--ste", *train]),
+                             ("--ste --self-generate 128", ["--ste", "--self-generate", "128"]))),
+            ("size-ratio-16", ["--size-ratio", "16"], (("--ste", ["--ste", *train]),))):
+        converted = work / f"{name}.lba"
+        subprocess.run([tool("LORDBA_CONVERT", "lordba-convert"), str(weights), str(converted), "--force", "-q",
+                        *convert_options], check=True)
+        runs[f"{name}, as converted"] = converted
+        for label, extra in refines:
+            out = work / f"{name}-{label.replace('--', '').replace(' ', '-')}.lba"
+            report = run_json(python + ["lordba.refine", str(converted), "--base", str(base), "--adapter",
+                                        str(weights), "-o", str(out), "--force", "--report-json", "-", *threads, *extra])
+            runs[f"{name}, refined {label}"] = out
+            print(f"{name} {label}: {report['seconds']:.0f} s wall, {report['cpu_seconds']:.0f} s CPU, held-out share "
+                  f"kept {report['share_kept_before']:.3f} → {report['share_kept_after']:.3f}", file=sys.stderr)
+    fp16 = sum(2 * m["rank"] * (m["in"] + m["out"]) for m in _modules(runs["default, as converted"]))
+    print("| .lba | bytes | vs fp16 factors | share of effect kept | top-1 agreement | eval loss | gain kept |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for label, path in runs.items():
         figures = run_json(python + ["lordba.eval", str(path), "--base", str(base), "--adapter", str(weights),
                                      "--data", str(work / "eval.txt"), "--json", *threads])
         size = path.stat().st_size
+        loss = figures["loss"]
         print(f"| {label} | {size} | {fp16 / size:.1f}× | {100 * figures['share_kept']:.1f} % | "
-              f"{100 * figures['gain_kept']:.1f} % |")
+              f"{100 * figures['top1_agreement']:.1f} % | {loss['lba']:.4f} | {100 * figures['gain_kept']:.1f} % |")
+    print(f"base eval loss {loss['base']:.4f}, LoRA {loss['original']:.4f} (fp16 factors: {fp16} bytes)")
     return 0
 
 

@@ -47,7 +47,7 @@ def evaluate(args: Any) -> dict[str, Any]:
     import torch
 
     with torch.no_grad():
-        for batch in metrics.batches(data.sequences, args.batch_size, pair.device):
+        for batch in pair.batches(data.sequences, args.batch_size):
             teacher = pair.log_probs(batch, TEACHER)
             student = pair.log_probs(batch, STUDENT)
             base = pair.log_probs(batch, None)

@@ -35,6 +35,15 @@ class Pair:
     def task(self) -> str:
         return self.base.task
 
+    @property
+    def pad_id(self) -> int:
+        """Padding token for batches (a LLaMA classifier pools the last token before it)."""
+        pad = getattr(self.base.model.config, "pad_token_id", None)
+        return int(pad) if pad is not None else 0
+
+    def batches(self, sequences: list[list[int]], size: int) -> list[metrics.Batch]:
+        return list(metrics.batches(sequences, size, self.device, self.pad_id))
+
     def logits(self, batch: metrics.Batch, branch: str | None) -> torch.Tensor:
         activate(self.wrappers, branch)
         out = self.base.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask)

@@ -53,7 +53,7 @@ class _Targets:
 
     def __init__(self, pair: Pair, sequences: list[list[int]], batch_size: int) -> None:
         self.pair = pair
-        self.batches = list(metrics.batches(sequences, batch_size, pair.device))
+        self.batches = pair.batches(sequences, batch_size)
         vocab = self._width()
         cells = sum(b.input_ids.numel() if pair.task != "seq-cls" else b.input_ids.shape[0] for b in self.batches)
         self.cache: list[torch.Tensor] | None = None
