@@ -174,6 +174,8 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description="Build the refine task and measure convert → refine → eval on it.")
     p.add_argument("work", type=Path, nargs="?", default=Path("refine-task"))
     p.add_argument("--threads", type=int, help="CPU threads for every step (default: PyTorch's choice)")
+    p.add_argument("--lora-steps", type=int, default=200, help="LoRA training steps (default 200)")
+    p.add_argument("--lora-lr", type=float, default=3e-3, help="LoRA learning rate (default 0.003)")
     args = p.parse_args(argv[1:])
     work = args.work
     threads = ["--threads", str(args.threads)] if args.threads else []
@@ -187,7 +189,7 @@ def main(argv: list[str]) -> int:
     (work / "train.txt").write_text("\n".join(corpus(2, 10, 1024)) + "\n")
     (work / "eval.txt").write_text("\n".join(corpus(2, 20, 256)) + "\n")
     if not (lora / "adapter_model.safetensors").exists():
-        train_lora(base, lora, corpus(2, 10, 1024), rank=16, steps=200)
+        train_lora(base, lora, corpus(2, 10, 1024), rank=16, steps=args.lora_steps, lr=args.lora_lr)
     print(f"task built in {time.monotonic() - started:.0f} s", file=sys.stderr)
     weights = lora / "adapter_model.safetensors"
     python = [sys.executable, "-m"]
