@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny LLaMA with a LoRA trained on the refine task (benchmarks/refine_task.py),
-converted with the freshly built `lordba-convert`."""
+"""Shared fixtures of the Python tests: `work`, the converted `.lba` files (`lba_fixtures`); `task`,
+a tiny LLaMA with a LoRA trained on the refine task (benchmarks/refine_task.py), converted with the
+freshly built `lordba-convert`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,24 @@ from pathlib import Path
 
 import pytest
 
+import lba_fixtures
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_DIR = ROOT / "python"
 CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))
 VALIDATE = Path(os.environ.get("LORDBA_VALIDATE", ROOT / ".build/debug/lordba-validate"))
 sys.path.insert(0, str(PYTHON_DIR / "benchmarks"))
+
+
+@pytest.fixture(scope="session")
+def work(tmp_path_factory) -> dict:
+    """{"dir": folder, "files": {(input, option): (source, .lba path, report of that input)}}."""
+    d = tmp_path_factory.mktemp("lba")
+    try:
+        files = lba_fixtures.convert_all(d)
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
+    return {"dir": d, "files": files}
 
 
 @dataclass(frozen=True)
