@@ -173,3 +173,18 @@ def test_non_finite_loss_stops_and_keeps_the_best(task: Task, tmp_path: Path, ca
 def test_usage_errors_exit_64(task: Task) -> None:
     result = lordba("refine", task.converted, "--base", task.base, "--adapter", task.lora, "-o", "x.lba", check=False)
     assert result.returncode == 64 and "--data" in result.stderr
+
+
+def test_training_rounds_scales_as_the_writer_stores_them() -> None:
+    """The rounded forward pass (student.round_to_dtype) sees exactly what lba.write stores."""
+    import numpy as np
+    import torch
+
+    from lordba.student import round_to_dtype
+
+    rng = np.random.default_rng(0)
+    values = (rng.standard_normal(20000) * np.exp(rng.uniform(-14, 6, 20000))).astype(np.float32)
+    ties = np.array([1.0625, 1.1875, 2.0 ** -10, 3 * 2.0 ** -11, 0.0, -0.0], dtype=np.float32)  # e4m3 halfway points
+    for dtype in ("e4m3", "f16", "bf16", "f32"):
+        v = np.concatenate([np.clip(values, -440, 440) if dtype == "e4m3" else values, ties])
+        assert np.array_equal(round_to_dtype(torch.from_numpy(v), dtype).numpy(), lba.quantize_scales(v, dtype)), dtype
