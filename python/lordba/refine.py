@@ -152,6 +152,8 @@ def refine(args: Any) -> int:
     started = time.monotonic()
     inputs = [args.input, weights_file(args.adapter), args.base] + ([args.data] if args.data else [])
     cli.check_output(args.output, inputs, force=args.force)
+    if args.report_json and args.report_json != "-":
+        cli.check_output(Path(args.report_json), inputs + [args.output], force=args.force)
     device = resolve_device(args.device, args.threads)
     import torch
 

@@ -154,10 +154,12 @@ def test_outputs_that_must_not_be_written(task: Task, tmp_path: Path, capsys: py
                                 (task.train, ["--force"], "names an input"),
                                 (fifo, ["--force"], "not a regular file"),
                                 (link, ["--force"], "symbolic link"),
-                                (existing, [], "--force replaces it")):
+                                (existing, [], "--force replaces it"),
+                                (tmp_path / "new.lba", ["--report-json", existing], "--force replaces it")):
         code, err = run_refine(task, out, "--data", task.train, *extra, capsys=capsys)
         assert code == 1 and problem in err and len(err.splitlines()) == 1, (out, err)
     assert task.converted.read_bytes() == original and existing.read_bytes() == b"keep"
+    assert not (tmp_path / "new.lba").exists()  # a report that cannot be written stops the run first
     assert not (tmp_path / "elsewhere.lba").exists()
 
 
