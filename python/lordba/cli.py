@@ -13,10 +13,6 @@ from typing import Any, Callable
 USAGE = 64
 
 
-class UsageError(Exception):
-    pass
-
-
 class OutputError(ValueError):
     """The output path cannot be written; the message names it."""
 

@@ -8,7 +8,7 @@ original adapter) and `q` the model compared with it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -86,9 +86,6 @@ class Totals:
     @property
     def mean_loss(self) -> float | None:
         return self.loss / self.loss_weight if self.loss_weight else None
-
-
-Logits = Callable[[Batch], torch.Tensor]
 
 
 def share_kept(kl_student: float, kl_base: float) -> float | None:
