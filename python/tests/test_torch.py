@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lordba import lba
-from lordba.torch import AttachError, active, adapters, attach, detach, model_path, swap, to_peft_state_dict
+from lordba.torch import AttachError, active, adapters, attach, detach, swap, to_peft_state_dict
 from lordba.torch import ops
 from lordba.torch.branches import PackedBranch, SignBranch
 
@@ -258,9 +258,3 @@ def test_greedy_generation_equals_the_peft_export(files):
     assert torch.equal(got, expected)
     assert not torch.equal(base, expected)  # the adapter changes what is generated
 
-
-def test_module_names_map_by_layout():
-    assert model_path("peft", "base_model.model.model.layers.0.self_attn.q_proj") == "model.layers.0.self_attn.q_proj"
-    assert model_path("mlx", "model.layers.0.self_attn.q_proj") == "model.layers.0.self_attn.q_proj"
-    with pytest.raises(AttachError, match="layout 'kohya'"):
-        model_path("kohya", "lora_unet_down_blocks_0_attentions_0_proj_in")

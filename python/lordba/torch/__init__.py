@@ -10,8 +10,7 @@ layers carry the adapter's module paths).
 `packed=False` holds the signs as ±1 float32 matrices and runs plain matmuls (any device).
 """
 
-from lordba.torch.attach import Adapter, AttachError, active, adapters, attach, detach, model_path, swap
+from lordba.torch.attach import Adapter, AttachError, active, adapters, attach, detach, swap
 from lordba.torch.peft import to_peft_state_dict
 
-__all__ = ["Adapter", "AttachError", "active", "adapters", "attach", "detach", "model_path", "swap",
-           "to_peft_state_dict"]
+__all__ = ["Adapter", "AttachError", "active", "adapters", "attach", "detach", "swap", "to_peft_state_dict"]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from lordba import lba
+from lordba.model_paths import model_path
 from lordba.torch.branches import PackedBranch, SignBranch
 
 Branch = SignBranch | PackedBranch
@@ -22,17 +23,6 @@ _STATE = "_lordba_adapters"
 
 class AttachError(ValueError):
     """The `.lba` does not fit the model; the message names the file and the module."""
-
-
-def model_path(layout: str, name: str) -> str:
-    """The model's module path for a `.lba` module name: PEFT names carry `base_model.model.` before
-    the model's own path; MLX-LM names are the model's paths."""
-    if layout == "peft":
-        prefix = "base_model.model."
-        return name[len(prefix):] if name.startswith(prefix) else name
-    if layout == "mlx":
-        return name
-    raise AttachError(f"layout {layout!r} has no transformers module paths (peft and mlx do)")
 
 
 @dataclass
@@ -88,8 +78,10 @@ def _load(model: nn.Module, path: str, packed: bool) -> tuple[dict[str, Branch],
     if packed:
         from lordba.torch.ops import SCALE_DTYPES
         scale_dtype = SCALE_DTYPES[f.scale_dtype]
-    for index, m in enumerate(f.modules):
-        target = model_path(f.layout, m.name)
+    if f.layout not in ("peft", "mlx"):
+        raise AttachError(f"{where}: a {f.layout} adapter has no transformers module paths (peft and mlx do)")
+    for m in f.modules:
+        target = model_path(m.name)
         try:
             layer = model.get_submodule(target)
         except AttributeError:
