@@ -69,7 +69,7 @@ struct Export: ParsableCommand {
             do {
                 let report = try exporter.export(input: job.input, output: job.output)
                 if !quiet {
-                    print("ok \(job.input) → \(job.output): \(to.rawValue), \(report.modules) modules, \(report.carried) carried tensors, \(dtype.rawValue), \(report.bytes) bytes")
+                    print("ok \(job.input) → \(job.output): \(to.rawValue), \(report.modules) modules, \(report.carried) carried tensors, \(dtype.rawValue), \(report.bytes) bytes, ΔW within \(ExportPrecision.text(report.largestChange)) of the .lba")
                     for note in report.notes { print("   note: \(note)") }
                 }
             } catch {
