@@ -48,6 +48,9 @@ public struct ExportOptions: Sendable {
     public var architecture: String?
     /// Replace existing outputs.
     public var overwrite = false
+    /// Without `baseConfigPath`, look for the base model's `config.json` in the local Hub cache
+    /// under the `base_model_name_or_path` the `.lba` recorded (``HubCache``).
+    public var searchHubCache = false
 
     public init(target: ExportTarget) {
         self.target = target

@@ -61,12 +61,26 @@ public struct Exporter: Sendable {
             }
             largestChange = Swift.max(largestChange, change)
         }
-        var produced = try targetFiles(adapter, modules: modules, path: path)
+        var options = self.options
+        var found: String?
+        if options.baseConfigPath == nil, options.searchHubCache, let model = Self.baseModel(adapter),
+           let config = HubCache.baseConfig(for: model) {
+            options.baseConfigPath = config
+            found = "base model config \(config) (base_model_name_or_path \(model), from the local Hub cache)"
+        }
+        var produced = try Self.targetFiles(adapter, modules: modules, options: options, path: path)
         produced.largestChange = largestChange
+        if let found { produced.notes.insert(found, at: 0) }
         return produced
     }
 
-    private func targetFiles(_ adapter: BinaryAdapter, modules: [DequantizedModule], path: String) throws(ExportError) -> ExportFiles {
+    /// The `base_model_name_or_path` of the source adapter's config, if recorded.
+    static func baseModel(_ adapter: BinaryAdapter) -> String? {
+        ExportSupport.sourceConfig(adapter)?.first { $0.0 == "base_model_name_or_path" }?.1.stringValue
+    }
+
+    private static func targetFiles(_ adapter: BinaryAdapter, modules: [DequantizedModule], options: ExportOptions,
+                                     path: String) throws(ExportError) -> ExportFiles {
         switch options.target {
         case .peft: return try PEFTExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
         case .mlx: return try MLXExport.files(adapter, modules: modules, dtype: options.dtype,
