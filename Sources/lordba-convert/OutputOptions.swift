@@ -13,11 +13,11 @@ struct OutputOptions: ParsableArguments {
 /// The report files of `convert` and `merge-reports`: at most one of them may be `-` (standard
 /// output), and then every human line goes to standard error.
 struct ReportOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Write the run's report as JSON to this path (- for standard output).", valueName: "path"),
+    @Option(name: .long, help: "Write the run's report as JSON to this path (- for standard output).",
             completion: .file(extensions: ["json"]))
     var reportJson: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write a self-contained HTML report (charts, no network) to this path (- for standard output).", valueName: "path"),
+    @Option(name: .long, help: "Write a self-contained HTML report (charts, no network) to this path (- for standard output).",
             completion: .file(extensions: ["html"]))
     var reportHtml: String?
 
