@@ -253,7 +253,7 @@ public struct ConversionRun: Sendable {
             let failed = entries.compactMap { entry -> (input: String, reason: String)? in
                 if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
             }
-            if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
+            if let failure = emit(HTMLReport.page(converted, failures: failed, maxError: request.maxError), to: path) {
                 messages = [failure]
                 return verdict(.failed)
             }
