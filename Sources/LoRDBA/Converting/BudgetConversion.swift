@@ -122,6 +122,8 @@ extension Converter {
             if largestBytes < limit {
                 note += "; the largest file these options allow is \(largestBytes) bytes "
                     + "(\(Format.fixed(Double(fp16) / Double(largestBytes), 2))× vs fp16, every module at its most sign channels)"
+            } else {
+                note += "; \(limit - bytes) bytes left unspent: no module's error drops with more sign channels that fit"
             }
         }
         return (stored, note)

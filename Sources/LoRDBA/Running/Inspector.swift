@@ -55,9 +55,7 @@ public enum Inspector {
             "scales     a, b stored as \(adapter.scaleDType.rawValue); m as f32",
             "sections   \(lba.sections.count) (\(compressed) zstd-compressed), table \(lba.tableLength) bytes",
         ]
-        if !adapter.metadata.isEmpty {
-            lines.append("metadata   " + adapter.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
+        lines += metadataLines(adapter.metadata)
         var bytesByModule: [String: Int] = [:]
         for s in lba.sections { if let m = s.module { bytesByModule[m, default: 0] += s.storedLength } }
         let signBits = adapter.modules.reduce(0) { $0 + $1.binaryRank * ($1.inFeatures + $1.outFeatures) }
@@ -94,9 +92,7 @@ public enum Inspector {
             "config     \(source.configPath ?? "none")",
             "layout     \(source.layout.rawValue) adapter, \(source.modules.count) LoRA modules",
         ]
-        if !source.metadata.isEmpty {
-            lines.append("metadata   " + source.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
+        lines += metadataLines(source.metadata)
         let header = ["module", "kind", "in", "out", "r", "s", "dtype", "A tensor"]
         let rows = source.modules.map { m -> [String] in
             var kind = m.kind.name
