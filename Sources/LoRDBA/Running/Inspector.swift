@@ -22,11 +22,21 @@ public enum Inspector {
 
     /// A human-readable description of `path` (a `.lba`, a safetensors file or an adapter folder).
     public static func describe(_ path: String) throws(Failure) -> String {
+        try inspect(path, lba: { describe(lba: $0, path: path) }, adapter: describe(adapter:)) { file, error in
+            let subject = error.subject.map { ReadingText.oneLine($0) + ": " } ?? ""
+            return describe(safetensors: file) + "\nnot convertible: \(subject)\(error.problem)"
+        }
+    }
+
+    /// Reads `path` as a `.lba`, else as an adapter, else (an adapter it cannot convert) as a
+    /// safetensors file with the reason, and hands it to the matching description.
+    static func inspect<T>(_ path: String, lba: (LBAFile) -> T, adapter: (AdapterSource) -> T,
+                           safetensors: (SafeTensorsFile, AdapterError) -> T) throws(Failure) -> T {
         if startsWithLBAMagic(path) {
-            do { return describe(lba: try LBAFile(path: path), path: path) } catch { throw .lba(error) }
+            do { return lba(try LBAFile(path: path)) } catch { throw .lba(error) }
         }
         do {
-            return describe(adapter: try AdapterSource.open(path))
+            return adapter(try AdapterSource.open(path))
         } catch {
             // Not an adapter we can convert (or not without choosing one of its adapters): still
             // show the safetensors file itself when it is one.
@@ -35,8 +45,7 @@ public enum Inspector {
             default: throw .adapter(error)
             }
             guard let file = try? SafeTensorsFile(path: path) else { throw .adapter(error) }
-            let subject = error.subject.map { ReadingText.oneLine($0) + ": " } ?? ""
-            return describe(safetensors: file) + "\nnot convertible: \(subject)\(error.problem)"
+            return safetensors(file, error)
         }
     }
 

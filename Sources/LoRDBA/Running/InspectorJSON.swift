@@ -4,18 +4,8 @@
 extension Inspector {
     /// The JSON description of `path`.
     public static func json(_ path: String) throws(Failure) -> JSONValue {
-        if startsWithLBAMagic(path) {
-            do { return json(lba: try LBAFile(path: path), path: path) } catch { throw .lba(error) }
-        }
-        do {
-            return json(adapter: try AdapterSource.open(path))
-        } catch {
-            switch error {
-            case .noLoRATensors, .notLoRA, .ambiguousAdapterName: break
-            default: throw .adapter(error)
-            }
-            guard let file = try? SafeTensorsFile(path: path) else { throw .adapter(error) }
-            return .object([
+        try inspect(path, lba: { json(lba: $0, path: path) }, adapter: json(adapter:)) { file, error in
+            .object([
                 ("kind", .string("safetensors")), ("file", .string(file.path)), ("bytes", int(file.fileSize)),
                 ("tensors", .array(file.tensors.map { .object([("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)),
                                                               ("shape", shape($0.shape))]) })),

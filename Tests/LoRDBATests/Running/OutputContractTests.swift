@@ -49,6 +49,21 @@ import Testing
         #expect(try convert.run([sample, dir.path + "/m.bin", "--plain", "-q", "--force"]).status == 0)
     }
 
+    @Test func inspectPrintsJSONAndThePrettyPrintedSourceConfig() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let lba = dir.path + "/m.lba"
+        #expect(try convert.run([sample, lba, "--plain", "-q"]).status == 0)
+        let json = try convert.run(["inspect", lba, "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let document = try JSONParser.parse(json.stdout)
+        #expect(document["kind"] == .string("lba") && document["modules"]?.arrayValue?.count == 12)
+        #expect(document["metadata"]?["lordba.source_config"]?["peft_type"] == .string("LORA"))
+        let text = try convert.run(["inspect", lba]).stdout
+        #expect(text.contains("  lordba.source_config:\n    {\n      \""))
+        #expect(try JSONParser.parse(convert.run(["inspect", sample, "--json"]).stdout)["kind"] == .string("adapter"))
+    }
+
     @Test func hubReferencesResolveFromTheLocalCacheOnly() throws {
         let dir = TempDir()
         defer { dir.remove() }
