@@ -87,7 +87,7 @@ extension Converter {
         var moduleLimit = limit - fixed
         var best: (chosen: [Int], bytes: Int)?
         var tried: Set<[Int]> = []
-        for _ in 0..<8 {
+        for _ in 0..<16 {
             guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit, references: uniform),
                   tried.insert(chosen).inserted else { break }
             let bytes = try encode(pick(chosen))
@@ -118,12 +118,13 @@ extension Converter {
             + "(median \(ranks[ranks.count / 2])), \(options.budgetObjective.rawValue) objective"
         if Double(bytes) < BudgetAllocator.landing * Double(limit) {
             let most = largest()
-            let largestBytes = most == chosen ? bytes : try encode(pick(most))
+            // Compression makes the estimates inexact: the largest file is at least this one.
+            let largestBytes = most == chosen ? bytes : Swift.max(bytes, try encode(pick(most)))
             if largestBytes < limit {
                 note += "; the largest file these options allow is \(largestBytes) bytes "
                     + "(\(Format.fixed(Double(fp16) / Double(largestBytes), 2))× vs fp16, every module at its most sign channels)"
             } else {
-                note += "; \(limit - bytes) bytes left unspent: no module's error drops with more sign channels that fit"
+                note += "; \(limit - bytes) bytes left unspent: no larger choice that fits lowers the error"
             }
         }
         return (stored, note)

@@ -95,6 +95,25 @@ import Testing
         #expect(HubCache.baseConfig(for: "acme/tiny-lora", root: dir.path + "/hub") == snapshot + "/config.json")
     }
 
+    @Test func exportsFindTheBaseConfigInTheHubCacheAndSaySo() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let lba = dir.path + "/m.lba"
+        #expect(try convert.run([sample, lba, "--plain", "-q"]).status == 0)
+        let repository = dir.path + "/hub/models--sentence-transformers--all-MiniLM-L6-v2"
+        try FileManager.default.createDirectory(atPath: repository + "/snapshots/c0ffee", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: repository + "/refs", withIntermediateDirectories: true)
+        try "c0ffee".write(toFile: repository + "/refs/main", atomically: true, encoding: .utf8)
+        try "{\"num_hidden_layers\": 9}".write(toFile: repository + "/snapshots/c0ffee/config.json", atomically: true, encoding: .utf8)
+        let found = try convert.run(["export", lba, "--to", "mlx", dir.path + "/mlx"], environment: ["HF_HUB_CACHE": dir.path + "/hub"])
+        #expect(found.status == 0, "\(found.stderr)")
+        #expect(found.stdout.contains("note: base model config \(repository)/snapshots/c0ffee/config.json (base_model_name_or_path sentence-transformers/all-MiniLM-L6-v2, from the local Hub cache)"))
+        let config = try JSONParser.parse(String(contentsOfFile: dir.path + "/mlx/adapter_config.json", encoding: .utf8))
+        #expect(config["num_layers"] == .integer(9))
+        let without = try convert.run(["export", lba, "--to", "mlx", dir.path + "/mlx2"], environment: ["HF_HUB_CACHE": dir.path + "/none"])
+        #expect(without.status == 0 && !without.stdout.contains("base model config"))
+    }
+
     @Test func progressWithoutATerminalIsPlainLinesAtMostEveryTenSeconds() {
         let drawn = Mutex<[String]>([])
         let meter = ProgressMeter(inputBytes: [10, 10], terminal: false, interval: .zero) { text in drawn.withLock { $0.append(text) } }
