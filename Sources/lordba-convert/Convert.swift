@@ -28,7 +28,7 @@ struct Convert: ParsableCommand {
     var compare = false
 
     func validate() throws {
-        try UnknownFlag.check(CommandLine.arguments, known: Self.longNames)
+        try UnknownFlag.check(Self.self)
         if paths.isEmpty { throw ValidationError("Give an adapter to convert.") }
         if batch.outDir == nil && paths.count != 2 {
             throw ValidationError("Give IN OUT.lba, or several inputs with --out-dir DIR.")
@@ -37,9 +37,6 @@ struct Convert: ParsableCommand {
             throw ValidationError("\(paths[1]): the output should end in .lba (for several inputs give --out-dir DIR; --force writes it under this name).")
         }
     }
-
-    /// The long flag names of this command, for "did you mean".
-    static var longNames: Set<String> { UnknownFlag.longNames(in: helpMessage(columns: 1000)) }
 
     /// The run the flags describe.
     func request() throws -> ConversionRun.Request {

@@ -36,6 +36,7 @@ struct Export: ParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
 
     func validate() throws {
+        try UnknownFlag.check(Self.self)
         if paths.isEmpty { throw ValidationError("Give a .lba to export.") }
         if outDir == nil && paths.count != 2 {
             throw ValidationError("Give IN.lba OUT, or several inputs with --out-dir DIR.")

@@ -15,6 +15,7 @@ struct MergeReports: ParsableCommand {
     @OptionGroup(title: "Output") var output: OutputOptions
 
     func validate() throws {
+        try UnknownFlag.check(Self.self)
         if reports.isEmpty { throw ValidationError("Give the shards' JSON reports.") }
     }
 

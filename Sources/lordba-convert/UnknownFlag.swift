@@ -4,6 +4,11 @@ import ArgumentParser
 /// otherwise take `r.json` in `--report-jsn r.json` for one more input and complain about the
 /// number of paths instead of naming the flag.
 enum UnknownFlag {
+    /// Checks this process's arguments against the flags `command`'s help names.
+    static func check(_ command: any ParsableCommand.Type) throws {
+        try check(CommandLine.arguments, known: longNames(in: command.helpMessage(columns: 1000)))
+    }
+
     /// Throws a usage error for the first `--flag` in `arguments` that is not in `known`,
     /// suggesting the nearest known name. Arguments after `--` are paths, never flags.
     static func check(_ arguments: [String], known: Set<String>) throws {
