@@ -47,7 +47,10 @@ public struct PipelineOptions: Sendable {
     /// lower the error); 0 turns them off.
     public var refineSteps = 0
     /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
-    public var seed: UInt64 = 1
+    public var seed: UInt64 = PipelineOptions.defaultSeed
+
+    /// The one default seed of the toolchain (conversion, factorizer, validator).
+    public static let defaultSeed: UInt64 = 1
 
     public init() {}
 
@@ -65,21 +68,5 @@ public struct PipelineOptions: Sendable {
         options.descentRounds = 0
         options.refineSteps = 0
         return options
-    }
-
-    /// A short description for reports, e.g. `auto · k=2r · als 8 · ste 60`.
-    public var summary: String {
-        var parts = [factorization.rawValue]
-        switch binaryRank {
-        case .multiple(1): break
-        case .multiple(let n): parts.append("k=\(n)r")
-        case .fixed(let n): parts.append("k=\(n)")
-        }
-        if let targetError { parts.append("target \(targetError)") }
-        if compactScales { parts.append("compact") }
-        if refitSweeps > 0 { parts.append("als \(refitSweeps)") }
-        if descentRounds > 0 { parts.append("bcd \(descentRounds)") }
-        if refineSteps > 0 { parts.append("ste \(refineSteps)") }
-        return parts.joined(separator: " · ")
     }
 }

@@ -17,7 +17,7 @@ extension ConversionRun {
         /// Whether `--calibration` was given (it weights the refinement, so `--plain` refuses it).
         public var calibration = false
         public var scaleDType = PipelineOptions().scaleDType
-        public var seed: UInt64 = 1
+        public var seed: UInt64 = PipelineOptions.defaultSeed
 
         public init() {}
 
