@@ -35,7 +35,9 @@ struct FidelityOptions: ParsableArguments {
     @Option(name: .long, help: "Rounds of exact sign search (binary coordinate descent; default \(SignDescent.defaultRounds)); 0 turns it off.")
     var bcdRounds: Int?
 
-    @Option(name: .long, help: "Straight-through-estimator steps after the sign search (opt-in, kept only where they lower the error; default 0).")
+    /// Removed: per-module straight-through steps changed no module that model-level checks could
+    /// see; refinement against the model is `lordba-refine`'s. Parsed only to say so.
+    @Option(name: .long, help: .hidden)
     var refineSteps: Int?
 
     @Option(name: .long, help: "Seed for the random orthogonal mixes of --factorization rotated.")
@@ -45,6 +47,9 @@ struct FidelityOptions: ParsableArguments {
     var plain = false
 
     func validate() throws {
+        if refineSteps != nil {
+            throw ValidationError("--refine-steps was removed: refine a .lba against the model with lordba-refine (pip install './python[torch]'; docs/refine.md).")
+        }
         if let targetError, !(targetError >= 0) { throw ValidationError("--target-error must be a non-negative number.") }
     }
 
@@ -61,7 +66,6 @@ struct FidelityOptions: ParsableArguments {
         choices.budgetObjective = budgetObjective
         choices.refitSweeps = refitSweeps
         choices.descentRounds = bcdRounds
-        choices.refineSteps = refineSteps
         choices.calibration = calibration
         choices.scaleDType = scaleDtype
         choices.seed = seed

@@ -43,9 +43,6 @@ public struct PipelineOptions: Sendable {
     /// Rounds of exact sign search (binary coordinate descent, each followed by a refit);
     /// 0 turns it off.
     public var descentRounds = SignDescent.defaultRounds
-    /// Straight-through-estimator steps after the sign search (opt-in; kept only where they
-    /// lower the error); 0 turns them off.
-    public var refineSteps = 0
     /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
     public var seed: UInt64 = PipelineOptions.defaultSeed
 
@@ -56,7 +53,7 @@ public struct PipelineOptions: Sendable {
 
     /// Whether these options are plain binarization (no factorizer, refit, search or extra channels).
     public var isPlain: Bool {
-        factorization == .asIs && refitSweeps == 0 && descentRounds == 0 && refineSteps == 0
+        factorization == .asIs && refitSweeps == 0 && descentRounds == 0
             && binaryRank == .multiple(1) && targetError == nil && !compactScales
     }
 
@@ -66,7 +63,6 @@ public struct PipelineOptions: Sendable {
         options.factorization = .asIs
         options.refitSweeps = 0
         options.descentRounds = 0
-        options.refineSteps = 0
         return options
     }
 }
