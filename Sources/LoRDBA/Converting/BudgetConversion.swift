@@ -84,24 +84,34 @@ extension Converter {
         }
         // Module bytes are estimated raw; zstd and the table make the file differ, so the module
         // limit is corrected by what the encoded file measures: down when over, up when under.
+        // The module limits known to fit and to overflow bound the search: a correction that
+        // would cross a known bound bisects instead, and the best file that fits is kept (a
+        // later, smaller one never replaces it).
+        func objective(_ chosen: [Int]) -> Double { zip(choices, chosen).reduce(0) { $0 + $1.0[$1.1].objective } }
         var moduleLimit = limit - fixed
         var best: (chosen: [Int], bytes: Int)?
-        var tried: Set<[Int]> = []
+        var fits = Int.min, overflows = Int.max
+        var tried: [[Int]: Int] = [:]
         for _ in 0..<16 {
-            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit, references: uniform),
-                  tried.insert(chosen).inserted else { break }
-            let bytes = try encode(pick(chosen))
+            guard let chosen = BudgetAllocator.allocate(choices, limit: moduleLimit, references: uniform) else { break }
+            let bytes: Int
+            if let known = tried[chosen] { bytes = known } else { bytes = try encode(pick(chosen)); tried[chosen] = bytes }
             if bytes <= limit {
-                best = (chosen, bytes)
-                moduleLimit += limit - bytes
+                if best.map({ objective(chosen) < objective($0.chosen) }) ?? true { best = (chosen, bytes) }
+                fits = Swift.max(fits, moduleLimit)
                 if limit - bytes < LBAFormat.alignment { break }
+                moduleLimit += limit - bytes
             } else {
+                overflows = Swift.min(overflows, moduleLimit)
                 moduleLimit -= bytes - limit
+            }
+            if moduleLimit >= overflows || moduleLimit <= fits {
+                guard fits != .min, overflows != .max, overflows - fits > 1 else { break }
+                moduleLimit = fits + (overflows - fits) / 2
             }
         }
         // The estimates can misjudge what fits; the uniform choices are checked by their real
         // size, so the result is never worse than any uniform choice that fits.
-        func objective(_ chosen: [Int]) -> Double { zip(choices, chosen).reduce(0) { $0 + $1.0[$1.1].objective } }
         for reference in uniform where best.map({ objective(reference) < objective($0.chosen) }) ?? true {
             let bytes = try encode(pick(reference))
             if bytes <= limit { best = (reference, bytes) }
