@@ -79,6 +79,12 @@ public struct BatchConversion: Sendable {
                 report.provenance.options = reported
                 result = .success(report)
             }
+            // An input inside a Hub cache snapshot (`hf://org/name[@revision]` resolves to one)
+            // is reported as its repository, `org/name`, not the snapshot's path.
+            if case .success(var report) = result, let repository = HubCache.repository(containing: jobs[i].input) {
+                report.input = repository
+                result = .success(report)
+            }
             progress?(i, result)
             return result
         }

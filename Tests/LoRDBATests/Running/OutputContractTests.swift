@@ -83,10 +83,16 @@ import Testing
         // A snapshot is named after its repository, not its commit.
         #expect(BatchConversion.output(for: snapshot, in: "out") == "out/acme--tiny-lora.lba")
         #expect(BatchConversion.output(for: snapshot + "/adapter_model.safetensors", in: "out") == "out/acme--tiny-lora.lba")
-        let result = try convert.run(["hf://acme/tiny-lora", "--out-dir", dir.path + "/out", "--plain", "-q"],
+        let result = try convert.run(["hf://acme/tiny-lora", "--out-dir", dir.path + "/out", "--plain", "-q",
+                                      "--report-json", dir.path + "/r.json"],
                                      environment: ["HF_HUB_CACHE": dir.path + "/hub"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir.path + "/out/acme--tiny-lora.lba"))
+        // Reports name the repository, for a Hub reference and for a path into the snapshot alike.
+        let report = try JSONParser.parse(String(contentsOfFile: dir.path + "/r.json", encoding: .utf8))
+        #expect(report["inputs"]?.arrayValue?.first?["input"] == .string("acme/tiny-lora"))
+        let direct = try convert.run([snapshot, dir.path + "/direct.lba", "--plain"])
+        #expect(direct.status == 0 && direct.stdout.contains("ok acme/tiny-lora → "), "\(direct.stdout)\(direct.stderr)")
         let missing = try convert.run(["hf://acme/absent", dir.path + "/a.lba"], environment: ["HF_HUB_CACHE": dir.path + "/hub"])
         #expect(missing.status == 1 && missing.stderr.contains("not in the local Hub cache"))
         // An export finds the base model's config.json in the cache and says which file it used.
