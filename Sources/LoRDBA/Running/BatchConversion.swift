@@ -55,7 +55,8 @@ public struct BatchConversion: Sendable {
     ///   - progress: called as each job finishes, with its index and result.
     public func run(_ jobs: [Job],
                     moduleFinished: (@Sendable (_ job: Int, _ done: Int, _ total: Int) -> Void)? = nil,
-                    progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil)
+                    progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil,
+                    retained: (@Sendable (ConversionReport) -> ConversionReport)? = nil)
         -> [Result<ConversionReport, ConversionError>]
     {
         var options = self.options
@@ -86,6 +87,8 @@ public struct BatchConversion: Sendable {
                 result = .success(report)
             }
             progress?(i, result)
+            // What the caller keeps once `progress` has seen the whole report.
+            if let retained, case .success(let report) = result { result = .success(retained(report)) }
             return result
         }
     }

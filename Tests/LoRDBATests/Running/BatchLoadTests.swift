@@ -67,12 +67,12 @@ import Testing
         for name in outputs.sorted().prefix(3) + outputs.sorted().suffix(3) {
             #expect(try LBAFile(path: dir.path + "/out/" + name).adapter.modules.count == 1)
         }
-        // Each input's report is kept for the run's summary and reports (3 to 4 KiB measured);
-        // nothing else of a conversion is.
+        // Without report files the run keeps only each input's gate record; the batch's peak
+        // stays within 1.2× of one conversion's.
         let perInput = Double(batch.peakKiB - single.peakKiB) / Double(inputs.count)
         print("batch of \(inputs.count): peak \(batch.peakKiB) KiB, single \(single.peakKiB) KiB, "
               + "ratio \(Double(batch.peakKiB) / Double(single.peakKiB)), \(perInput) KiB per input")
-        #expect(single.peakKiB > 0 && perInput < 6)
+        #expect(single.peakKiB > 0 && Double(batch.peakKiB) <= 1.2 * Double(single.peakKiB))
     }
 
     /// Two runs converting the same inputs with different options into one folder at once: every
