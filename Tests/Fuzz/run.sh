@@ -16,8 +16,17 @@ mkdir -p "$out"
 sources=$(find Sources/LoRDBA -name '*.swift' | sort)
 if [ ! -x "$binary" ] || [ -n "$(find Sources/LoRDBA Sources/CLoRDBAKernels Tests/Fuzz -newer "$binary" \( -name '*.swift' -o -name '*.c' -o -name '*.h' \) | head -1)" ]; then
     echo "building $binary" >&2
-    # The C kernels: compiled by the toolchain's clang (instrumented too), with a module map so
-    # the library's `import CLoRDBAKernels` finds them.
+    # The C kernels: compiled by the Swift toolchain's own clang (instrumented too; its libFuzzer
+    # and sanitizer runtimes match swiftc's, and it knows _Float16 and the f16c feature, which
+    # an older system clang earlier on PATH, such as Debian 12's clang 14, does not), with a
+    # module map so the library's `import CLoRDBAKernels` finds them. The toolchain's clang sits
+    # in the bin folder above the runtime resource path swiftc reports.
+    resources=$(swiftc -print-target-info | sed -n 's/^ *"runtimeResourcePath": "\(.*\)",\{0,1\}$/\1/p')
+    clang=$(readlink -f "$resources/../../bin")/clang
+    if [ ! -x "$clang" ]; then
+        echo "error: no clang in the Swift toolchain beside swiftc ($clang): the fuzz build needs the toolchain's clang" >&2
+        exit 1
+    fi
     kernels=$out/CLoRDBAKernels
     mkdir -p "$kernels"
     printf 'module CLoRDBAKernels {\n    header "%s"\n    export *\n}\n' \
@@ -25,7 +34,7 @@ if [ ! -x "$binary" ] || [ -n "$(find Sources/LoRDBA Sources/CLoRDBAKernels Test
     objects=()
     for c in Sources/CLoRDBAKernels/*.c; do
         o=$kernels/$(basename "$c" .c).o
-        clang -O2 -fsanitize=fuzzer-no-link,address -I Sources/CLoRDBAKernels/include -c "$c" -o "$o"
+        "$clang" -O2 -fsanitize=fuzzer-no-link,address -I Sources/CLoRDBAKernels/include -c "$c" -o "$o"
         objects+=("$o")
     done
     # shellcheck disable=SC2086
