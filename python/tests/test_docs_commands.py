@@ -1,10 +1,11 @@
 """Every command the README and docs/ show runs as shown.
 
-From each page (README.md, docs/*.md), the lines of ```sh blocks that start with `lordba-` are
-run in order, in a fresh folder holding a copy of samples/, with the tools' folder first on PATH
-(the folder of `LORDBA_CONVERT`, default `.build/debug`). A line's comment may name the status
-it must end with (`# exit 3`); otherwise it must succeed. Blocks marked ```text show usage with
-placeholders and are not run.
+From each page (README.md, docs/*.md), the ```sh blocks made of `lordba-` commands (and
+comments) are run in order, in a fresh folder holding a copy of samples/, with the tools' folder
+first on PATH (the folder of `LORDBA_CONVERT`, default `.build/debug`). A line's comment may
+name the status it must end with (`# exit 3`); otherwise it must succeed. Blocks marked ```text
+show usage with placeholders, and blocks with other steps (`apt-get`, `swift build`, `tar`, …)
+are procedures run by other checks (`.ci/run`, the release tests) or by hand; neither is run here.
 
     LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q python/tests/test_docs_commands.py
 """
@@ -43,16 +44,26 @@ class Command:
 
 
 def shown_commands(page: Path) -> list[Command]:
-    """The `lordba-` lines of the page's shell blocks, in order."""
+    """The commands of the page's runnable blocks: shell blocks of `lordba-` lines only, in order."""
     commands: list[Command] = []
-    fence: str | None = None
+    block: list[Command] | None = None
+    runnable = False
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
         stripped = line.strip()
         if stripped.startswith("```"):
-            fence = None if fence is not None else stripped[3:].strip()
+            if block is None:
+                block, runnable = [], stripped[3:].strip() in SHELL_FENCES
+            else:
+                if runnable:
+                    commands.extend(block)
+                block = None
             continue
-        if fence in SHELL_FENCES and stripped.startswith("lordba-"):
-            commands.append(Command(page, number, stripped))
+        if block is None or not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("lordba-"):
+            block.append(Command(page, number, stripped))
+        else:
+            runnable = False
     return commands
 
 
