@@ -99,7 +99,7 @@ struct LordbaValidate: ParsableCommand {
                     print(text, terminator: "")
                 }
             } catch {
-                if error.errno == EEXIST, error.operation == "create" {
+                if error.isExistingDestination {
                     printError("error: \(json): exists (use --force to replace it)")
                 } else {
                     printError("error: \(error)")

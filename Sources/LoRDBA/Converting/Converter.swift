@@ -112,12 +112,12 @@ public struct Converter: Sendable {
         }
         var reports = modules.indices.map { i in
             let m = modules[i]
-            let scaleCount = (m.scales.input?.count ?? 0) + m.outFeatures
             return ConversionReport.Module(
                 name: m.name, kind: m.kind, inFeatures: m.inFeatures, outFeatures: m.outFeatures,
                 rank: m.loraRank, binaryRank: m.binaryRank, scale: m.loraScale, errors: outcomes[i].errors,
                 bytes: encoded.moduleBytes[i], signBits: m.binaryRank * (m.inFeatures + m.outFeatures),
-                scaleBytes: scaleCount * options.pipeline.scaleDType.byteWidth + m.binaryRank * 4,
+                scaleBytes: LBALayoutMath.scaleBytes(inFeatures: m.inFeatures, outFeatures: m.outFeatures, binaryRank: m.binaryRank,
+                                                     scaleDType: options.pipeline.scaleDType, inputScales: m.scales.input != nil),
                 plainProductError: outcomes[i].plainProductError, method: outcomes[i].method.description)
         }
         if options.compare {
@@ -126,7 +126,7 @@ public struct Converter: Sendable {
         var notes = source.notes
         if let budgetNote { notes.append(budgetNote) }
         if options.dropExtra {
-            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(".lora_magnitude_vector") }.count
+            let magnitudes = source.file.tensors.filter { $0.name.hasSuffix(CarriedRole.magnitudeSuffix) }.count
             if magnitudes > 0 {
                 notes.append("--drop-extra left out \(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s"): those modules now run as plain LoRA, which changes their effect")
             }

@@ -91,7 +91,7 @@ public struct DequantizedModule: Sendable {
 /// Shared helpers of the exporters: reading the `.lba`, encoding tensors, naming.
 enum ExportSupport {
     /// The prefix PEFT puts before module paths.
-    static let peftPrefix = "base_model.model."
+    static let peftPrefix = PEFTLayout.modelPrefix
 
     /// Appends the carried tensors unchanged under their own names (a name an exported factor
     /// already uses is left out, with a note); returns how many were appended.
@@ -127,7 +127,7 @@ enum ExportSupport {
 
     /// `name` without PEFT's `base_model.model.` prefix.
     static func strippingPEFTPrefix(_ name: String) -> String {
-        name.hasPrefix(peftPrefix) ? String(name.dropFirst(peftPrefix.count)) : name
+        PEFTLayout.withoutModelPrefix(name)
     }
 
     /// The most common rank (the smallest among equally common ones).

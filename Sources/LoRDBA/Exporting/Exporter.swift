@@ -70,7 +70,7 @@ public struct Exporter: Sendable {
         }
         if let info = FileSystem.status(output, followingLinks: false) {
             guard FileKind(mode: info.st_mode) == .directory else {
-                throw .io(FileError(path: output, operation: "export into", errno: ENOTDIR))
+                throw .io(FileError(path: output, operation: .exportInto, errno: ENOTDIR))
             }
             // --force into an existing folder: each file is replaced atomically.
             for (name, bytes) in produced.files {
@@ -79,7 +79,7 @@ public struct Exporter: Sendable {
             return
         }
         let temporary = output + ".lordba-tmp-\(getpid())"
-        guard mkdir(temporary, 0o755) == 0 else { throw .io(FileError(path: temporary, operation: "mkdir", errno: errno)) }
+        guard mkdir(temporary, 0o755) == 0 else { throw .io(FileError(path: temporary, operation: .mkdir, errno: errno)) }
         var written: [String] = []
         func cleanUp() {
             for path in written { unlink(path) }
@@ -96,7 +96,7 @@ public struct Exporter: Sendable {
         guard rename(temporary, output) == 0 else {
             let code = errno
             cleanUp()
-            throw code == EEXIST || code == ENOTEMPTY ? .outputExists(output) : .io(FileError(path: output, operation: "rename", errno: code))
+            throw code == EEXIST || code == ENOTEMPTY ? .outputExists(output) : .io(FileError(path: output, operation: .rename, errno: code))
         }
     }
 }

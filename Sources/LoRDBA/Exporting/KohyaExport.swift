@@ -13,11 +13,11 @@ enum KohyaExport {
         for module in modules {
             let base = baseName(module, fromKohya: adapter.layout == .kohya)
             let (aShape, bShape) = PEFTExport.shapes(module)
-            tensors.append((base + ".lora_down.weight", dtype.tensorDType, aShape,
+            tensors.append((base + KohyaLayout.aSuffix, dtype.tensorDType, aShape,
                             try ExportSupport.encode(module.a, as: dtype, path: path, module: module.name)))
-            tensors.append((base + ".lora_up.weight", dtype.tensorDType, bShape,
+            tensors.append((base + KohyaLayout.bSuffix, dtype.tensorDType, bShape,
                             try ExportSupport.encode(module.b, as: dtype, path: path, module: module.name)))
-            tensors.append((base + ".alpha", .f32, [], SafeTensorsWriter.encode([Float(module.rank)], as: .f32)))
+            tensors.append((base + KohyaLayout.alphaSuffix, .f32, [], SafeTensorsWriter.encode([Float(module.rank)], as: .f32)))
         }
         var notes: [String] = []
         let magnitudes = adapter.carried.filter { $0.role == .magnitude }.count
@@ -25,13 +25,13 @@ enum KohyaExport {
             notes.append("\(magnitudes) DoRA magnitude\(magnitudes == 1 ? "" : "s") kept under PEFT's name (….lora_magnitude_vector): kohya-format loaders do not read it and run those modules as plain LoRA; export to peft (or mlx) to run them as DoRA")
         }
         let carried = ExportSupport.appendCarried(adapter.carried, to: &tensors, notes: &notes)
-        let bytes = SafeTensorsWriter.serialize(tensors, metadata: ["ss_network_module": "networks.lora"])
+        let bytes = SafeTensorsWriter.serialize(tensors, metadata: KohyaLayout.metadata)
         return ExportFiles(files: [("", bytes)], notes: notes, carried: carried)
     }
 
     static func baseName(_ module: DequantizedModule, fromKohya: Bool) -> String {
-        let suffix = ".lora_down.weight"
+        let suffix = KohyaLayout.aSuffix
         if fromKohya, module.source.aTensor.hasSuffix(suffix) { return String(module.source.aTensor.dropLast(suffix.count)) }
-        return "lora_" + ExportSupport.strippingPEFTPrefix(module.name).split(separator: ".", omittingEmptySubsequences: false).joined(separator: "_")
+        return KohyaLayout.name(ofPath: ExportSupport.strippingPEFTPrefix(module.name))
     }
 }

@@ -13,8 +13,8 @@
 /// without it `-1`, mlx-lm's "every block" (blocks without weights in the file keep mlx-lm's
 /// zero-initialized `lora_b`, so their ΔW is zero).
 enum MLXExport {
-    static let weightsName = "adapters.safetensors"
-    static let configName = "adapter_config.json"
+    static let weightsName = MLXLayout.weightsName
+    static let configName = MLXLayout.configName
 
     static func files(_ adapter: BinaryAdapter, modules: [DequantizedModule], dtype: ExportDType,
                       baseConfigPath: String? = nil, path: String) throws(ExportError) -> ExportFiles {
@@ -31,16 +31,16 @@ enum MLXExport {
         for original in modules {
             let module = original.padded(toRank: rank)
             let base = mlxPath(module)
-            tensors.append((base + ".lora_a", dtype.tensorDType, [module.inFeatures, rank],
+            tensors.append((base + MLXLayout.aSuffix, dtype.tensorDType, [module.inFeatures, rank],
                             try ExportSupport.encode(module.aTransposed, as: dtype, path: path, module: module.name)))
-            tensors.append((base + ".lora_b", dtype.tensorDType, [rank, module.outFeatures],
+            tensors.append((base + MLXLayout.bSuffix, dtype.tensorDType, [rank, module.outFeatures],
                             try ExportSupport.encode(module.bTransposed, as: dtype, path: path, module: module.name)))
         }
         var carried = 0
         for tensor in adapter.carried {
             if tensor.role == .magnitude, allDoRA,
                let owner = modules.first(where: { $0.doraMagnitude == tensor.name }) {
-                tensors.append((mlxPath(owner) + ".m", tensor.dtype, [owner.outFeatures], tensor.bytes))
+                tensors.append((mlxPath(owner) + MLXLayout.magnitudeSuffix, tensor.dtype, [owner.outFeatures], tensor.bytes))
                 carried += 1
             } else {
                 notes.append("carried tensor \(tensor.name) (\(tensor.role?.rawValue ?? "unknown role")) has no place in an mlx-lm LoRA adapter; left out")
@@ -64,9 +64,9 @@ enum MLXExport {
         let config: JSONValue = .object([
             ("fine_tune_type", .string(allDoRA ? "dora" : "lora")),
             ("num_layers", .integer(Int64(numLayers))),
-            ("lora_parameters", .object([
+            (MLXLayout.ConfigKey.loraParameters, .object([
                 ("rank", .integer(Int64(rank))),
-                ("scale", .double(1)),
+                (MLXLayout.ConfigKey.scale, .double(1)),
                 ("dropout", .double(0)),
                 ("keys", .array(keys.map { .string($0) })),
             ])),

@@ -7,8 +7,8 @@
 /// the source's when the source was PEFT; carried tensors (DoRA magnitudes, `modules_to_save`
 /// weights, biases) are written back byte for byte under their original names.
 enum PEFTExport {
-    static let weightsName = "adapter_model.safetensors"
-    static let configName = "adapter_config.json"
+    static let weightsName = PEFTLayout.weightsName
+    static let configName = PEFTLayout.configName
 
     static func files(_ adapter: BinaryAdapter, modules: [DequantizedModule], dtype: ExportDType,
                       path: String) throws(ExportError) -> ExportFiles {
@@ -32,8 +32,7 @@ enum PEFTExport {
     static func names(_ module: DequantizedModule, fromPEFT: Bool) -> (String, String) {
         if fromPEFT { return (module.source.aTensor, module.source.bTensor) }
         let base = module.name.hasPrefix(ExportSupport.peftPrefix) ? module.name : ExportSupport.peftPrefix + module.name
-        if module.kind == .embedding { return (base + ".lora_embedding_A", base + ".lora_embedding_B") }
-        return (base + ".lora_A.weight", base + ".lora_B.weight")
+        return PEFTLayout.factorNames(module: base, embedding: module.kind == .embedding)
     }
 
     /// PEFT shapes: conv kernels restored, `B` as a 1×1 convolution.
@@ -68,13 +67,13 @@ enum PEFTExport {
             rankPattern.append((key, .integer(Int64(module.rank))))
             alphaPattern.append((key, .integer(Int64(module.rank))))
         }
-        ExportSupport.set(&config, "peft_type", .string("LORA"))
-        ExportSupport.set(&config, "r", .integer(Int64(rank)))
-        ExportSupport.set(&config, "lora_alpha", .integer(Int64(rank)))
-        ExportSupport.set(&config, "use_rslora", .bool(false))
-        ExportSupport.set(&config, "rank_pattern", .object(rankPattern))
-        ExportSupport.set(&config, "alpha_pattern", .object(alphaPattern))
-        ExportSupport.set(&config, "use_dora", .bool(modules.contains { $0.doraMagnitude != nil }))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.peftType, .string("LORA"))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.r, .integer(Int64(rank)))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.loraAlpha, .integer(Int64(rank)))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.useRSLoRA, .bool(false))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.rankPattern, .object(rankPattern))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.alphaPattern, .object(alphaPattern))
+        ExportSupport.set(&config, PEFTLayout.ConfigKey.useDoRA, .bool(modules.contains { $0.doraMagnitude != nil }))
         return config
     }
 

@@ -11,7 +11,7 @@ import Darwin
 /// ``description`` is always one line: `<path>: <context>: <problem>`.
 public enum LBAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A file-system operation failed (`operation` such as "open", "write", "rename").
-    case io(path: String, operation: String, errno: Int32)
+    case io(path: String, operation: FileError.Operation, errno: Int32)
     /// The destination exists and `overwrite` was not requested.
     case fileExists(path: String)
     /// The first 8 bytes are not the `.lba` signature.
@@ -59,8 +59,8 @@ public enum LBAError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The part of the file involved: `file`, `preamble`, `table`, a module or a section.
     public var context: String {
         switch self {
-        case .io(_, let operation, _): operation
-        case .fileExists: "create"
+        case .io(_, let operation, _): operation.description
+        case .fileExists: FileError.Operation.create.description
         case .badMagic, .unsupportedVersion, .unsupportedFlags, .fileLength: "preamble"
         case .truncated(_, let context, _, _), .checksum(_, let context, _, _),
              .nonZeroPadding(_, let context, _), .layout(_, let context, _), .table(_, let context, _),

@@ -8,13 +8,44 @@ enum LBALayoutMath {
         return overflow ? nil : words
     }
 
+    /// Decoded bytes of a module's `content` section (`formats/lba.md` §6: sign rows padded to
+    /// 64-bit words, `a` and `b` one value per channel in the scale dtype, `m` one f32 per sign
+    /// channel), or `nil` on overflow or for a content that is not a module's. The one size rule
+    /// of the writer's estimates, the reader's checks and the reports.
+    static func sectionBytes(_ content: LBASectionContent, inFeatures: Int, outFeatures: Int, binaryRank k: Int,
+                             scaleDType: ScaleDType) -> Int? {
+        switch content {
+        case .signA: signBytes(rows: k, cols: inFeatures)
+        case .signB: signBytes(rows: k, cols: outFeatures)
+        case .scaleA: product(inFeatures, scaleDType.byteWidth)
+        case .scaleB: product(outFeatures, scaleDType.byteWidth)
+        case .scaleM: product(k, ScaleDType.f32.byteWidth)
+        case .carried, .unknown: nil
+        }
+    }
+
+    /// The contents a module stores: both sign matrices, `a` when `inputScales`, `b` and `m`.
+    static func moduleContents(inputScales: Bool) -> [LBASectionContent] {
+        LBASectionContent.moduleContents.filter { inputScales || $0 != .scaleA }
+    }
+
     /// Bytes a module takes in a file with its sections stored raw and aligned (an upper bound
     /// when zstd shrinks a section): both sign matrices, `a` (when stored), `b` and `m`.
     static func storedModuleBytes(inFeatures: Int, outFeatures: Int, binaryRank k: Int, scaleDType: ScaleDType,
                                   inputScales: Bool) -> Int {
-        let parts = [signBytes(rows: k, cols: inFeatures)!, signBytes(rows: k, cols: outFeatures)!,
-                     inputScales ? inFeatures * scaleDType.byteWidth : 0, outFeatures * scaleDType.byteWidth, 4 * k]
-        return parts.reduce(0) { $0 + LBAFormat.aligned($1)! }
+        moduleContents(inputScales: inputScales).reduce(0) { total, content in
+            total + LBAFormat.aligned(sectionBytes(content, inFeatures: inFeatures, outFeatures: outFeatures,
+                                                   binaryRank: k, scaleDType: scaleDType)!)!
+        }
+    }
+
+    /// Decoded bytes of a module's scale sections: `a` (when stored), `b` and `m`.
+    static func scaleBytes(inFeatures: Int, outFeatures: Int, binaryRank k: Int, scaleDType: ScaleDType,
+                           inputScales: Bool) -> Int {
+        moduleContents(inputScales: inputScales).filter { $0 != .signA && $0 != .signB }.reduce(0) { total, content in
+            total + sectionBytes(content, inFeatures: inFeatures, outFeatures: outFeatures,
+                                 binaryRank: k, scaleDType: scaleDType)!
+        }
     }
 
     /// Bytes of a packed sign matrix, or `nil` on overflow.

@@ -30,9 +30,9 @@ extension LBAWriter {
                     (.signA, LBAWriter.bytes(of: module.signA)),
                     (.signB, LBAWriter.bytes(of: module.signB)),
                 ]
-                if let a = module.scales.input { payloads.append((.scaleA, LBAWriter.bytes(of: a, as: adapter.scaleDType))) }
-                payloads.append((.scaleB, LBAWriter.bytes(of: module.scales.output, as: adapter.scaleDType)))
-                payloads.append((.scaleM, LBAWriter.bytes(of: module.scales.middle, as: .f32)))
+                if let a = module.scales.input { payloads.append((.scaleA, adapter.scaleDType.encode(a))) }
+                payloads.append((.scaleB, adapter.scaleDType.encode(module.scales.output)))
+                payloads.append((.scaleM, ScaleDType.f32.encode(module.scales.middle)))
                 var prepared: [PreparedPayload] = []
                 for (content, bytes) in payloads {
                     prepared.append(PreparedPayload(content: content, bytes: bytes,

@@ -50,10 +50,10 @@ extension TableReader {
                                       label: label(module.sections[.signB]!))
                 let scales = ChannelScales(
                     input: try section(.scaleA).map { (bytes) throws(LBAError) -> [Float] in
-                        try finite(floats(bytes, dtype: scaleDType), label: label(module.sections[.scaleA]!))
+                        try finite(scaleDType.decode(bytes), label: label(module.sections[.scaleA]!))
                     },
-                    middle: try finite(floats(section(.scaleM)!, dtype: .f32), label: label(module.sections[.scaleM]!)),
-                    output: try finite(floats(section(.scaleB)!, dtype: scaleDType), label: label(module.sections[.scaleB]!)))
+                    middle: try finite(ScaleDType.f32.decode(section(.scaleM)!), label: label(module.sections[.scaleM]!)),
+                    output: try finite(scaleDType.decode(section(.scaleB)!), label: label(module.sections[.scaleB]!)))
                 modules.append(BinaryModule(name: module.name, kind: module.kind, loraRank: module.rank,
                                             loraScale: module.loraScale, signA: signA, signB: signB,
                                             scales: scales, source: module.source))
@@ -84,25 +84,6 @@ extension TableReader {
                 throw .table(path: path, context: label, problem: "value \(index) is \(values[index]) (scales must be finite)")
             }
             return values
-        }
-
-        private func floats(_ bytes: [UInt8], dtype: ScaleDType) -> [Float] {
-            let count = bytes.count / dtype.byteWidth
-            return [Float](unsafeUninitializedCapacity: count) { out, initialized in
-                bytes.withUnsafeBytes { raw in
-                    switch dtype {
-                    case .f16:
-                        TensorDType.f16.decodeFloats(raw, count: count, into: out)
-                    case .bf16:
-                        TensorDType.bf16.decodeFloats(raw, count: count, into: out)
-                    case .f32:
-                        for i in 0..<count { out[i] = Float(bitPattern: raw.loadLE(UInt32.self, at: i * 4)) }
-                    case .e4m3:
-                        for i in 0..<count { out[i] = E4M3.float(raw[i]) }
-                    }
-                }
-                initialized = count
-            }
         }
     }
 }

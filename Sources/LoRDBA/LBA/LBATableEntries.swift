@@ -6,7 +6,7 @@ extension TableReader {
         throws(LBAError) -> (JSONObjectReader<LBAError>, name: String, context: String)
     {
         var object = try objectReader(value, "\(kind) \(index)")
-        let name = try object.string("name")
+        let name = try object.string(K.Module.name)
         let context = "\(kind) \(LBAError.quote(name))"
         object.context = context
         guard names.insert(name).inserted else { throw fail(context, "duplicate \(kind) name") }
@@ -19,12 +19,12 @@ extension TableReader {
                     names: inout Set<String>) throws(LBAError) -> Module {
         var (object, name, context) = try namedEntry(value, kind: "module", index: index, names: &names)
         let kind = try readKind(&object, context: context)
-        let inFeatures = try object.nonNegativeInteger("in")
-        let outFeatures = try object.nonNegativeInteger("out")
-        let rank = try object.nonNegativeInteger("rank")
-        let binaryRank = try object.nonNegativeInteger("binary_rank")
-        let loraScale = try object.number("lora_scale")
-        let dimensions = [("in", inFeatures), ("out", outFeatures), ("rank", rank), ("binary_rank", binaryRank)]
+        let inFeatures = try object.nonNegativeInteger(K.Module.inFeatures)
+        let outFeatures = try object.nonNegativeInteger(K.Module.outFeatures)
+        let rank = try object.nonNegativeInteger(K.Module.rank)
+        let binaryRank = try object.nonNegativeInteger(K.Module.binaryRank)
+        let loraScale = try object.number(K.Module.loraScale)
+        let dimensions = [(K.Module.inFeatures, inFeatures), (K.Module.outFeatures, outFeatures), (K.Module.rank, rank), (K.Module.binaryRank, binaryRank)]
         for (member, value) in dimensions where value < 1 || value > LBAFormat.maximumDimension {
             throw fail(context, "\(member) = \(value) is outside 1…\(LBAFormat.maximumDimension)")
         }
@@ -34,21 +34,21 @@ extension TableReader {
         guard loraScale.isFinite, loraScale > 0 else {
             throw fail(context, "lora_scale = \(loraScale) must be finite and above 0")
         }
-        var sourceObject = try object.object("source", context: context + " source")
-        let aTensor = try sourceObject.string("a")
-        let bTensor = try sourceObject.string("b")
-        let alphaTensor = try sourceObject.optionalString("alpha")
-        let dtypeName = try sourceObject.string("dtype")
+        var sourceObject = try object.object(K.Module.source, context: context + " source")
+        let aTensor = try sourceObject.string(K.Source.a)
+        let bTensor = try sourceObject.string(K.Source.b)
+        let alphaTensor = try sourceObject.optionalString(K.Source.alpha)
+        let dtypeName = try sourceObject.string(K.Source.dtype)
         try sourceObject.finish()
         var doraMagnitude: String?
-        if hasRoles, var doraObject = try object.optionalObject("dora", context: context + " dora") {
-            doraMagnitude = try doraObject.string("magnitude")
+        if hasRoles, var doraObject = try object.optionalObject(K.Module.dora, context: context + " dora") {
+            doraMagnitude = try doraObject.string(K.Dora.magnitude)
             try doraObject.finish()
         }
         guard let dtype = TensorDType(rawValue: dtypeName) else {
             throw fail(context, "unknown source dtype \(LBAError.quote(dtypeName))")
         }
-        var referenceObject = try object.object("sections", context: context + " sections")
+        var referenceObject = try object.object(K.Module.sections, context: context + " sections")
         var references: [LBASectionContent: Int] = [:]
         for content in LBASectionContent.moduleContents {
             let reference = content == .scaleA ? try referenceObject.optionalNonNegativeInteger(content.name)
@@ -65,15 +65,10 @@ extension TableReader {
             throw .shape(path: path, context: context, problem: problem)
         }
         // Decoded sizes must match the shapes exactly.
-        let expectations: [(LBASectionContent, Int?)] = [
-            (.signA, LBALayoutMath.signBytes(rows: binaryRank, cols: inFeatures)),
-            (.signB, LBALayoutMath.signBytes(rows: binaryRank, cols: outFeatures)),
-            (.scaleA, LBALayoutMath.product(inFeatures, scaleDType.byteWidth)),
-            (.scaleB, LBALayoutMath.product(outFeatures, scaleDType.byteWidth)),
-            (.scaleM, LBALayoutMath.product(binaryRank, 4)),
-        ]
-        for (content, expected) in expectations {
+        for content in LBASectionContent.moduleContents {
             guard let reference = references[content] else { continue }
+            let expected = LBALayoutMath.sectionBytes(content, inFeatures: inFeatures, outFeatures: outFeatures,
+                                                      binaryRank: binaryRank, scaleDType: scaleDType)
             let actual = claims.sections[reference].decodedLength
             guard let expected, expected == actual else {
                 throw .shape(path: path, context: claims.sections[reference].label,
@@ -88,13 +83,13 @@ extension TableReader {
 
     /// A module's `kind` (and a conv module's `kernel`).
     func readKind(_ object: inout JSONObjectReader<LBAError>, context: String) throws(LBAError) -> ModuleKind {
-        let kindName = try object.string("kind")
+        let kindName = try object.string(K.Module.kind)
         switch kindName {
         case "linear": return .linear
         case "embedding": return .embedding
         case "conv":
             var kernel: [Int] = []
-            for value in try object.array("kernel") {
+            for value in try object.array(K.Module.kernel) {
                 guard case .integer(let k) = value, k >= 1, k <= Int64(Int32.max) else {
                     throw fail(context, "kernel entries must be integers from 1 to \(Int32.max)")
                 }
@@ -110,25 +105,25 @@ extension TableReader {
     func readCarried(_ value: JSONValue, index: Int, claims: inout SectionClaims,
                      names: inout Set<String>) throws(LBAError) -> Carried {
         var (object, name, context) = try namedEntry(value, kind: "carried tensor", index: index, names: &names)
-        let dtypeName = try object.string("dtype")
+        let dtypeName = try object.string(K.Carried.dtype)
         guard let dtype = TensorDType(rawValue: dtypeName) else {
             throw fail(context, "unknown dtype \(LBAError.quote(dtypeName))")
         }
         var shape: [Int] = []
-        for value in try object.array("shape") {
+        for value in try object.array(K.Carried.shape) {
             guard case .integer(let dimension) = value, dimension >= 0, dimension <= Int64(LBAFormat.maximumDimension) else {
                 throw fail(context, "shape entries must be integers from 0 to \(LBAFormat.maximumDimension)")
             }
             shape.append(Int(dimension))
         }
         var role: CarriedRole?
-        if hasRoles, let roleName = try object.optionalString("role") {
+        if hasRoles, let roleName = try object.optionalString(K.Carried.role) {
             guard let known = CarriedRole(rawValue: roleName) else {
                 throw fail(context, "unknown role \(LBAError.quote(roleName))")
             }
             role = known
         }
-        let section = try object.nonNegativeInteger("section")
+        let section = try object.nonNegativeInteger(K.Carried.section)
         try object.finish()
         if let problem = claims.claim(section, content: .carried, owner: index) { throw fail(context, problem) }
         claims.sections[section].tensor = name

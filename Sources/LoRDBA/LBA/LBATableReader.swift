@@ -1,5 +1,6 @@
 /// Reads and cross-checks the JSON table; turns decoded sections into the adapter.
 struct TableReader {
+    typealias K = LBATableKey
     let path: String
     let version: LBAVersion
     /// Unknown members are refused unless the file is of a newer minor version than this reader.
@@ -63,26 +64,26 @@ struct TableReader {
 
     private func readHeader(_ json: JSONValue) throws(LBAError) -> Header {
         var root = try objectReader(json, "table")
-        let format = try root.string("format")
+        let format = try root.string(K.format)
         guard format == LBAFormat.formatName else { throw fail("table", "format is \(LBAError.quote(format)), expected \"lba\"") }
-        let versionArray = try root.array("version")
+        let versionArray = try root.array(K.version)
         guard versionArray.count == 2, versionArray[0] == .integer(Int64(version.major)),
               versionArray[1] == .integer(Int64(version.minor)) else {
             throw fail("table", "version \(JSONValue.array(versionArray).serialized()) does not match the preamble's \(version)")
         }
-        let layoutName = try root.string("layout")
+        let layoutName = try root.string(K.layout)
         guard let layout = AdapterLayout(rawValue: layoutName) else {
             throw fail("table", "unknown layout \(LBAError.quote(layoutName))")
         }
         guard version.minor >= LBAFormat.minorVersion(for: layout) else {
             throw fail("table", "layout \(LBAError.quote(layoutName)) needs format version 1.\(LBAFormat.minorVersion(for: layout)), the file says \(version)")
         }
-        let scaleName = try root.string("scale_dtype")
+        let scaleName = try root.string(K.scaleDType)
         guard let scaleDType = ScaleDType(rawValue: scaleName) else {
             throw fail("table", "unknown scale_dtype \(LBAError.quote(scaleName))")
         }
         var metadata: [String: String] = [:]
-        for (key, value) in try root.object("metadata").members {
+        for (key, value) in try root.object(K.metadata).members {
             guard let text = value.stringValue else {
                 throw fail("table", "metadata \(LBAError.quote(key)) is \(MessageText.article(value.typeName)), expected a string")
             }
@@ -90,10 +91,10 @@ struct TableReader {
                 throw fail("table", "metadata key \(LBAError.quote(key)) appears twice")
             }
         }
-        let moduleValues = try root.array("modules")
+        let moduleValues = try root.array(K.modules)
         guard !moduleValues.isEmpty else { throw fail("table", "the module list is empty") }
-        let carriedValues = try root.array("carried")
-        let sectionValues = try root.array("sections")
+        let carriedValues = try root.array(K.carried)
+        let sectionValues = try root.array(K.sections)
         try root.finish()
         return Header(layout: layout, scaleDType: scaleDType, metadata: metadata, moduleValues: moduleValues,
                       carriedValues: carriedValues, sectionValues: sectionValues)
@@ -104,19 +105,19 @@ struct TableReader {
     private func readSection(_ value: JSONValue, index: Int) throws(LBAError) -> (LBASectionInfo, owner: Int) {
         let context = "section \(index)"
         var object = try objectReader(value, context)
-        let content = LBASectionContent(name: try object.string("content"))
+        let content = LBASectionContent(name: try object.string(K.Section.content))
         var owner = -1
         switch content {
-        case .carried: owner = try object.nonNegativeInteger("tensor")
+        case .carried: owner = try object.nonNegativeInteger(K.Section.tensor)
         case .unknown:
             guard !strict else { throw fail(context, "unknown content \(LBAError.quote(content.name))") }
-        default: owner = try object.nonNegativeInteger("module")
+        default: owner = try object.nonNegativeInteger(K.Section.module)
         }
-        let offset = try object.nonNegativeInteger("offset")
-        let length = try object.nonNegativeInteger("length")
-        let decodedLength = try object.nonNegativeInteger("decoded_length")
-        let encodingName = try object.string("encoding")
-        let crc = try object.nonNegativeInteger("crc32c")
+        let offset = try object.nonNegativeInteger(K.Section.offset)
+        let length = try object.nonNegativeInteger(K.Section.length)
+        let decodedLength = try object.nonNegativeInteger(K.Section.decodedLength)
+        let encodingName = try object.string(K.Section.encoding)
+        let crc = try object.nonNegativeInteger(K.Section.crc32c)
         try object.finish()
         guard crc <= Int(UInt32.max) else { throw fail(context, "crc32c \(crc) does not fit in 32 bits") }
         guard let encoding = LBAEncoding(rawValue: encodingName) else {
@@ -153,7 +154,7 @@ struct TableReader {
             let isTensor = sections[index].content == .carried
             let list = isTensor ? carriedValues : moduleValues
             let owner = owners[index]
-            let name = owner < list.count ? list[owner]["name"]?.stringValue.map { " " + LBAError.quote($0) } : nil
+            let name = owner < list.count ? list[owner][K.Module.name]?.stringValue.map { " " + LBAError.quote($0) } : nil
             return "\(isTensor ? "carried tensor" : "module") \(owner)\(name ?? "")"
         }
 

@@ -4,63 +4,64 @@ extension LBAWriter {
     /// The table for `adapter` whose sections sit at `offsets`.
     static func table(_ adapter: BinaryAdapter, sections: [Section], offsets: [Int],
                               moduleSections: [[LBASectionContent: Int]], carriedSections: [Int], minor: Int) -> JSONValue {
+        typealias K = LBATableKey
         func int(_ value: Int) -> JSONValue { .integer(Int64(value)) }
         var modules: [JSONValue] = []
         for (module, references) in zip(adapter.modules, moduleSections) {
-            var members: [(String, JSONValue)] = [("name", .string(module.name)), ("kind", .string(module.kind.name))]
-            if case .conv(let kernel) = module.kind { members.append(("kernel", .array(kernel.map(int)))) }
+            var members: [(String, JSONValue)] = [(K.Module.name, .string(module.name)), (K.Module.kind, .string(module.kind.name))]
+            if case .conv(let kernel) = module.kind { members.append((K.Module.kernel, .array(kernel.map(int)))) }
             members += [
-                ("in", int(module.inFeatures)),
-                ("out", int(module.outFeatures)),
-                ("rank", int(module.loraRank)),
-                ("binary_rank", int(module.binaryRank)),
-                ("lora_scale", .double(module.loraScale)),
+                (K.Module.inFeatures, int(module.inFeatures)),
+                (K.Module.outFeatures, int(module.outFeatures)),
+                (K.Module.rank, int(module.loraRank)),
+                (K.Module.binaryRank, int(module.binaryRank)),
+                (K.Module.loraScale, .double(module.loraScale)),
             ]
-            var source: [(String, JSONValue)] = [("a", .string(module.source.aTensor)), ("b", .string(module.source.bTensor))]
-            if let alpha = module.source.alphaTensor { source.append(("alpha", .string(alpha))) }
-            source.append(("dtype", .string(module.source.dtype.rawValue)))
-            members.append(("source", .object(source)))
+            var source: [(String, JSONValue)] = [(K.Source.a, .string(module.source.aTensor)), (K.Source.b, .string(module.source.bTensor))]
+            if let alpha = module.source.alphaTensor { source.append((K.Source.alpha, .string(alpha))) }
+            source.append((K.Source.dtype, .string(module.source.dtype.rawValue)))
+            members.append((K.Module.source, .object(source)))
             if let magnitude = LBAWriter.doraMagnitude(of: module, in: adapter) {
-                members.append(("dora", .object([("magnitude", .string(magnitude))])))
+                members.append((K.Module.dora, .object([(K.Dora.magnitude, .string(magnitude))])))
             }
             let refs = LBASectionContent.moduleContents.compactMap { content in
                 references[content].map { (content.name, int($0)) }
             }
-            members.append(("sections", .object(refs)))
+            members.append((K.Module.sections, .object(refs)))
             modules.append(.object(members))
         }
         let carried: [JSONValue] = zip(adapter.carried, carriedSections).map { tensor, section in
             var members: [(String, JSONValue)] = [
-                ("name", .string(tensor.name)),
-                ("dtype", .string(tensor.dtype.rawValue)),
-                ("shape", .array(tensor.shape.map(int))),
+                (K.Carried.name, .string(tensor.name)),
+                (K.Carried.dtype, .string(tensor.dtype.rawValue)),
+                (K.Carried.shape, .array(tensor.shape.map(int))),
             ]
-            if let role = tensor.role { members.append(("role", .string(role.rawValue))) }
-            members.append(("section", int(section)))
+            if let role = tensor.role { members.append((K.Carried.role, .string(role.rawValue))) }
+            members.append((K.Carried.section, int(section)))
             return .object(members)
         }
         let sectionList: [JSONValue] = zip(sections, offsets).map { section, offset in
             .object([
-                ("content", .string(section.content.name)),
-                (section.content == .carried ? "tensor" : "module", int(section.owner)),
-                ("offset", int(offset)),
-                ("length", int(section.stored.count)),
-                ("decoded_length", int(section.decodedLength)),
-                ("encoding", .string(section.encoding.rawValue)),
-                ("crc32c", .integer(Int64(section.crc))),
+                (K.Section.content, .string(section.content.name)),
+                (section.content == .carried ? K.Section.tensor : K.Section.module, int(section.owner)),
+                (K.Section.offset, int(offset)),
+                (K.Section.length, int(section.stored.count)),
+                (K.Section.decodedLength, int(section.decodedLength)),
+                (K.Section.encoding, .string(section.encoding.rawValue)),
+                (K.Section.crc32c, .integer(Int64(section.crc))),
             ])
         }
         // Metadata sorted by the UTF-8 bytes of the keys, so the order never depends on hashing.
         let metadata = adapter.metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
         return .object([
-            ("format", .string(LBAFormat.formatName)),
-            ("version", .array([int(LBAFormat.majorVersion), int(minor)])),
-            ("layout", .string(adapter.layout.rawValue)),
-            ("scale_dtype", .string(adapter.scaleDType.rawValue)),
-            ("metadata", .object(metadata.map { ($0.key, .string($0.value)) })),
-            ("modules", .array(modules)),
-            ("carried", .array(carried)),
-            ("sections", .array(sectionList)),
+            (K.format, .string(LBAFormat.formatName)),
+            (K.version, .array([int(LBAFormat.majorVersion), int(minor)])),
+            (K.layout, .string(adapter.layout.rawValue)),
+            (K.scaleDType, .string(adapter.scaleDType.rawValue)),
+            (K.metadata, .object(metadata.map { ($0.key, .string($0.value)) })),
+            (K.modules, .array(modules)),
+            (K.carried, .array(carried)),
+            (K.sections, .array(sectionList)),
         ])
     }
 

@@ -1,4 +1,3 @@
-import CLoRDBAKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -69,7 +68,7 @@ public struct LBAWriter: Sendable {
         do {
             try AtomicFile.write(encoded.bytes, to: path, overwrite: overwrite)
         } catch {
-            if error.errno == EEXIST, error.operation == "create" { throw .fileExists(path: path) }
+            if error.isExistingDestination { throw .fileExists(path: path) }
             throw .io(path: path, operation: error.operation, errno: error.errno)
         }
         return encoded
@@ -247,25 +246,6 @@ public struct LBAWriter: Sendable {
         var out = [UInt8]()
         out.reserveCapacity(signs.words.count * 8)
         for word in signs.words { out.appendLE(word) }
-        return out
-    }
-
-    /// `values` in `dtype`, little-endian (round to nearest even).
-    static func bytes(of values: [Float], as dtype: ScaleDType) -> [UInt8] {
-        if dtype == .e4m3 {   // the default dtype: one C pass (the same codes as E4M3.bits)
-            return [UInt8](unsafeUninitializedCapacity: values.count) { buffer, initialized in
-                values.withUnsafeBufferPointer { lordba_encode_e4m3($0.baseAddress, buffer.baseAddress, $0.count) }
-                initialized = values.count
-            }
-        }
-        var out = [UInt8]()
-        out.reserveCapacity(values.count * dtype.byteWidth)
-        switch dtype {
-        case .f16: for v in values { out.appendLE(Float16(v).bitPattern) }
-        case .bf16: for v in values { out.appendLE(BFloat16Bits.bits(v)) }
-        case .f32: for v in values { out.appendLE(v.bitPattern) }
-        case .e4m3: for v in values { out.append(E4M3.bits(v)) }
-        }
         return out
     }
 }

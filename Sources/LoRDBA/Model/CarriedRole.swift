@@ -13,14 +13,16 @@ public enum CarriedRole: String, Sendable, CaseIterable, Equatable {
     /// The name of the DoRA magnitude tensor that belongs to the module `moduleName` in a PEFT
     /// adapter (`<module>.lora_magnitude_vector`).
     public static func magnitudeName(forModule moduleName: String) -> String {
-        moduleName + ".lora_magnitude_vector"
+        moduleName + magnitudeSuffix
     }
+
+    /// The suffix of a DoRA magnitude's name (PEFT's, kept by the `.lba` format).
+    public static let magnitudeSuffix = ".lora_magnitude_vector"
 
     /// The role of the tensor `name` given the module names of the adapter and the entries of
     /// PEFT's `modules_to_save` (module names or suffixes of module paths).
     public static func classify(_ name: String, moduleNames: Set<String>, modulesToSave: [String]) -> CarriedRole {
-        let suffix = ".lora_magnitude_vector"
-        if name.hasSuffix(suffix), moduleNames.contains(String(name.dropLast(suffix.count))) { return .magnitude }
+        if name.hasSuffix(magnitudeSuffix), moduleNames.contains(String(name.dropLast(magnitudeSuffix.count))) { return .magnitude }
         var parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         if parts.count >= 2 {
             parts.removeLast() // the parameter name: weight, bias, …

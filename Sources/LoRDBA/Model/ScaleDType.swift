@@ -1,5 +1,3 @@
-import CLoRDBAKernels
-
 /// The storage type of the outer scale vectors `a` and `b`.
 public enum ScaleDType: String, Sendable, CaseIterable {
     /// IEEE half precision (the default).
@@ -54,32 +52,5 @@ public enum ScaleDType: String, Sendable, CaseIterable {
             buffer.reduce(0) { count, v in count &+ (abs(v) <= limit ? 0 : 1) }   // NaN counts as outside
         }
         return outside == 0 ? nil : values.first { !storesFinite($0) }
-    }
-
-    /// `values` each rounded to what this dtype stores, after dividing by `divisor` (f16 and
-    /// E4M3 by C kernels: F16C where the CPU has it, integer lanes for E4M3; the same bits as
-    /// ``rounded(_:)`` either way).
-    public func rounded(_ values: [Float], dividedBy divisor: Float) -> [Float] {
-        let kernel: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Float) -> Void
-        switch self {
-        case .f16: kernel = lordba_round_f16
-        case .e4m3: kernel = lordba_round_e4m3
-        case .bf16, .f32: return values.map { rounded($0 / divisor) }
-        }
-        var out = [Float](repeating: 0, count: values.count)
-        values.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in kernel(src.baseAddress, dst.baseAddress, src.count, divisor) }
-        }
-        return out
-    }
-
-    /// `value` rounded to what this dtype stores (round to nearest even).
-    public func rounded(_ value: Float) -> Float {
-        switch self {
-        case .f16: Float(Float16(value))
-        case .bf16: BFloat16Bits.float(BFloat16Bits.bits(value))
-        case .f32: value
-        case .e4m3: E4M3.float(E4M3.bits(value))
-        }
     }
 }

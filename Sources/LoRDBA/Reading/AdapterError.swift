@@ -92,15 +92,15 @@ public enum AdapterError: Error, Equatable, CustomStringConvertible {
         case .missingInput:
             return "no such file or directory"
         case .noWeightsFile:
-            return "directory holds no .safetensors file (expected adapter_model.safetensors or adapters.safetensors)"
+            return "directory holds no .safetensors file (expected \(PEFTLayout.weightsName) or \(MLXLayout.weightsName))"
         case .ambiguousWeightsFile(_, let candidates):
-            return "directory holds \(candidates.count) .safetensors files (\(candidates.joined(separator: ", "))) and none is adapter_model.safetensors or adapters.safetensors; name the file"
+            return "directory holds \(candidates.count) .safetensors files (\(candidates.joined(separator: ", "))) and none is \(PEFTLayout.weightsName) or \(MLXLayout.weightsName); name the file"
         case .unreadableConfig(_, let reason):
             return reason
         case .invalidConfig(_, _, let problem), .missingConfigField(_, _, let problem):
             return problem
         case .noLoRATensors(_, let count):
-            return "none of the \(count) tensors is a LoRA factor (expected …lora_A.weight/…lora_B.weight, …lora_a/…lora_b, …lora_down.weight/…lora_up.weight or …lora.down.weight/…lora.up.weight)"
+            return "none of the \(count) tensors is a LoRA factor (expected \(LayoutReader.expectedFactors))"
         case .mixedLayouts(_, _, let layouts):
             return "the file mixes LoRA layouts (\(layouts.map(\.rawValue).joined(separator: ", "))); this tensor belongs to a different layout than the rest"
         case .unpaired(_, _, let missing):

@@ -70,9 +70,9 @@ public struct AdapterSource: Sendable {
     public var inputBytes: Int { file.fileSize }
 
     /// The weights file names looked for, in order, when the input is a directory.
-    public static let standardWeightsNames = ["adapter_model.safetensors", "adapters.safetensors", "pytorch_lora_weights.safetensors"]
+    public static let standardWeightsNames = [PEFTLayout.weightsName, MLXLayout.weightsName, DiffusersLayout.weightsName]
     /// The config looked for beside the weights file.
-    public static let standardConfigName = "adapter_config.json"
+    public static let standardConfigName = PEFTLayout.configName
 
     /// Opens a PEFT, diffusers, MLX-LM or kohya adapter.
     /// - Parameters:
@@ -117,7 +117,7 @@ public struct AdapterSource: Sendable {
             }
             .sorted { $0.name < $1.name }
         var notes = reader.notes
-        let magnitudes = carried.filter { $0.name.hasSuffix(".dora_scale") || $0.name.contains(".lora_magnitude_vector") }
+        let magnitudes = carried.filter { $0.name.hasSuffix(KohyaLayout.magnitudeSuffix) || $0.name.contains(CarriedRole.magnitudeSuffix) }
         if !magnitudes.isEmpty {
             notes.append("\(magnitudes.count) DoRA magnitude tensor(s) (kohya dora_scale / PEFT lora_magnitude_vector) carried unchanged")
         }

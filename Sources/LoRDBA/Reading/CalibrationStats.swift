@@ -37,7 +37,7 @@ public struct CalibrationStats: Sendable {
     /// The statistics for `module`, matching with or without the `base_model.model.` prefix.
     public func statistics(for module: String) -> [Float]? {
         if let hit = inputSquareMean[module] { return hit }
-        let prefix = "base_model.model."
+        let prefix = PEFTLayout.modelPrefix
         if module.hasPrefix(prefix), let hit = inputSquareMean[String(module.dropFirst(prefix.count))] { return hit }
         return inputSquareMean[prefix + module]
     }

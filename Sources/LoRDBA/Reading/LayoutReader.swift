@@ -30,23 +30,18 @@ struct LayoutReader {
         var partner: String
     }
 
-    static let namePatterns: [NamePattern] = [
-        NamePattern(suffix: ".lora_A.weight", layout: .peft, role: .a, embedding: false, partner: ".lora_B.weight"),
-        NamePattern(suffix: ".lora_B.weight", layout: .peft, role: .b, embedding: false, partner: ".lora_A.weight"),
-        NamePattern(suffix: ".lora_embedding_A", layout: .peft, role: .a, embedding: true, partner: ".lora_embedding_B"),
-        NamePattern(suffix: ".lora_embedding_B", layout: .peft, role: .b, embedding: true, partner: ".lora_embedding_A"),
-        NamePattern(suffix: ".lora_a", layout: .mlx, role: .a, embedding: false, partner: ".lora_b"),
-        NamePattern(suffix: ".lora_b", layout: .mlx, role: .b, embedding: false, partner: ".lora_a"),
-        NamePattern(suffix: ".lora_down.weight", layout: .kohya, role: .a, embedding: false, partner: ".lora_up.weight"),
-        NamePattern(suffix: ".lora_up.weight", layout: .kohya, role: .b, embedding: false, partner: ".lora_down.weight"),
-    ] + DiffusersLayout.namePatterns
+    /// Each layout's factor suffixes (from its file in `Layouts/`), in the order they are tried.
+    static let layoutPatterns: [[NamePattern]] = [
+        PEFTLayout.namePatterns, MLXLayout.namePatterns, KohyaLayout.namePatterns, DiffusersLayout.namePatterns,
+    ]
+    static let namePatterns: [NamePattern] = layoutPatterns.flatMap { $0 }
 
-    /// kohya's per-module alpha: `<module>.alpha`.
-    static let kohyaAlphaSuffix = ".alpha"
-
-    /// Last path components MLX-LM gives embedding layers; MLX files do not otherwise say
-    /// whether a factor pair adapts an embedding.
-    static let mlxEmbeddingNames: Set<String> = ["embed_tokens", "tok_embeddings", "wte", "word_embeddings", "embedding", "embeddings"]
+    /// The factor forms named when a file has none: the first pair of each layout
+    /// (`…lora_A.weight/…lora_B.weight, …lora_a/…lora_b, …`).
+    static let expectedFactors: String = {
+        let pairs = layoutPatterns.map { "…\($0[0].suffix.dropFirst())/…\($0[0].partner.dropFirst())" }
+        return pairs.dropLast().joined(separator: ", ") + " or " + pairs.last!
+    }()
 
     /// The module name and pattern of a factor tensor (with its PEFT adapter name, when the key
     /// carries one), or `nil` for any other tensor.
@@ -147,7 +142,7 @@ struct LayoutReader {
             if aPattern.layout == .diffusers {
                 spec.name = DiffusersLayout.modulePath(stem: slot.module, suffix: aPattern.suffix)
             }
-            if layout == .mlx, Self.mlxEmbeddingNames.contains(Self.lastComponent(slot.module)) {
+            if layout == .mlx, MLXLayout.embeddingNames.contains(Self.lastComponent(slot.module)) {
                 spec.kind = .embedding
                 embeddingGuesses += 1
             }
@@ -164,7 +159,7 @@ struct LayoutReader {
         }
         notes.append(contentsOf: scaleSource.notes(moduleCount: specs.count))
         if embeddingGuesses > 0 {
-            notes.append("\(embeddingGuesses) MLX module(s) named like embedding layers (\(Self.mlxEmbeddingNames.sorted().joined(separator: ", "))) are treated as embeddings")
+            notes.append("\(embeddingGuesses) MLX module(s) named like embedding layers (\(MLXLayout.embeddingNames.sorted().joined(separator: ", "))) are treated as embeddings")
         }
         return (layout, specs, used)
     }

@@ -34,8 +34,8 @@ extension LayoutReader {
         case .peft:
             if source.peft == nil {
                 guard let configPath else {
-                    throw .missingConfigField(path: path, field: "lora_alpha",
-                                              problem: "PEFT adapters keep lora_alpha in \(AdapterSource.standardConfigName), and none was found beside the weights; give the config path")
+                    throw .missingConfigField(path: path, field: PEFTLayout.ConfigKey.loraAlpha,
+                                              problem: "PEFT adapters keep lora_alpha in \(PEFTLayout.configName), and none was found beside the weights; give the config path")
                 }
                 source.peft = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
             }
@@ -49,7 +49,7 @@ extension LayoutReader {
             }
             return source.mlx!
         case .kohya:
-            return try alphaTensorScale(&spec, candidates: [spec.name + Self.kohyaAlphaSuffix], source: &source)
+            return try alphaTensorScale(&spec, candidates: [spec.name + KohyaLayout.alphaSuffix], source: &source)
         case .diffusers:
             if !source.diffusersLoaded {
                 source.diffusersLoaded = true
@@ -67,48 +67,8 @@ extension LayoutReader {
                                        weightsPath: path, patternTarget: target)
             }
             // No config for the module: `<module>.alpha` as diffusers' network alphas, else alpha = r.
-            return try alphaTensorScale(&spec, candidates: [stem + Self.kohyaAlphaSuffix, spec.name + Self.kohyaAlphaSuffix],
+            return try alphaTensorScale(&spec, candidates: [stem + KohyaLayout.alphaSuffix, spec.name + KohyaLayout.alphaSuffix],
                                         source: &source)
         }
-    }
-
-    /// `alpha/r` from the first of `candidates` that is a tensor of the file (alpha = r, scale 1,
-    /// when none is or alpha is 0, as kohya does).
-    private func alphaTensorScale(_ spec: inout ModuleSpec, candidates: [String], source: inout ScaleSource) throws(AdapterError) -> Double {
-        guard let alphaInfo = candidates.lazy.compactMap({ self.file.tensor(named: $0) }).first else {
-            source.kohyaMissingAlpha += 1
-            return 1
-        }
-        spec.alphaTensor = alphaInfo
-        let alpha = try kohyaAlpha(alphaInfo)
-        if alpha == 0 {
-            source.kohyaZeroAlpha += 1
-            return 1
-        }
-        return alpha / Double(spec.rank)
-    }
-
-    private func kohyaAlpha(_ info: SafeTensorInfo) throws(AdapterError) -> Double {
-        guard info.dtype.isConvertibleFloat else {
-            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha must be a float scalar, found \(info.dtype.rawValue)")
-        }
-        guard info.elementCount == 1 else {
-            throw .invalidAlpha(path: path, tensor: info.name,
-                                problem: "alpha must hold exactly one value, found shape \(ReadingText.shape(info.shape))")
-        }
-        let value: Double = file.withBytes(info) { bytes in
-            if info.dtype == .f64 {
-                return Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
-            }
-            var one: Float = 0
-            withUnsafeMutablePointer(to: &one) { pointer in
-                info.dtype.decodeFloats(bytes, count: 1, into: UnsafeMutableBufferPointer(start: pointer, count: 1))
-            }
-            return Double(one)
-        }
-        guard value.isFinite else {
-            throw .invalidAlpha(path: path, tensor: info.name, problem: "alpha is \(value), not a finite number")
-        }
-        return value
     }
 }

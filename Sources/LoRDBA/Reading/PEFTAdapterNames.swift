@@ -4,11 +4,12 @@
 enum PEFTAdapterNames {
     /// The factor kinds whose weight carries the adapter name before `.weight`.
     private static let linear: [(component: String, role: LayoutReader.Role, partner: String)] = [
-        ("lora_A", .a, "lora_B"), ("lora_B", .b, "lora_A"),
+        (PEFTLayout.aComponent, .a, PEFTLayout.bComponent), (PEFTLayout.bComponent, .b, PEFTLayout.aComponent),
     ]
     /// The factor kinds (embeddings: parameters, no `.weight`) that end with the adapter name.
     private static let embedding: [(component: String, role: LayoutReader.Role, partner: String)] = [
-        ("lora_embedding_A", .a, "lora_embedding_B"), ("lora_embedding_B", .b, "lora_embedding_A"),
+        (PEFTLayout.embeddingAComponent, .a, PEFTLayout.embeddingBComponent),
+        (PEFTLayout.embeddingBComponent, .b, PEFTLayout.embeddingAComponent),
     ]
 
     /// Module path, name pattern (suffix with the adapter name) and adapter name of `name`, or `nil`.
@@ -42,7 +43,7 @@ enum PEFTAdapterNames {
         if parts[i - 1] == "modules_to_save" {
             parts.removeSubrange((i - 1)...i)
         } else {
-            if parts[i - 1] == "lora_magnitude_vector" && parts.count == i + 2 && parts[i + 1] == "weight" { parts.removeLast() }
+            if "." + parts[i - 1] == CarriedRole.magnitudeSuffix && parts.count == i + 2 && parts[i + 1] == "weight" { parts.removeLast() }
             parts.remove(at: i)
         }
         return parts.joined(separator: ".")

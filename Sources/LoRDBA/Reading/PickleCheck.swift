@@ -11,7 +11,7 @@ enum PickleCheck {
 
     /// Weights names the training libraries give pickled adapters, looked for in a folder that
     /// holds no `.safetensors` file.
-    static let standardNames = ["adapter_model.bin", "pytorch_lora_weights.bin", "adapters.bin"]
+    static let standardNames = [PEFTLayout.pickledName, DiffusersLayout.pickledName, MLXLayout.pickledName]
 
     /// Why the file at `path` is taken for a pickle (for the error message), or `nil`.
     static func evidence(path: String) -> String? {

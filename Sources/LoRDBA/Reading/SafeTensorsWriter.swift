@@ -92,26 +92,10 @@ public enum SafeTensorsWriter {
     /// Writes `bytes` to `path`, replacing any existing file.
     public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FileError(path: path, operation: "create", errno: errno) }
+        guard fd >= 0 else { throw FileError(path: path, operation: .create, errno: errno) }
         defer { close(fd) }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { buf in
-                systemWrite(fd, buf.baseAddress! + written, buf.count - written)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, operation: "write", errno: errno)
-            }
-            written += n
-        }
+        try bytes.withUnsafeBytes { buffer in
+            Result { () throws(FileError) in try FileSystem.writeAll(fd, buffer, path: path) }
+        }.get()
     }
-}
-
-private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
-    #if canImport(Glibc)
-    Glibc.write(fd, buffer, count)
-    #else
-    Darwin.write(fd, buffer, count)
-    #endif
 }

@@ -36,7 +36,7 @@ public struct BatchConversion: Sendable {
         var stem = parts.popLast() ?? "adapter"
         if stem.hasSuffix(".safetensors") {
             stem.removeLast(".safetensors".count)
-            let generic: Set<String> = ["adapter_model", "adapters", "pytorch_lora_weights", "model"]
+            let generic = Set(AdapterSource.standardWeightsNames.map { String($0.dropLast(".safetensors".count)) } + ["model"])
             if generic.contains(stem), let folder = parts.last, folder != "." { stem = folder }
         }
         if stem.isEmpty || stem == "." || stem == ".." { stem = "adapter" }

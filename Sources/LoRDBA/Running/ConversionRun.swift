@@ -197,7 +197,7 @@ public struct ConversionRun: Sendable {
                 try AtomicFile.write(Array(text.utf8), to: path, overwrite: request.options.overwrite)
                 return nil
             } catch {
-                if error.errno == EEXIST, error.operation == "create" { return "error: \(path): report exists (use --force to replace it)" }
+                if error.isExistingDestination { return "error: \(path): report exists (use --force to replace it)" }
                 return "error: \(error)"
             }
         }

@@ -72,16 +72,8 @@ extension ConversionRun {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return String(cString: strerror(errno)) }
         defer { close(fd) }
-        let bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return String(cString: strerror(errno))
-            }
-            offset += n
-        }
+        let code = Array(text.utf8).withUnsafeBytes { FileSystem.writeAll(fd, $0) }
+        if code != 0 { return String(cString: strerror(code)) }
         return nil
     }
 }

@@ -24,8 +24,8 @@ public enum AtomicFile {
 
     /// Writes the bytes of `buffer` to `path`; see ``write(_:to:overwrite:)-([UInt8],_,_)``.
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String, overwrite: Bool) throws(FileError) {
-        guard !path.isEmpty else { throw FileError(path: path, operation: "create", errno: ENOENT) }
-        if !overwrite, FileSystem.exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        guard !path.isEmpty else { throw FileError(path: path, operation: .create, errno: ENOENT) }
+        if !overwrite, FileSystem.exists(path) { throw FileError(path: path, operation: .create, errno: EEXIST) }
         if overwrite, let problem = replaceProblem(path) { throw problem }
 
         let (fd, temporary) = try createTemporary(for: path)
@@ -37,13 +37,13 @@ public enum AtomicFile {
             TemporaryFiles.unregister(temporary)
         }
 
-        try writeAll(fd, buffer, path: path)
-        guard fsync(fd) == 0 else { throw FileError(path: path, operation: "sync", errno: errno) }
+        try FileSystem.writeAll(fd, buffer, path: path)
+        guard fsync(fd) == 0 else { throw FileError(path: path, operation: .sync, errno: errno) }
         descriptor = nil
-        guard close(fd) == 0 else { throw FileError(path: path, operation: "close", errno: errno) }
+        guard close(fd) == 0 else { throw FileError(path: path, operation: .close, errno: errno) }
 
         if overwrite {
-            guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
+            guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: .renameInto, errno: errno) }
         } else {
             try linkNoReplace(temporary, path)
             _ = unlink(temporary)
@@ -63,7 +63,7 @@ public enum AtomicFile {
         case .device: "a device"
         default: "not a regular file"
         }
-        return FileError(path: path, operation: "replace \(kind) (only regular files are replaced)", errno: EEXIST)
+        return FileError(path: path, operation: .replaceNonRegular(kind: kind), errno: EEXIST)
     }
 
     /// Creates `<path>.tmp-<random>` exclusively; returns its descriptor and name.
@@ -81,39 +81,20 @@ public enum AtomicFile {
             lastError = errno
             if lastError != EEXIST && lastError != EINTR { break }
         }
-        throw FileError(path: path, operation: "create a temporary file for", errno: lastError)
-    }
-
-    private static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(FileError) {
-        guard var pointer = buffer.baseAddress else { return }
-        var remaining = buffer.count
-        while remaining > 0 {
-            #if canImport(Glibc)
-            let written = Glibc.write(fd, pointer, min(remaining, 1 << 30))
-            #else
-            let written = Darwin.write(fd, pointer, min(remaining, 1 << 30))
-            #endif
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, operation: "write", errno: errno)
-            }
-            if written == 0 { throw FileError(path: path, operation: "write", errno: EIO) }
-            pointer += written
-            remaining -= written
-        }
+        throw FileError(path: path, operation: .createTemporary, errno: lastError)
     }
 
     /// Moves `temporary` to `path` unless `path` exists, atomically where the file system has hard links.
     private static func linkNoReplace(_ temporary: String, _ path: String) throws(FileError) {
         if link(temporary, path) == 0 { return }
         let code = errno
-        if code == EEXIST { throw FileError(path: path, operation: "create", errno: EEXIST) }
+        if code == EEXIST { throw FileError(path: path, operation: .create, errno: EEXIST) }
         // File systems without hard links: check, then rename (a narrow race remains).
         guard code == EPERM || code == ENOTSUP || code == EOPNOTSUPP || code == EMLINK || code == ENOSYS else {
-            throw FileError(path: path, operation: "link into", errno: code)
+            throw FileError(path: path, operation: .linkInto, errno: code)
         }
-        if FileSystem.exists(path) { throw FileError(path: path, operation: "create", errno: EEXIST) }
-        guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename into", errno: errno) }
+        if FileSystem.exists(path) { throw FileError(path: path, operation: .create, errno: EEXIST) }
+        guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: .renameInto, errno: errno) }
     }
 
     /// Makes the new directory entry durable (best effort: some file systems refuse).

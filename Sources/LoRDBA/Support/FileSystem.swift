@@ -83,22 +83,22 @@ public enum FileSystem {
     /// and the open); symbolic links to regular files are followed.
     public static func openRegularFile(_ path: String) throws(FileError) -> (descriptor: Int32, status: stat) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { throw FileError(path: path, operation: "open", errno: errno) }
+        guard fd >= 0 else { throw FileError(path: path, operation: .open, errno: errno) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
             let code = errno
             close(fd)
-            throw FileError(path: path, operation: "stat", errno: code)
+            throw FileError(path: path, operation: .stat, errno: code)
         }
         switch FileKind(mode: info.st_mode) {
         case .regular:
             return (fd, info)
         case .directory:
             close(fd)
-            throw FileError(path: path, operation: "open", errno: EISDIR)
+            throw FileError(path: path, operation: .open, errno: EISDIR)
         default:
             close(fd)
-            throw FileError(path: path, operation: "open (not a regular file: a FIFO, device or socket)", errno: EINVAL)
+            throw FileError(path: path, operation: .openNonRegular, errno: EINVAL)
         }
     }
 
@@ -145,22 +145,5 @@ public enum FileSystem {
             filled += n
         }
         return Array(bytes.prefix(filled))
-    }
-}
-
-/// A failed file-system operation, with the path and the system's reason.
-public struct FileError: Error, Equatable, CustomStringConvertible {
-    public var path: String
-    public var operation: String
-    public var errno: Int32
-
-    public init(path: String, operation: String, errno: Int32) {
-        self.path = path
-        self.operation = operation
-        self.errno = errno
-    }
-
-    public var description: String {
-        "\(path): cannot \(operation): \(String(cString: strerror(errno)))"
     }
 }

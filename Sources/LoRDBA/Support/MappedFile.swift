@@ -27,7 +27,7 @@ public final class MappedFile: @unchecked Sendable {
         var mapped: UnsafeRawPointer? = nil
         if size > 0 {
             guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-                throw FileError(path: path, operation: "mmap", errno: errno)
+                throw FileError(path: path, operation: .mmap, errno: errno)
             }
             mapped = UnsafeRawPointer(p)
         }

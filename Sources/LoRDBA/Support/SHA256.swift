@@ -29,7 +29,7 @@ public enum SHA256 {
     public static func hex(ofFile path: String) throws(FileError) -> String {
         let (fd, _) = try FileSystem.openRegularFile(path)   // never blocks on a FIFO
         defer { close(fd) }
-        guard let context = EVP_MD_CTX_new() else { throw FileError(path: path, operation: "sha256", errno: ENOMEM) }
+        guard let context = EVP_MD_CTX_new() else { throw FileError(path: path, operation: .sha256, errno: ENOMEM) }
         defer { EVP_MD_CTX_free(context) }
         precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "libcrypto SHA-256 init failed")
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
@@ -37,7 +37,7 @@ public enum SHA256 {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw FileError(path: path, operation: "read", errno: errno)
+                throw FileError(path: path, operation: .read, errno: errno)
             }
             if count == 0 { break }
             buffer.withUnsafeBytes { _ = EVP_DigestUpdate(context, $0.baseAddress, count) }

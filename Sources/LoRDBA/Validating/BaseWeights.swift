@@ -34,7 +34,7 @@ public struct BaseWeights: Sendable {
 
     /// The tensor names tried for `module`, in order.
     static func candidates(for module: String) -> [String] {
-        let prefix = "base_model.model."
+        let prefix = PEFTLayout.modelPrefix
         let path = module.hasPrefix(prefix) ? String(module.dropFirst(prefix.count)) : module
         return [path + ".weight", path + ".base_layer.weight", module + ".weight"]
     }

@@ -243,7 +243,7 @@ extension ValidationReport {
         if path == "-" { return text }
         if let identity = FileIdentity(path: path),
            let (_, input) = inputs.flatMap({ FileIdentity.ofInput($0, siblings: [AdapterSource.standardConfigName]) }).first(where: { $0.0 == identity }) {
-            throw FileError(path: path, operation: "write over the input \(input)", errno: EEXIST)
+            throw FileError(path: path, operation: .writeOverInput(input), errno: EEXIST)
         }
         try AtomicFile.write(Array(text.utf8), to: path, overwrite: overwrite)
         return nil

@@ -294,7 +294,7 @@ import Testing
     @Test func descriptionsAreOneLineWithPathAndContext() {
         let errors: [LBAError] = [
             .checksum(path: "/a/b.lba", context: #"module "x\ny" sign_a (section 3)"#, stored: 1, computed: 2),
-            .io(path: "/a/b\n.lba", operation: "open", errno: 2),
+            .io(path: "/a/b\n.lba", operation: .open, errno: 2),
             .badMagic(path: "x.lba"),
             .truncated(path: "x.lba", context: "file", size: 10, needed: 64),
         ]

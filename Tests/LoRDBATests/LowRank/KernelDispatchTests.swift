@@ -239,9 +239,9 @@ import Testing
         // The writer's codes (lordba_encode_e4m3) against E4M3.bits, whole and in runs of 7.
         let codes = values.map(E4M3.bits)
         for encoded in Self.onEachPath({ _ in
-            [LBAWriter.bytes(of: values, as: .e4m3),
+            [ScaleDType.e4m3.encode(values),
              stride(from: 0, to: values.count, by: 7).flatMap {
-                 LBAWriter.bytes(of: Array(values[$0..<min($0 + 7, values.count)]), as: .e4m3)
+                 ScaleDType.e4m3.encode(Array(values[$0..<min($0 + 7, values.count)]))
              }]
         }).flatMap({ $0 }) {
             let mismatches = zip(values, zip(encoded, codes)).filter { $1.0 != $1.1 }

@@ -177,7 +177,7 @@ import Testing
         try SafeTensorsWriter.write(bytes, to: path)
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
         let error = caught { () throws(FileError) in try SafeTensorsWriter.write(bytes, to: dir.path + "/no/such/dir/x") }
-        #expect(error?.operation == "create")
+        #expect(error?.operation == .create)
     }
 
     // MARK: - Rejected files (each error names the file and, where there is one, the tensor)

@@ -31,7 +31,7 @@ import Testing
         let directory = temp.path
         let path = directory + "/out.bin"
         try AtomicFile.write([1, 2, 3], to: path, overwrite: false)
-        #expect(throws: FileError(path: path, operation: "create", errno: EEXIST)) {
+        #expect(throws: FileError(path: path, operation: .create, errno: EEXIST)) {
             try AtomicFile.write([4, 5], to: path, overwrite: false)
         }
         #expect(readFile(path) == [1, 2, 3])
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func readerReportsFileErrors() {
-        #expect(throws: LBAError.io(path: "/nonexistent/x.lba", operation: "open", errno: ENOENT)) {
+        #expect(throws: LBAError.io(path: "/nonexistent/x.lba", operation: .open, errno: ENOENT)) {
             try LBAFile(path: "/nonexistent/x.lba")
         }
         let temp = TempDir()

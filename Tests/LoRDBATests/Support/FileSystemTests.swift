@@ -35,10 +35,10 @@ import Testing
         let (fd, status) = try FileSystem.openRegularFile(file)
         close(fd)
         #expect(status.st_size == 4)
-        #expect(throws: FileError(path: temp.path, operation: "open", errno: EISDIR)) {
+        #expect(throws: FileError(path: temp.path, operation: .open, errno: EISDIR)) {
             _ = try FileSystem.openRegularFile(temp.path)
         }
-        #expect(throws: FileError(path: temp.path + "/pipe", operation: "open (not a regular file: a FIFO, device or socket)",
+        #expect(throws: FileError(path: temp.path + "/pipe", operation: .openNonRegular,
                                   errno: EINVAL)) {
             _ = try FileSystem.openRegularFile(temp.path + "/pipe")
         }

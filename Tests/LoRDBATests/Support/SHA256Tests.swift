@@ -16,6 +16,6 @@ import Testing
         let bytes = (0..<(3 << 20) + 17).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let path = dir.write("big.bin", bytes)
         #expect(try SHA256.hex(ofFile: path) == SHA256.hex(bytes))
-        #expect(caught { () throws(FileError) in try SHA256.hex(ofFile: dir.path + "/missing") }?.operation == "open")
+        #expect(caught { () throws(FileError) in try SHA256.hex(ofFile: dir.path + "/missing") }?.operation == .open)
     }
 }

@@ -9,6 +9,11 @@
 /// `….lora.up.weight` (attention processors: `….to_q_lora.down.weight`; text encoders:
 /// `….lora_linear_layer.down.weight`) with optional `<module>.alpha` tensors.
 enum DiffusersLayout {
+    /// The weights file `save_lora_weights` writes.
+    static let weightsName = "pytorch_lora_weights.safetensors"
+    /// Pickled weights under the same stem (refused unread, see ``PickleCheck``).
+    static let pickledName = "pytorch_lora_weights.bin"
+
     /// The safetensors metadata key holding the components' LoRA configs.
     static let metadataKey = "lora_adapter_metadata"
 
