@@ -8,7 +8,8 @@ import Glibc
 ///
 /// Exit codes: 0 every check passed; 1 the sign kernel disagrees with the dense reference
 /// (relative difference above 1e-5), or an input is unreadable or invalid; 3 a module's
-/// fidelity exceeds `--max-error`; 64 a usage error.
+/// fidelity exceeds `--max-error`; 4 a module's check left the Float32 range (finite scales too
+/// large for the arithmetic at its shape: the kernel is not judged there); 64 a usage error.
 @main
 struct LordbaValidate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +26,12 @@ struct LordbaValidate: ParsableCommand {
             with --base (the base model's weights) their fidelity is that of the whole DoRA layer's \
             effect, (g/‖W₀+ΔW‖)⊙(W₀x+ΔWx) − W₀x, each side with its own row norms; without --base only \
             ΔW·x is compared (the norm rescaling needs W₀).
-            Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error; 64 usage error.
+            A module whose scales are too large for Float32 arithmetic at its shape is reported as a \
+            float32 overflow (what overflowed, in one line naming the module), not as a kernel mismatch. \
+            The dense branch is timed at the file's rank r, at most min(in, out); a shape whose timing \
+            buffers would exceed 1 GiB is not timed (said in one line).
+            Exit codes: 0 ok; 1 kernel mismatch or unreadable input; 3 fidelity above --max-error; \
+            4 float32 overflow in a module's check; 64 usage error.
             """,
         version: ToolVersion.current)
 

@@ -1,9 +1,9 @@
 """Tests of the reference reader `lba.py` against files the Swift converter writes.
 
-The session fixture converts the bundled samples and synthetic adapters (PEFT with DoRA, conv,
-embedding, mixed ranks, modules_to_save; MLX; kohya with conv) with several option sets using
-the `lordba-convert` binary (`LORDBA_CONVERT`, default `.build/debug/lordba-convert`), and
-exports them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
+The session fixture `work` (conftest.py, `lba_fixtures.py`) converts the bundled samples and
+synthetic adapters with several option sets using the `lordba-convert` binary
+(`LORDBA_CONVERT`, default `.build/debug/lordba-convert`); these tests read them and export
+them back with `lordba-convert export`. Run by `.ci/run` after `swift test`:
 
     LORDBA_CONVERT=.build/debug/lordba-convert python3 -m pytest -q python/tests
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,171 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lba_fixtures import (CONVERT, ROOT, low_rank_difference, run, source_factors, st_read, st_write,  # noqa: F401
+                          weights_path)
 from lordba import lba
-
-ROOT = Path(__file__).resolve().parents[2]
-CONVERT = Path(os.environ.get("LORDBA_CONVERT", ROOT / ".build/debug/lordba-convert"))
-
-
-# ---------------------------------------------------------------------------------------------
-# safetensors, numpy only
-
-ST_DTYPES = {"F16": "<f2", "F32": "<f4", "F64": "<f8", "I64": "<i8", "U8": "<u1"}
-
-
-def st_read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, bytes], dict, dict]:
-    data = path.read_bytes()
-    n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
-    meta = header.pop("__metadata__", {}) or {}
-    arrays, raw = {}, {}
-    base = 8 + n
-    for name, info in header.items():
-        begin, end = info["data_offsets"]
-        blob = data[base + begin:base + end]
-        raw[name] = blob
-        if info["dtype"] == "BF16":
-            arrays[name] = (np.frombuffer(blob, "<u2").astype(np.uint32) << 16).view(np.float32).reshape(info["shape"])
-        elif info["dtype"] in ST_DTYPES:
-            arrays[name] = np.frombuffer(blob, ST_DTYPES[info["dtype"]]).reshape(info["shape"])
-    return arrays, raw, header, meta
-
-
-def st_write(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    header: dict = {}
-    if metadata is not None:
-        header["__metadata__"] = metadata
-    blobs, offset = [], 0
-    names = {np.dtype("<f2"): "F16", np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64"}
-    for name, array in tensors.items():
-        blob = np.ascontiguousarray(array).tobytes()
-        header[name] = {"dtype": names[array.dtype], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
-
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic adapters
-
-def make_mixed_peft(folder: Path) -> None:
-    rng = np.random.default_rng(5)
-    p = "base_model.model."
-    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-    folder.mkdir()
-    st_write(folder / "adapter_model.safetensors", {
-        p + "model.layers.0.self_attn.q_proj.lora_A.weight": f32(4, 48),
-        p + "model.layers.0.self_attn.q_proj.lora_B.weight": f32(32, 4),
-        p + "model.layers.0.self_attn.q_proj.lora_magnitude_vector": np.abs(f32(32)) + 1,
-        p + "model.layers.0.self_attn.v_proj.lora_A.weight": f32(8, 48).astype(np.float16),
-        p + "model.layers.0.self_attn.v_proj.lora_B.weight": f32(32, 8).astype(np.float16),
-        p + "model.embed_tokens.lora_embedding_A": f32(4, 70),
-        p + "model.embed_tokens.lora_embedding_B": f32(20, 4),
-        p + "conv.lora_A.weight": f32(4, 3, 3, 3),
-        p + "conv.lora_B.weight": f32(10, 4, 1, 1),
-        p + "classifier.weight": f32(2, 32),
-        p + "classifier.bias": f32(2),
-        p + "extra.counter": np.array(7, dtype=np.int64),
-    }, {"format": "pt"})
-    (folder / "adapter_config.json").write_text(json.dumps({
-        "peft_type": "LORA", "r": 4, "lora_alpha": 8, "rank_pattern": {"v_proj": 8}, "alpha_pattern": {"v_proj": 4},
-        "use_dora": True, "use_rslora": False, "modules_to_save": ["classifier"],
-        "target_modules": ["q_proj", "v_proj", "embed_tokens", "conv"], "task_type": "CAUSAL_LM"}))
-
-
-def make_mlx(folder: Path) -> None:
-    rng = np.random.default_rng(6)
-    folder.mkdir()
-    tensors = {}
-    for layer in range(2):
-        for proj, (n_in, n_out) in {"self_attn.q_proj": (40, 40), "mlp.down_proj": (72, 40)}.items():
-            tensors[f"model.layers.{layer}.{proj}.lora_a"] = rng.standard_normal((n_in, 8)).astype(np.float32)
-            tensors[f"model.layers.{layer}.{proj}.lora_b"] = rng.standard_normal((8, n_out)).astype(np.float32)
-    st_write(folder / "adapters.safetensors", tensors)
-    (folder / "adapter_config.json").write_text(json.dumps({"lora_parameters": {"rank": 8, "scale": 10.0}}))
-
-
-def make_kohya(path: Path) -> None:
-    rng = np.random.default_rng(7)
-    st_write(path, {
-        "lora_unet_block_0_proj.lora_down.weight": rng.standard_normal((4, 40)).astype(np.float16),
-        "lora_unet_block_0_proj.lora_up.weight": rng.standard_normal((24, 4)).astype(np.float16),
-        "lora_unet_block_0_proj.alpha": np.array(2.0, dtype=np.float32),
-        "lora_unet_block_0_conv.lora_down.weight": rng.standard_normal((4, 5, 3, 3)).astype(np.float16),
-        "lora_unet_block_0_conv.lora_up.weight": rng.standard_normal((12, 4, 1, 1)).astype(np.float16),
-        "lora_unet_block_0_conv.alpha": np.array(4.0, dtype=np.float32),
-    }, {"ss_network_dim": "4"})
-
-
-OPTION_SETS = {
-    "default": [],
-    "plain": ["--plain"],
-    "bf16": ["--scale-dtype", "bf16", "--refine-steps", "2"],
-    "f32": ["--scale-dtype", "f32", "--refine-steps", "2"],
-    "e4m3": ["--scale-dtype", "e4m3", "--refine-steps", "2"],
-    "f16": ["--scale-dtype", "f16"],
-    "compact": ["--scales", "compact", "--refine-steps", "2"],
-    "k2x": ["--binary-rank", "2x", "--refine-steps", "2"],
-}
-
-
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(CONVERT), *args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"lordba-convert {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-    return result
-
-
-@pytest.fixture(scope="session")
-def work(tmp_path_factory) -> dict:
-    if not CONVERT.exists():
-        pytest.fail(f"{CONVERT} not found: build it (swift build) or set LORDBA_CONVERT")
-    d = tmp_path_factory.mktemp("lba")
-    inputs = {"minilm": ROOT / "samples/minilm-cls-r8", "tiny": ROOT / "samples/tiny-llama-lora-f16"}
-    make_mixed_peft(d / "mixed")
-    make_mlx(d / "mlx")
-    make_kohya(d / "kohya.safetensors")
-    inputs.update({"mixed": d / "mixed", "mlx": d / "mlx", "kohya": d / "kohya.safetensors"})
-    files = {}
-    for name, source in inputs.items():
-        sets = OPTION_SETS if name in ("minilm", "mixed") else {k: OPTION_SETS[k] for k in ("default", "plain", "e4m3")}
-        for option, flags in sets.items():
-            out = d / f"{name}-{option}.lba"
-            report = d / f"{name}-{option}.json"
-            run(str(source), str(out), "-q", "--report-json", str(report), *flags)
-            files[(name, option)] = (source, out, json.loads(report.read_text())["inputs"][0])
-    return {"dir": d, "files": files}
-
-
-def weights_path(source: Path) -> Path:
-    if source.is_file():
-        return source
-    for name in ("adapter_model.safetensors", "adapters.safetensors"):
-        if (source / name).exists():
-            return source / name
-    raise AssertionError(source)
-
-
-def source_factors(arrays: dict, module: lba.Module, layout: str) -> tuple[np.ndarray, np.ndarray]:
-    """The source LoRA's (A [r, in], B [out, r]) in float64."""
-    a = arrays[module.source["a"]].astype(np.float64)
-    b = arrays[module.source["b"]].astype(np.float64)
-    if layout == "mlx":
-        a, b = a.T, b.T
-    return a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1)
-
-
-def low_rank_difference(b1, a1, b2, a2) -> float:
-    """||B1 A1 - B2 A2||_F / ||B2 A2||_F from Gram matrices (nothing out x in)."""
-    x = np.concatenate([b1, -b2], axis=1)
-    y = np.concatenate([a1, a2], axis=0)
-    diff = float(np.sum((x.T @ x) * (y @ y.T)))
-    norm = float(np.sum((b2.T @ b2) * (a2 @ a2.T)))
-    return max(diff, 0.0) ** 0.5 / norm ** 0.5
-
 
 # ---------------------------------------------------------------------------------------------
 # Reading what the converter writes
@@ -224,20 +61,20 @@ def test_metadata_records_version_input_hash_and_options(work):
         assert md["lordba.scale_dtype"] == f.scale_dtype
         assert md["lordba.method"] == ("plain" if option == "plain" else "lordba")
         assert md["lordba.scales"] == ("compact" if option == "compact" else "full")
-        assert md["lordba.binary_rank"] == ("2x" if option == "k2x" else "1x")
+        assert md["lordba.binary_rank"] == ("2x" if option.startswith("k2x") else "1x")
         for key in ("lordba.seed", "lordba.refit_sweeps", "lordba.refine_steps", "lordba.factorization",
                     "lordba.source_layout", "lordba.drop_extra"):
             assert key in md, key
         if option == "compact":
             assert all(m.scale_a is None for m in f.modules)
-        if option == "k2x":
+        if option.startswith("k2x"):
             assert all(m.binary_rank == 2 * m.rank for m in f.modules)
 
 
 def test_scale_dtypes_and_layouts_are_all_covered(work):
     seen = {(lba.read(str(out)).scale_dtype, lba.read(str(out)).layout) for _, out, _ in work["files"].values()}
     assert {d for d, _ in seen} == {"f16", "bf16", "f32", "e4m3"}
-    assert {l for _, l in seen} == {"peft", "mlx", "kohya"}
+    assert {l for _, l in seen} == {"peft", "mlx", "kohya", "diffusers"}
 
 
 def test_dora_conv_embedding_and_roles(work):
@@ -265,8 +102,13 @@ def test_dora_conv_embedding_and_roles(work):
 
 def test_cli_prints_a_summary(work):
     out = work["files"][("mixed", "default")][1]
-    result = subprocess.run([sys.executable, str(Path(lba.__file__)), str(out)], capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(Path(lba.__file__).resolve().parents[1])}
+    result = subprocess.run([sys.executable, "-m", "lordba.lba", str(out)], capture_output=True, text=True, env=env)
     assert result.returncode == 0 and "all checks passed" in result.stdout and "dora(" in result.stdout
+    bad = work["dir"] / "truncated.lba"
+    bad.write_bytes(out.read_bytes()[:-64])
+    result = subprocess.run([sys.executable, "-m", "lordba.lba", str(bad)], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and result.stderr.startswith(f"error: {bad}: file: truncated")
 
 
 # ---------------------------------------------------------------------------------------------

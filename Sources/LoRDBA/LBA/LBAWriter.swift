@@ -135,6 +135,9 @@ public struct LBAWriter: Sendable {
             layout = packed
         }
         let (table, offsets, fileLength) = (layout.stored, layout.offsets, layout.fileLength)
+        try LBAWriter.checkReadable(LBAWriter.table(adapter, sections: sections, offsets: offsets, moduleSections: moduleSections,
+                                                    carriedSections: carriedSections, minor: layout.minor),
+                                    minor: layout.minor, path: path)
         var bytes = LBAFormat.preamble(minor: layout.minor, flags: layout.decodedLength > 0 ? LBAFormat.Flags.compressedTable : 0,
                                        tableLength: table.count, tableDecodedLength: layout.decodedLength,
                                        fileLength: fileLength, tableCRC: CRC32C.checksum(table))

@@ -116,6 +116,14 @@ public struct AdapterSource: Sendable {
                 return renamed
             }
             .sorted { $0.name < $1.name }
+        // A `.lba` carries dimensions up to 2³¹ − 1 only: refuse here what it cannot hold (an
+        // empty tensor may declare any dimension), rather than write a file its reader refuses.
+        for tensor in carried {
+            if tensor.shape.contains(where: { $0 > LBAFormat.maximumDimension }) {
+                throw .wrongShape(path: weightsPath, tensor: tensor.name, shape: tensor.shape,
+                                  expected: "dimensions of at most \(LBAFormat.maximumDimension), the largest a .lba carries")
+            }
+        }
         var notes = reader.notes
         let magnitudes = carried.filter { $0.name.hasSuffix(KohyaLayout.magnitudeSuffix) || $0.name.contains(CarriedRole.magnitudeSuffix) }
         if !magnitudes.isEmpty {

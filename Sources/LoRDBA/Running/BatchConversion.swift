@@ -63,9 +63,17 @@ public struct BatchConversion: Sendable {
             if let moduleFinished { options.moduleFinished = { done, total in moduleFinished(i, done, total) } }
             return Converter(options: options)
         }
+        // Every report of a batch records the same options: they share one array, so that what
+        // a batch holds per input until its summary stays small (thousands of inputs).
+        let reported = base.reported
         return ParallelLoop.map(count: jobs.count, threads: jobs.count == 1 ? 1 : self.jobs) { i in
-            let result = Result { () throws(ConversionError) -> ConversionReport in
+            var result = Result { () throws(ConversionError) -> ConversionReport in
                 try converter(i).convert(input: jobs[i].input, output: jobs[i].output)
+            }
+            if case .success(var report) = result,
+               report.provenance.options.elementsEqual(reported, by: { $0.0 == $1.0 && $0.1 == $1.1 }) {
+                report.provenance.options = reported
+                result = .success(report)
             }
             progress?(i, result)
             return result

@@ -74,6 +74,11 @@ public enum ReportMerge {
         let missing = (1...count).filter { i in !shards.contains { $0.index == i } }
         if !missing.isEmpty { throw .missingShards(missing, of: count) }
 
+        // `inputs_total` is a claim: the shards' inputs must add up to it before it sizes anything.
+        let held = shards.reduce(0) { $0 + $1.inputs.count }
+        guard held == total else {
+            throw .invalidRecord(path: first.path, reason: "the shard reports hold \(held) inputs, not inputs_total = \(total)")
+        }
         var slots = [(input: JSONValue, shard: Int, local: Int)?](repeating: nil, count: total)
         var seenInputs: [String: String] = [:]
         for (s, shard) in shards.enumerated() {

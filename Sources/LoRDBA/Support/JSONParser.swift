@@ -87,6 +87,9 @@ public enum JSONParser {
             let signed = json_object_get_int64(object)
             if signed == Int64.max {
                 let unsigned = json_object_get_uint64(object)
+                // json-c saturates integers beyond 64 bits at UInt64.max: such a literal (10^400)
+                // has no value here, rather than a wrong one (a `lora_scale` of 1.8e19).
+                guard unsigned != UInt64.max else { throw .syntax("integer literal out of range (at least 2^64 - 1)") }
                 if unsigned > UInt64(Int64.max) { return .double(Double(unsigned)) }
             }
             return .integer(signed)

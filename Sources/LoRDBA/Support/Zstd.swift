@@ -64,6 +64,11 @@ public enum Zstd {
     /// `expectedSize` bytes and which decodes to exactly that many.
     public static func decompress(_ input: UnsafeRawBufferPointer, expectedSize: Int) throws(ZstdError) -> [UInt8] {
         guard let base = input.baseAddress, input.count > 0 else { throw .malformedFrame("empty input") }
+        // A skippable frame (RFC 8878 3.1.2) holds no content and declares no content size:
+        // libzstd would "decode" it to nothing, but it is not the Zstandard frame a section needs.
+        if input.count >= 4, input.loadLE(UInt32.self, at: 0) & 0xFFFF_FFF0 == 0x184D_2A50 {
+            throw .malformedFrame("a skippable frame, which holds no content")
+        }
         let frameSize = ZSTD_findFrameCompressedSize(base, input.count)
         if ZSTD_isError(frameSize) != 0 { throw .malformedFrame(errorName(frameSize)) }
         guard frameSize == input.count else {

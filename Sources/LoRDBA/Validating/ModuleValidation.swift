@@ -24,6 +24,10 @@ public struct ModuleValidation: Sendable, Equatable {
     /// For a DoRA module checked against a reference: what was checked (`fidelity` is then of
     /// the DoRA layer's effect when the base weights were given, else of `ΔW·x`).
     public var dora: DoRAValidation?
+    /// What left the Float32 range in this module's checks (one phrase), or nil: the kernel
+    /// is then not judged (``ValidationStatus/floatOverflow(modules:)``), since its result and
+    /// the dense reference's both hold infinities or rounding of values beyond the range.
+    public var overflow: String?
 
     /// The larger of the two kernel differences (NaN when either is NaN).
     public var kernelDifferenceMax: Double {
@@ -57,15 +61,33 @@ public struct ShapeTiming: Sendable, Equatable {
     /// How many modules of the adapter have this shape.
     public var modules: Int
     public var points: [TimingPoint]
+    /// The rank the dense branch was timed at: `rank`, at most `min(in, out)` (the file's
+    /// `rank` is informational and sizes nothing beyond the module's shape).
+    public var denseRank: Int
 
-    public init(inFeatures: Int, outFeatures: Int, rank: Int, binaryRank: Int, modules: Int, points: [TimingPoint]) {
+    public init(inFeatures: Int, outFeatures: Int, rank: Int, binaryRank: Int, modules: Int, points: [TimingPoint],
+                denseRank: Int? = nil) {
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.rank = rank
         self.binaryRank = binaryRank
         self.modules = modules
         self.points = points
+        self.denseRank = denseRank ?? rank
     }
+}
+
+/// A module shape that was not timed because its timing buffers (the base layer's `in × out`
+/// weights above all) would need more than ``ValidationOptions/memoryLimit``.
+public struct UntimedShape: Sendable, Equatable {
+    public var inFeatures: Int
+    public var outFeatures: Int
+    public var rank: Int
+    public var binaryRank: Int
+    /// How many modules of the adapter have this shape.
+    public var modules: Int
+    /// The bytes its timing would have held at once.
+    public var bytes: Double
 }
 
 /// Median seconds per call at one token count.

@@ -32,9 +32,21 @@ public enum ValidationReport {
         }
         lines.append(Format.alignedTable(header: header, rows: rows, leftColumns: [0, header.count - 1]))
         lines.append("")
-        let kernelOK = !(result.kernelDifferenceMax > o.tolerance) && !result.kernelDifferenceMax.isNaN
-        lines.append("kernel    largest relative difference from the dense reference \(Inspector.shortNumber(result.kernelDifferenceMax)) "
-                     + "(tolerance \(Inspector.shortNumber(o.tolerance))): \(kernelOK ? "ok" : "MISMATCH")")
+        let judged = result.modules.filter { $0.overflow == nil }
+        let judgedMax = judged.contains { $0.kernelDifferenceMax.isNaN } ? .nan : judged.map(\.kernelDifferenceMax).max() ?? 0
+        let kernelOK = !(judgedMax > o.tolerance) && !judgedMax.isNaN
+        if judged.isEmpty && !result.modules.isEmpty {
+            lines.append("kernel    not judged: every module's check left the float32 range")
+        } else {
+            lines.append("kernel    largest relative difference from the dense reference \(Inspector.shortNumber(judgedMax)) "
+                         + "(tolerance \(Inspector.shortNumber(o.tolerance))): \(kernelOK ? "ok" : "MISMATCH")"
+                         + (judged.count < result.modules.count ? " on the \(judged.count) modules in float32 range" : ""))
+        }
+        for m in result.modules {
+            if let overflow = m.overflow {
+                lines.append("overflow  module \(LBAError.quote(m.name)): float32 overflow in the check, \(overflow); the kernel is not judged on these scales")
+            }
+        }
         if let overall = result.fidelityOverall {
             var line = "fidelity  ‖Y_lba − Y_lora‖/‖Y_lora‖ \(Format.fixed(overall, 4)) over all modules, median \(Format.fixed(result.fidelityMedian ?? 0, 4)), "
                 + "max \(Format.fixed(result.fidelityMax ?? 0, 4)); report's product error median \(Format.fixed(result.productErrorMedian ?? 0, 4))"
@@ -50,6 +62,10 @@ public enum ValidationReport {
         if !result.timings.isEmpty {
             lines.append("")
             lines.append(speedText(result))
+        }
+        for s in result.untimedShapes {
+            lines.append("untimed   \(s.inFeatures)→\(s.outFeatures) r\(s.rank) k\(s.binaryRank) (\(s.modules) module\(s.modules == 1 ? "" : "s")): "
+                         + "timing it needs about \(Format.bytes(Int(Swift.min(s.bytes, 9e18)))), above the limit of \(Format.bytes(o.memoryLimit))")
         }
         lines.append("")
         lines.append(verdict(result.status))
@@ -116,6 +132,8 @@ public enum ValidationReport {
             return "status    KERNEL MISMATCH (exit 1) in \(modules.count) module\(modules.count == 1 ? "" : "s"): " + names(modules)
         case .fidelityExceeded(let modules):
             return "status    FIDELITY ABOVE --max-error (exit 3) in \(modules.count) module\(modules.count == 1 ? "" : "s"): " + names(modules)
+        case .floatOverflow(let modules):
+            return "status    FLOAT32 OVERFLOW, kernel not judged (exit 4) in \(modules.count) module\(modules.count == 1 ? "" : "s"): " + names(modules)
         }
     }
 
@@ -123,7 +141,8 @@ public enum ValidationReport {
     ///
     /// * `tool` (`"lordba-validate"`), `tool_version`, `file`, `reference` (path or null), `base` (path or null);
     /// * `options`: `tokens`, `seed`, `threads`, `tolerance`, `max_error` (or null);
-    /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`), `exit_code` (0, 1, 3),
+    /// * `status` (`"passed"`, `"kernel_mismatch"`, `"fidelity_exceeded"`, `"float_overflow"`),
+    ///   `exit_code` (0, 1, 3, 4),
     ///   `failing_modules` (names);
     /// * `totals`: `modules`, `kernel_difference_max`, `fidelity` (adapter-wide, or null),
     ///   `fidelity_median`, `fidelity_max`, `product_error_median` (null without a reference);
@@ -132,9 +151,13 @@ public enum ValidationReport {
     ///   `fidelity_ok` (null when not measured or no `max_error`), and `dora`: null, or for a
     ///   DoRA module checked against a reference `magnitude` (tensor name), `norms_applied`
     ///   (whether `fidelity` is of the whole DoRA layer, with `base`), `delta_fidelity` (of
-    ///   `ΔW·x` alone) and `norm_difference` (or null);
+    ///   `ΔW·x` alone) and `norm_difference` (or null); `overflow`: null, or what left the
+    ///   Float32 range in a module whose kernel check failed (its `kernel_ok` is then null: not judged);
     /// * `speed`: null when timing was off, else `openblas` (config or null), `openblas_problem`,
-    ///   `shapes` (per shape `in`, `out`, `rank`, `binary_rank`, `modules`, `points`) and
+    ///   `shapes` (per shape `in`, `out`, `rank`, `binary_rank`, `modules`, `points`, `dense_rank`:
+    ///   the rank the dense branch was timed at, `rank` at most `min(in, out)`), `untimed_shapes`
+    ///   (per shape `in`, `out`, `rank`, `binary_rank`, `modules`, `bytes`: shapes whose timing
+    ///   would exceed the memory limit) and
     ///   `totals` (the whole adapter), where each point has `tokens`, `sign_seconds`,
     ///   `dense_seconds`, `dense_backend`, `base_seconds` (or null), `sign_over_dense`, `overhead`
     ///   (or null).
@@ -150,7 +173,7 @@ public enum ValidationReport {
                 ("in", .integer(Int64(m.inFeatures))), ("out", .integer(Int64(m.outFeatures))),
                 ("rank", .integer(Int64(m.rank))), ("binary_rank", .integer(Int64(m.binaryRank))),
                 ("kernel_difference", number(m.kernelDifference)), ("kernel_difference_f16", number(m.kernelDifferenceHalf)),
-                ("kernel_ok", .bool(m.kernelDifferenceMax <= o.tolerance)),
+                ("kernel_ok", m.overflow == nil ? .bool(m.kernelDifferenceMax <= o.tolerance) : .null),
                 ("fidelity", number(m.fidelity)), ("product_error", number(m.productError)),
                 ("fidelity_ok", o.maxError.flatMap { limit in m.fidelity.map { JSONValue.bool($0 <= limit) } } ?? .null),
                 ("dora", m.dora.map { d in
@@ -159,6 +182,7 @@ public enum ValidationReport {
                         ("delta_fidelity", number(d.deltaFidelity)), ("norm_difference", number(d.normDifference)),
                     ])
                 } ?? .null),
+                ("overflow", m.overflow.map(JSONValue.string) ?? .null),
             ])
         }
         func point(_ p: TimingPoint) -> JSONValue {
@@ -169,7 +193,7 @@ public enum ValidationReport {
                 ("overhead", number(p.overhead)),
             ])
         }
-        let speed: JSONValue = result.timings.isEmpty ? .null : .object([
+        let speed: JSONValue = result.timings.isEmpty && result.untimedShapes.isEmpty ? .null : .object([
             ("openblas", result.openBLAS.map(JSONValue.string) ?? .null),
             ("openblas_problem", result.openBLASProblem.map(JSONValue.string) ?? .null),
             ("shapes", .array(result.timings.map { s in
@@ -177,6 +201,14 @@ public enum ValidationReport {
                     ("in", .integer(Int64(s.inFeatures))), ("out", .integer(Int64(s.outFeatures))),
                     ("rank", .integer(Int64(s.rank))), ("binary_rank", .integer(Int64(s.binaryRank))),
                     ("modules", .integer(Int64(s.modules))), ("points", .array(s.points.map(point))),
+                    ("dense_rank", .integer(Int64(s.denseRank))),
+                ])
+            })),
+            ("untimed_shapes", .array(result.untimedShapes.map { s in
+                .object([
+                    ("in", .integer(Int64(s.inFeatures))), ("out", .integer(Int64(s.outFeatures))),
+                    ("rank", .integer(Int64(s.rank))), ("binary_rank", .integer(Int64(s.binaryRank))),
+                    ("modules", .integer(Int64(s.modules))), ("bytes", number(s.bytes)),
                 ])
             })),
             ("totals", .array(result.timingTotals.map(point))),
@@ -211,7 +243,7 @@ public enum ValidationReport {
     static func failingNames(_ status: ValidationStatus) -> [String] {
         switch status {
         case .passed: []
-        case .kernelMismatch(let names), .fidelityExceeded(let names): names
+        case .kernelMismatch(let names), .fidelityExceeded(let names), .floatOverflow(let names): names
         }
     }
 

@@ -4,36 +4,45 @@ public enum ValidationStatus: Sendable, Equatable {
     case passed
     /// The sign kernel disagrees with the dense reference beyond the tolerance (exit code 1).
     case kernelMismatch(modules: [String])
-    /// Fidelity exceeds `--max-error` (exit code 3); kernel mismatches take precedence.
+    /// Fidelity exceeds `--max-error` (exit code 3); kernel mismatches and overflows take precedence.
     case fidelityExceeded(modules: [String])
+    /// A module's kernel check left the Float32 range (its scales, finite as stored, are too
+    /// large for the arithmetic at its shape): the kernel is not judged there (exit code 4); a
+    /// real kernel mismatch in another module takes precedence.
+    case floatOverflow(modules: [String])
 
     /// Exit code for an unreadable or invalid input (the `.lba` or the reference).
     public static let unreadableInputExitCode: Int32 = 1
 
-    /// The process exit code: 0, 1 or 3.
+    /// The process exit code: 0, 1, 3 or 4.
     public var exitCode: Int32 {
         switch self {
         case .passed: 0
         case .kernelMismatch: 1
         case .fidelityExceeded: 3
+        case .floatOverflow: 4
         }
     }
 
-    /// `passed`, `kernel_mismatch` or `fidelity_exceeded`.
+    /// `passed`, `kernel_mismatch`, `fidelity_exceeded` or `float_overflow`.
     public var name: String {
         switch self {
         case .passed: "passed"
         case .kernelMismatch: "kernel_mismatch"
         case .fidelityExceeded: "fidelity_exceeded"
+        case .floatOverflow: "float_overflow"
         }
     }
 
-    /// The status of `modules`: kernel differences above `tolerance` fail first; then, when
-    /// `maxError` is given, fidelities above it (a module without a fidelity never fails it).
-    /// NaN differences count as failures.
+    /// The status of `modules`: kernel differences above `tolerance` fail first (a module whose
+    /// check overflowed Float32 as a float overflow, every other one as a kernel mismatch);
+    /// then, when `maxError` is given, fidelities above it (a module without a fidelity never
+    /// fails it). NaN differences count as failures.
     public static func evaluate(_ modules: [ModuleValidation], tolerance: Double, maxError: Double?) -> ValidationStatus {
-        let mismatched = modules.filter { !($0.kernelDifferenceMax <= tolerance) }.map(\.name)
+        let failed = modules.filter { !($0.kernelDifferenceMax <= tolerance) }
+        let mismatched = failed.filter { $0.overflow == nil }.map(\.name)
         if !mismatched.isEmpty { return .kernelMismatch(modules: mismatched) }
+        if !failed.isEmpty { return .floatOverflow(modules: failed.map(\.name)) }
         if let maxError {
             let exceeded = modules.filter { m in m.fidelity.map { !($0 <= maxError) } ?? false }.map(\.name)
             if !exceeded.isEmpty { return .fidelityExceeded(modules: exceeded) }
@@ -54,10 +63,13 @@ public struct ValidationResult: Sendable {
     public var openBLAS: String?
     /// Why OpenBLAS was not used (when timing without it).
     public var openBLASProblem: String?
+    /// Shapes not timed because their timing would exceed the memory limit.
+    public var untimedShapes: [UntimedShape]
     public var status: ValidationStatus
 
     public init(path: String, options: ValidationOptions, modules: [ModuleValidation], timings: [ShapeTiming],
-                openBLAS: String?, openBLASProblem: String?) {
+                openBLAS: String?, openBLASProblem: String?, untimedShapes: [UntimedShape] = []) {
+        self.untimedShapes = untimedShapes
         self.path = path
         self.options = options
         self.modules = modules

@@ -25,13 +25,12 @@ public enum Validator {
     public static func validate(file: LBAFile, path: String, reference: AdapterSource?, base: BaseWeights? = nil,
                                 options: ValidationOptions) throws(ValidatorError) -> ValidationResult {
         let modules = file.adapter.modules
-        try checkMemory(modules, path: path, withBase: base != nil ? Set(file.doraMagnitudes.keys) : [], options: options)
         var specs: [ModuleSpec?] = Array(repeating: nil, count: modules.count)
+        if let reference { specs = try match(modules, path: path, reference: reference) }
+        try checkMemory(modules, path: path, referenceRanks: specs.map { $0?.rank ?? 0 },
+                        withBase: base != nil ? Set(file.doraMagnitudes.keys) : [], options: options)
         var magnitudes: [String: [Float]] = [:]
-        if let reference {
-            specs = try match(modules, path: path, reference: reference)
-            magnitudes = try matchDoRA(file, path: path, reference: reference)
-        }
+        if let reference { magnitudes = try matchDoRA(file, path: path, reference: reference) }
 
         var inputs = InputCache(tokens: options.tokens, seed: options.seed)
         var results: [ModuleValidation] = []
@@ -54,6 +53,10 @@ public enum Validator {
                 rank: module.loraRank, binaryRank: module.binaryRank,
                 kernelDifference: relativeDifference(ySign, yDense),
                 kernelDifferenceHalf: relativeDifference(yHalf, yHalfDense))
+            if !(result.kernelDifferenceMax <= options.tolerance) {
+                result.overflow = Float32Range.overflow(module, x: x, tokens: options.tokens,
+                                                        outputs: [ySign, yDense, yHalf, yHalfDense])
+            }
             if let reference, let spec = specs[i] {
                 let lora: LoRAModule
                 do { lora = try reference.load(spec) } catch { throw .reference(error) }
@@ -79,6 +82,7 @@ public enum Validator {
         }
 
         var timings: [ShapeTiming] = []
+        var untimed: [UntimedShape] = []
         var blasConfig: String?
         var blasProblem: String?
         if options.timing {
@@ -91,22 +95,25 @@ public enum Validator {
             } catch {
                 blasProblem = error.description
             }
-            timings = time(modules, blas: blas, options: options)
+            (timings, untimed) = time(modules, blas: blas, options: options)
         }
         return ValidationResult(path: path, options: options, modules: results, timings: timings,
-                                openBLAS: blasConfig, openBLASProblem: blasProblem)
+                                openBLAS: blasConfig, openBLASProblem: blasProblem, untimedShapes: untimed)
     }
 
     /// Refuses a module whose checks would need more than ``ValidationOptions/memoryLimit``:
-    /// inputs (Float, Float16, Float), five output buffers, the dense reference's and the LoRA's
-    /// factors, and for DoRA modules checked with the base their weight and base outputs. Sums in
-    /// Double so no declared size can overflow.
-    static func checkMemory(_ modules: [BinaryModule], path: String, withBase dora: Set<String>,
+    /// inputs (Float, Float16, Float), five output buffers, the dense reference's factors (at
+    /// the binary rank `k`, which the file's sign sections hold), the reference LoRA's factors (at
+    /// `referenceRanks`, the rank of the tensors the reference really holds; 0 without one), and
+    /// for DoRA modules checked with the base their weight and base outputs. The file's
+    /// informational `rank` sizes nothing. Sums in Double so no declared size can overflow.
+    /// (Timing bounds its own buffers per shape: ``timingBytes(inFeatures:outFeatures:denseRank:binaryRank:tokens:)``.)
+    static func checkMemory(_ modules: [BinaryModule], path: String, referenceRanks: [Int], withBase dora: Set<String>,
                             options: ValidationOptions) throws(ValidatorError) {
-        let tokens = Double(Swift.max(options.tokens, options.timing ? options.timingTokens.max() ?? 0 : 0))
-        for module in modules {
+        let tokens = Double(options.tokens)
+        for (module, referenceRank) in zip(modules, referenceRanks) {
             let inF = Double(module.inFeatures), outF = Double(module.outFeatures)
-            var bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + module.loraRank) * (inF + outF))
+            var bytes = 4 * (3 * tokens * inF + 5 * tokens * outF + Double(2 * module.binaryRank + referenceRank) * (inF + outF))
             if dora.contains(module.name) { bytes += 4 * (inF * outF + tokens * outF) + 8 * (inF + 2 * outF) }
             guard bytes <= Double(options.memoryLimit) else {
                 throw .tooLarge(path: path, module: module.name, bytes: bytes, limit: options.memoryLimit)

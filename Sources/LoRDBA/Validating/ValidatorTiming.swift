@@ -1,6 +1,28 @@
 extension Validator {
-    /// Times each distinct shape once at every `options.timingTokens`.
-    static func time(_ modules: [BinaryModule], blas: OpenBLAS?, options: ValidationOptions) -> [ShapeTiming] {
+    /// The rank the dense LoRA branch is timed at: the file's `rank`, at most `min(in, out)`
+    /// (the largest rank an `out × in` product has). `rank` is informational — nothing in the
+    /// file backs it — so it is bounded by the module's shape, which the sign sections hold,
+    /// before it sizes the baseline's factors. Real adapters have `r ≤ min(in, out)`: for them
+    /// this is `r`.
+    static func denseRank(_ module: BinaryModule) -> Int {
+        Swift.max(1, Swift.min(module.loraRank, module.inFeatures, module.outFeatures))
+    }
+
+    /// Bytes timing one shape holds at once, in Double (no overflow): the dense branch's
+    /// factors and their rank-major copy (`2·r'·(in + out)` floats), the base layer's weights
+    /// (`in·out`), inputs, outputs and the branch's hidden rows at the largest `T`
+    /// (`T·(in + out + r')`), and the sign kernel's prepared module.
+    static func timingBytes(inFeatures: Int, outFeatures: Int, denseRank: Int, binaryRank: Int, tokens: Int) -> Double {
+        let inF = Double(inFeatures), outF = Double(outFeatures), r = Double(denseRank), t = Double(tokens)
+        let floats = 2 * r * (inF + outF) + inF * outF + t * (inF + outF + r)
+        let signs = Double(binaryRank) * (inF + outF) / 4 + 4 * (inF + outF + Double(binaryRank))
+        return 4 * floats + signs
+    }
+
+    /// Times each distinct shape once at every `options.timingTokens`; a shape whose buffers
+    /// would exceed ``ValidationOptions/memoryLimit`` is not timed (and is returned as untimed).
+    static func time(_ modules: [BinaryModule], blas: OpenBLAS?,
+                     options: ValidationOptions) -> (timed: [ShapeTiming], untimed: [UntimedShape]) {
         struct Key: Hashable { var inFeatures, outFeatures, rank, binaryRank: Int }
         var order: [Key] = []
         var first: [Key: BinaryModule] = [:]
@@ -12,10 +34,20 @@ extension Validator {
         }
         var rng = SeededGenerator(seed: options.seed ^ 0x7469_6D65)
         func uniform(_ count: Int) -> [Float] { (0..<count).map { _ in 2 * rng.nextUnitFloat() - 1 } }
-        return order.map { key in
+        var timed: [ShapeTiming] = []
+        var untimed: [UntimedShape] = []
+        for key in order {
+            let rank = denseRank(first[key]!)
+            let bytes = timingBytes(inFeatures: key.inFeatures, outFeatures: key.outFeatures, denseRank: rank,
+                                    binaryRank: key.binaryRank, tokens: options.timingTokens.max() ?? 0)
+            guard bytes <= Double(options.memoryLimit) else {
+                untimed.append(UntimedShape(inFeatures: key.inFeatures, outFeatures: key.outFeatures, rank: key.rank,
+                                            binaryRank: key.binaryRank, modules: counts[key]!, bytes: bytes))
+                continue
+            }
             let kernel = SignGEMM(first[key]!)
-            let a = Matrix(rows: key.rank, cols: key.inFeatures, values: uniform(key.rank * key.inFeatures))
-            let b = Matrix(rows: key.outFeatures, cols: key.rank, values: uniform(key.outFeatures * key.rank))
+            let a = Matrix(rows: rank, cols: key.inFeatures, values: uniform(rank * key.inFeatures))
+            let b = Matrix(rows: key.outFeatures, cols: rank, values: uniform(key.outFeatures * rank))
             let weights = blas != nil ? uniform(key.outFeatures * key.inFeatures) : []
             let points = options.timingTokens.map { t in
                 let x = uniform(t * key.inFeatures)
@@ -46,8 +78,9 @@ extension Validator {
                 return TimingPoint(tokens: t, signSeconds: sign, denseSeconds: dense,
                                    denseBackend: blas == nil ? "swift" : "openblas", baseSeconds: base)
             }
-            return ShapeTiming(inFeatures: key.inFeatures, outFeatures: key.outFeatures, rank: key.rank,
-                               binaryRank: key.binaryRank, modules: counts[key]!, points: points)
+            timed.append(ShapeTiming(inFeatures: key.inFeatures, outFeatures: key.outFeatures, rank: key.rank,
+                                     binaryRank: key.binaryRank, modules: counts[key]!, points: points, denseRank: rank))
         }
+        return (timed, untimed)
     }
 }

@@ -26,6 +26,13 @@ import Testing
         #expect((try? JSONParser.parse(deep, depthLimit: 64)) != nil)
     }
 
+    @Test func integersBeyond64BitsAreRefusedNotSaturated() throws {
+        #expect(try JSONParser.parse("9223372036854775807") == .integer(Int64.max))
+        #expect(try JSONParser.parse("10000000000000000000") == .double(1e19))
+        #expect(throws: JSONError.self) { try JSONParser.parse("18446744073709551615") }
+        #expect(throws: JSONError.self) { try JSONParser.parse("{\"lora_scale\": 1\(String(repeating: "0", count: 400))}") }
+    }
+
     @Test func rejectsTrailingGarbageAndBadSyntax() {
         #expect(throws: JSONError.self) { try JSONParser.parse("{} x") }
         #expect(throws: JSONError.self) { try JSONParser.parse("{\"a\": NaN}") }

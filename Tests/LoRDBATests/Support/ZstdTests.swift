@@ -43,6 +43,19 @@ import Testing
         #expect(result != data)
     }
 
+    @Test func rejectsSkippableFrames() throws {
+        // Magic 0x184D2A50…5F, a 4-byte length, then that many bytes: libzstd decodes it to nothing.
+        for magic in [UInt32(0x184D_2A50), 0x184D_2A5F] {
+            var frame: [UInt8] = []
+            frame.appendLE(magic)
+            frame.appendLE(UInt32(4))
+            frame += Array("skip".utf8)
+            #expect(throws: ZstdError.malformedFrame("a skippable frame, which holds no content")) {
+                try Zstd.decompress(frame, expectedSize: 0)
+            }
+        }
+    }
+
     @Test func randomBytesDoNotCompress() throws {
         var rng = SeededGenerator(seed: 11)
         let data = Fixtures.randomBytes(32_768, using: &rng)

@@ -1,0 +1,117 @@
+import Foundation
+import Testing
+@testable import LoRDBA
+
+/// Many inputs in one run and two runs into one folder, through the command as a user runs it.
+///
+/// `LORDBA_LOAD_ADAPTERS` sets the batch size (default 2 000 tiny kohya adapters, about 20 s in a
+/// debug build); the figures are in `docs/security.md`.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BatchLoadTests {
+    let convert = Tool(name: "lordba-convert")
+
+    static var count: Int { ProcessInfo.processInfo.environment["LORDBA_LOAD_ADAPTERS"].flatMap(Int.init) ?? 2000 }
+
+    /// `count` one-module kohya adapters (`in = 16`, `out = 8`, `r = 4`, alpha in the file).
+    func adapters(_ dir: TempDir, count: Int) throws -> [String] {
+        let folder = dir.mkdir("in")
+        let name = "lora_te_text_model_encoder_layers_0_self_attn_q_proj"
+        return try (0..<count).map { i in
+            let tensors = [ReadingFixtures.tensor(name + ".lora_down.weight", [4, 16], seed: UInt64(2 * i + 1)),
+                           ReadingFixtures.tensor(name + ".lora_up.weight", [8, 4], seed: UInt64(2 * i + 2)),
+                           ReadingFixtures.tensor(name + ".alpha", [], [4])]
+            let path = folder + "/a" + String(i + 10000).dropFirst() + ".safetensors"
+            try Data(SafeTensorsWriter.serialize(tensors, metadata: nil)).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+    }
+
+    /// Runs the tool through a small Python parent that applies `fileLimit` (RLIMIT_NOFILE) and
+    /// reports the child's own peak resident size (`ru_maxrss` of its only child; a parent that
+    /// spawned it directly would pass its own, larger, peak on to the child at exec).
+    func measured(_ arguments: [String], fileLimit: Int) throws -> (status: Int32, peakKiB: Int, stderr: String) {
+        let script = """
+            import resource, subprocess, sys
+            limit = int(sys.argv[1])
+            def bound(): resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            code = subprocess.run(sys.argv[2:], preexec_fn=bound, stdout=subprocess.DEVNULL).returncode
+            print(code, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, String(fileLimit), convert.path] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: ReadingFixtures.packageRoot)
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let fields = stdout.split(separator: " ").map { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return (Int32(fields.first.flatMap { $0 } ?? -1), fields.last.flatMap { $0 } ?? 0, stderr)
+    }
+
+    /// One run over the whole batch: every output written and readable, no descriptor kept per
+    /// input (the run may open only 24 descriptors for all 2 000 inputs: one leaked per input
+    /// fails it within a few dozen), and memory held per input small.
+    @Test func largeBatchHoldsNeitherDescriptorsNorWorkingMemory() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let inputs = try adapters(dir, count: Self.count)
+        let single = try measured([inputs[0], "--out-dir", dir.path + "/one", "--plain", "-q"], fileLimit: 24)
+        #expect(single.status == 0, "\(single.stderr)")
+        let batch = try measured(inputs + ["--out-dir", dir.path + "/out", "--plain", "-q", "--jobs", "2"], fileLimit: 24)
+        #expect(batch.status == 0, "\(batch.stderr.prefix(500))")
+        let outputs = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/out")
+        #expect(outputs.count == inputs.count && outputs.allSatisfy { $0.hasSuffix(".lba") })
+        for name in outputs.sorted().prefix(3) + outputs.sorted().suffix(3) {
+            #expect(try LBAFile(path: dir.path + "/out/" + name).adapter.modules.count == 1)
+        }
+        // Each input's report is kept for the run's summary and reports (3 to 4 KiB measured);
+        // nothing else of a conversion is.
+        let perInput = Double(batch.peakKiB - single.peakKiB) / Double(inputs.count)
+        print("batch of \(inputs.count): peak \(batch.peakKiB) KiB, single \(single.peakKiB) KiB, "
+              + "ratio \(Double(batch.peakKiB) / Double(single.peakKiB)), \(perInput) KiB per input")
+        #expect(single.peakKiB > 0 && perInput < 6)
+    }
+
+    /// Two runs converting the same inputs with different options into one folder at once: every
+    /// output is one run's file, whole (never torn or mixed), and no temporary file is left.
+    @Test func concurrentRunsIntoOneFolderNeverTearAFile() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let inputs = try adapters(dir, count: 40)
+        let variants = [["--plain"], ["--plain", "--scale-dtype", "f32"]]
+        var expected: [[String: Data]] = []
+        for (i, options) in variants.enumerated() {
+            let out = dir.path + "/alone\(i)"
+            let alone = try convert.run(inputs + ["--out-dir", out, "-q"] + options)
+            #expect(alone.status == 0, "\(alone.stderr)")
+            expected.append(Dictionary(uniqueKeysWithValues: try FileManager.default.contentsOfDirectory(atPath: out).map {
+                ($0, try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)))
+            }))
+        }
+        #expect(expected[0].keys.allSatisfy { expected[0][$0] != expected[1][$0] })
+        let shared = dir.path + "/shared"
+        for round in 0..<2 {
+            let processes = variants.map { options in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: convert.path)
+                process.arguments = inputs + ["--out-dir", shared, "-q", "--force", "--jobs", "1"] + options
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                return process
+            }
+            for process in processes { try process.run() }
+            for process in processes { process.waitUntilExit() }
+            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
+            let names = try FileManager.default.contentsOfDirectory(atPath: shared)
+            #expect(Set(names) == Set(expected[0].keys), "round \(round): \(names.filter { !$0.hasSuffix(".lba") })")
+            for name in names {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: shared + "/" + name))
+                #expect(bytes == expected[0][name] || bytes == expected[1][name], "round \(round): \(name) is neither run's file")
+                #expect(throws: Never.self) { try LBAFile(bytes: [UInt8](bytes)) }
+            }
+        }
+    }
+}
