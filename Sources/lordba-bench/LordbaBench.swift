@@ -11,7 +11,7 @@ struct LordbaBench: ParsableCommand {
         abstract: "Benchmarks for the LoRDBA toolchain; every figure is measured in the run that prints it.",
         discussion: "Exit codes: 0 the benchmark ran (and its outputs were identical where compared); 1 a run failed or outputs differed; 64 bad command-line usage.",
         version: ToolVersion.current,
-        subcommands: [ConvertBench.self, QualityBench.self, GEMMBench.self, GenerateCommand.self])
+        subcommands: [ConvertBench.self, QualityBench.self, GEMMBench.self, GenerateCommand.self, ExportPrecisionBench.self, ApplyCommand.self])
 }
 
 /// Times `lordba-convert` on a generated LLaMA-7B-shaped adapter, in child processes so that

@@ -33,7 +33,6 @@ struct QualityBench: ParsableCommand {
             ("plain", with { $0.pipeline = .plain }),
             ("auto + refit (no search)", with { $0.pipeline.descentRounds = 0 }),
             ("default (auto + refit + bcd \(SignDescent.defaultRounds))", ConversionOptions()),
-            ("default + ste 24", with { $0.pipeline.refineSteps = 24 }),
             ("default, f16 scales", with { $0.pipeline.scaleDType = .f16 }),
             ("default, k = 2r", with { $0.pipeline.binaryRank = .multiple(2) }),
             ("default, k = 3r", with { $0.pipeline.binaryRank = .multiple(3) }),

@@ -30,7 +30,7 @@ struct StageTiming {
     /// Runs the stages of `lordba-convert` (`--plain` when `options` is plain) on `adapterDir`,
     /// writing the `.lba` to `output`.
     static func measure(adapterDir: String, output: String, options: PipelineOptions) throws -> StageTiming {
-        let isPlain = options.factorization == .asIs && options.refitSweeps == 0 && options.refineSteps == 0
+        let isPlain = options.isPlain
         var read = 0.0, factorize = 0.0, binarize = 0.0, analyze = 0.0, pipelineTotal = 0.0
         var encode = 0.0, write = 0.0, report = 0.0
         let source = try timed(&read) { try AdapterSource.open(adapterDir) }

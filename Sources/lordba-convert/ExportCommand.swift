@@ -33,16 +33,16 @@ struct Export: ParsableCommand {
     @Option(name: .long, help: "gguf: general.architecture when --base-config does not give it (e.g. llama).")
     var arch: String?
 
-    @Flag(name: .long, help: "Replace existing outputs.")
-    var force = false
-
-    @Flag(name: .shortAndLong, help: "Print nothing but errors.")
-    var quiet = false
+    @OptionGroup(title: "Output") var output: OutputOptions
 
     func validate() throws {
+        try UnknownFlag.check(Self.self)
         if paths.isEmpty { throw ValidationError("Give a .lba to export.") }
         if outDir == nil && paths.count != 2 {
             throw ValidationError("Give IN.lba OUT, or several inputs with --out-dir DIR.")
+        }
+        if outDir == nil && paths[1] == ConversionRun.standardOutput {
+            throw ValidationError("The export cannot go to standard output (-); give a \(to.writesFolder ? "folder" : "file") name.")
         }
     }
 
@@ -62,14 +62,15 @@ struct Export: ParsableCommand {
         options.dtype = dtype
         options.baseConfigPath = baseConfig
         options.architecture = arch
-        options.overwrite = force
+        options.overwrite = output.force
+        if baseConfig == nil, to == .gguf || to == .mlx { options.searchHubCache = true }
         let exporter = Exporter(options: options)
         var failures = 0
         for job in jobs {
             do {
                 let report = try exporter.export(input: job.input, output: job.output)
-                if !quiet {
-                    print("ok \(job.input) → \(job.output): \(to.rawValue), \(report.modules) modules, \(report.carried) carried tensors, \(dtype.rawValue), \(report.bytes) bytes")
+                if !output.quiet {
+                    print("ok \(job.input) → \(job.output): \(to.rawValue), \(report.modules) modules, \(report.carried) carried tensors, \(dtype.rawValue), \(report.bytes) bytes, ΔW within \(ExportPrecision.text(report.largestChange)) of the .lba")
                     for note in report.notes { print("   note: \(note)") }
                 }
             } catch {

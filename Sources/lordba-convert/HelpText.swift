@@ -36,7 +36,9 @@ enum RootHelp {
     static var discussion: String {
         let lines = Convert.helpMessage(columns: 78).split(separator: "\n", omittingEmptySubsequences: false)
         // `-h, --help` and `--version` are listed again by the root command itself.
-        let options = lines.drop { $0 != "OPTIONS:" }.dropFirst()
+        // Every option section (the groups, then OPTIONS:) follows the ARGUMENTS section.
+        let afterArguments = lines.drop { $0 != "ARGUMENTS:" }.dropFirst()
+        let options = afterArguments.drop { !$0.hasSuffix(":") || $0.hasPrefix(" ") }
             .filter { !$0.contains("-h, --help") && !$0.contains("--version") && !$0.contains("Show the version") }
             .joined(separator: "\n")
         return """

@@ -10,9 +10,12 @@ struct Inspect: ParsableCommand {
     @Argument(help: "A .lba file, a safetensors file or an adapter folder.", completion: .file())
     var path: String
 
+    @Flag(name: .long, help: "Print the description as one JSON document (kind, file, bytes, metadata, modules, carried tensors).")
+    var json = false
+
     func run() throws {
         do {
-            print(try Inspector.describe(path))
+            print(json ? try Inspector.json(path).serialized(indent: 2) : try Inspector.describe(path))
         } catch {
             printError("error: \(error)")
             throw ExitCode(ConversionRun.ExitStatus.failed.rawValue)

@@ -49,7 +49,7 @@ struct LordbaValidate: ParsableCommand {
     var tokens = 512
 
     @Option(help: "Seed of the inputs.")
-    var seed: UInt64 = 1
+    var seed: UInt64 = PipelineOptions.defaultSeed
 
     @Option(help: "Write the results as JSON to this path (- for standard output).", completion: .file(extensions: ["json"]))
     var json: String?

@@ -4,4 +4,4 @@
 PyTorch parts (`lordba.torch`, `lordba.refine`, `lordba.eval`) need the `torch` extra.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,6 +20,10 @@ MLX-LM, kohya and GGUF, and then:
   GGUF (q/k rows in rope order, no vocabulary), evaluated with and without the exported GGUF
   LoRA (`lora_path`), the change of the logits against the `.lba`'s.
 
+A 4096-wide case (`check_wide`: 7B-shaped q_proj and up_proj) checks that the PEFT export keeps
+ΔW in f32 (≤ 1e-6), f16 (≤ 1e-3) and bf16 (≤ 8e-3) at the widths where unbalanced f16 factors
+would fall into the subnormal range.
+
 Run (needs torch, transformers, peft; numpy; the `lordba-convert` binary):
 
     LORDBA_CONVERT=.build/debug/lordba-convert python3 python/tests/e2e_check.py [WORKDIR]
@@ -354,6 +358,51 @@ def check_all(work: Path, log=print) -> dict:
     return figures
 
 
+def low_rank_relative(a1: np.ndarray, b1: np.ndarray, a2: np.ndarray, b2: np.ndarray) -> float:
+    """`‖B1 A1 − B2 A2‖_F / ‖B2 A2‖_F` from 2k × 2k Gram matrices (nothing out × in formed)."""
+    x = np.concatenate([b1, -b2], axis=1)
+    y = np.concatenate([a1, a2], axis=0)
+    difference = float(np.sum((x.T @ x) * (y @ y.T)))
+    reference = float(np.sum((b2.T @ b2) * (a2 @ a2.T)))
+    return max(difference, 0.0) ** 0.5 / reference ** 0.5
+
+
+def check_wide(work: Path, log=print) -> dict:
+    """A 7B-shaped pair of modules (q_proj 4096 × 4096, up_proj 4096 → 11008, r = 16, trained-like
+    scales), converted (plain, so it is quick) and exported to PEFT in f32, f16 and bf16: per dtype
+    the worst relative change of a module's ΔW between the `.lba` and the exported factors."""
+    from safetensors.numpy import save_file
+    from safetensors.torch import load_file  # numpy has no bfloat16
+
+    rng = np.random.default_rng(7)
+    adapter = work / "adapter-wide"
+    adapter.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for path, (inf, outf) in {"model.layers.0.self_attn.q_proj": (4096, 4096), "model.layers.0.mlp.up_proj": (4096, 11008)}.items():
+        tensors[f"base_model.model.{path}.lora_A.weight"] = (rng.standard_normal((16, inf)) / 64).astype(np.float16)
+        tensors[f"base_model.model.{path}.lora_B.weight"] = (rng.standard_normal((outf, 16)) * 1e-3).astype(np.float16)
+    save_file(tensors, str(adapter / "adapter_model.safetensors"))
+    (adapter / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 16, "lora_alpha": 32,
+                                                             "target_modules": ["q_proj", "up_proj"]}))
+    out = work / "wide.lba"
+    run(str(adapter), str(out), "--plain", "-q", "--force")
+    f = lba.read(str(out))
+    result = {}
+    for dtype in ("f32", "f16", "bf16"):
+        export = work / f"wide-peft-{dtype}"
+        run("export", str(out), "--to", "peft", str(export), "--dtype", dtype, "--force", "-q")
+        exported = load_file(str(export / "adapter_model.safetensors"))
+        worst = 0.0
+        for m in f.modules:
+            a, b = m.factors()
+            ea = exported[m.source["a"]].double().numpy()  # a PEFT source keeps its tensor names
+            eb = exported[m.source["b"]].double().numpy()
+            worst = max(worst, low_rank_relative(ea, eb, a, b))
+        result[dtype] = worst
+    log(f"wide: {json.dumps(result)}")
+    return result
+
+
 def check_validate(out: Path, adapter: Path, base_folder: Path, f: lba.LBAFile, w0: dict) -> dict:
     """`lordba-validate --reference --base` on the DoRA file: its per-module fidelity (the DoRA
     layer's effect on Gaussian inputs) against the same quantity in weight space from PEFT's own
@@ -400,6 +449,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as d:
             figures = check_all(Path(d))
     print(table(figures))
+    with tempfile.TemporaryDirectory() as d:
+        wide = check_wide(Path(d))
+    print("4096-wide PEFT export, worst relative ΔW change: " + ", ".join(f"{k} {v:.1e}" for k, v in wide.items()))
     return 0
 
 

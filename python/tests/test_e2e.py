@@ -40,3 +40,13 @@ def test_exports_load_in_peft_mlx_and_gguf(tmp_path):
             assert result["llama_cpp"]["logits"] < 5e-3, (kind, result)
         if result.get("llama_cpp_without_rope_permutation") is not None:
             assert result["llama_cpp_without_rope_permutation"]["logits"] > 10 * result["llama_cpp"]["logits"], result
+
+
+def test_exports_keep_delta_w_at_4096_width(tmp_path):
+    """f16 factors of 7B-wide modules stay exact to one rounding (balanced before the cast)."""
+    if not e2e_check.CONVERT.exists():
+        pytest.fail(f"{e2e_check.CONVERT} not found: build it (swift build) or set LORDBA_CONVERT")
+    wide = e2e_check.check_wide(tmp_path)
+    assert wide["f32"] <= 1e-6, wide
+    assert wide["f16"] <= 1e-3, wide
+    assert wide["bf16"] <= 8e-3, wide

@@ -11,7 +11,7 @@ public struct Binarizer: Sendable {
     /// Threads for one module: the two factors' fits run side by side when above 1 (the same result).
     public var threads: Int
 
-    public init(scaleDType: ScaleDType = .f16, threads: Int = 1) {
+    public init(scaleDType: ScaleDType = PipelineOptions().scaleDType, threads: Int = 1) {
         self.scaleDType = scaleDType
         self.threads = threads
     }

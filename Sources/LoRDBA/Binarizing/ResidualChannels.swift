@@ -9,9 +9,6 @@ public struct ResidualChannels: Sendable {
     public var signB: Matrix
     /// One `m` per channel.
     public var middle: [Float]
-    /// The real factors the signs were taken from (`A` `[n, in]`, `Bᵀ` `[n, out]`): they seed
-    /// the straight-through refiner's latents.
-    public var latent: LowRankProduct
 
     /// Up to `count` channels for `residual` (scale 1) under the input scale `inputScale` (`a`,
     /// length `in`) and the output scale `outputScale` (`b`, length `out`); nil when `count` is 0.
@@ -33,6 +30,5 @@ public struct ResidualChannels: Sendable {
             for o in 0..<outN { l1b += abs(top.bTransposed.values[j * outN + o]) }
             return l1a * l1b / Float(inN * outN)
         }
-        latent = top
     }
 }

@@ -49,10 +49,18 @@ public enum BudgetAllocator {
         }
     }
 
-    /// The binary ranks tried for a module of rank `r`: `r/4, r/2, 3r/4, r, 3r/2, 2r, 3r`
-    /// (rounded up, at least 1, without repeats).
-    public static func candidateRanks(rank r: Int) -> [Int] {
-        let quarters = [1, 2, 3, 4, 6, 8, 12]
+    /// The binary ranks tried first, in quarters of `r`: `r/4, r/2, 3r/4, r, 3r/2, 2r, 3r`.
+    public static let candidateQuarters = [1, 2, 3, 4, 6, 8, 12]
+
+    /// The binary ranks added when the first ones cannot spend the budget: `4r, 6r, 8r`.
+    public static let extendedQuarters = [16, 24, 32]
+
+    /// A file lands when it takes at least this share of its limit (within 3 %).
+    public static let landing = 0.97
+
+    /// The binary ranks tried for a module of rank `r` from `quarters` (quarters of `r`, rounded
+    /// up, at least 1, without repeats).
+    public static func candidateRanks(rank r: Int, quarters: [Int] = candidateQuarters) -> [Int] {
         var ranks: [Int] = []
         for q in quarters {
             let k = Swift.max(1, (r * q + 3) / 4)

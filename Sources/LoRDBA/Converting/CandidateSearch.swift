@@ -8,11 +8,9 @@
 /// The search changes which factorization binarizes best, so `auto` searches each candidate
 /// (for half the rounds) and keeps the lowest objective, which then gets the rest.
 extension ModulePipeline {
-    /// One factorization's working state, the real factors its signs came from (latents for
-    /// the straight-through refiner), and what it reaches.
+    /// One factorization's working state and what it reaches.
     struct Candidate {
         var state: RefinementState
-        var latent: LowRankProduct
         var factorization: Factorization
         var objective: Double
     }
@@ -38,7 +36,6 @@ extension ModulePipeline {
                                                    outputScale: candidate.state.b,
                                                    count: Swift.min(r, maximum - candidate.state.k)) else { break }
                 candidate.state.append(signA: extra.signA, signB: extra.signB, m: extra.middle)
-                candidate.latent = candidate.latent.appendingChannels(of: extra.latent)
                 candidate.objective = ScaleRefit.refine(&candidate.state, target: target, sweeps: Swift.max(options.refitSweeps, 2))
                 if options.targetError != nil { candidate.objective = search.refine(&candidate.state, target: target) }
             }
@@ -74,8 +71,7 @@ extension ModulePipeline {
             if channels < factors.rank { factors = factors.truncated(toRank: channels) }
             var state = initialState(factors, target: target)
             let objective = trialSweeps > 0 ? ScaleRefit.refine(&state, target: target, sweeps: trialSweeps) : state.objective(target)
-            candidates.append(Candidate(state: state, latent: LowRankProduct(a: factors.a, bTransposed: factors.bTransposed),
-                                        factorization: f, objective: objective))
+            candidates.append(Candidate(state: state, factorization: f, objective: objective))
         }
         if options.descentRounds > 0 { return candidates }
         var best = candidates.min { $0.objective < $1.objective }!   // the first on ties

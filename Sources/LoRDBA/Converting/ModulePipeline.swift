@@ -34,13 +34,8 @@ public struct ModulePipeline: Sendable {
 
         let target = RefinementTarget(product, inputSquareMean: inputSquareMean)
         // 1.–3. Factorize, binarize, refit, grow, sign search (CandidateSearch.swift).
-        var best = searched(product, target: target)
-        // 4. Straight-through refinement, opt-in; it keeps its best iterate, so never worse.
-        if options.refineSteps > 0 {
-            SignRefiner(steps: options.refineSteps).refine(
-                &best.state, target: target, latent: SignRefiner.aligned(best.latent, with: best.state))
-        }
-        // 5. Store (normalise and round the scales, refit m), measure, and never do worse than plain.
+        let best = searched(product, target: target)
+        // 4. Store (normalise and round the scales, refit m), measure, and never do worse than plain.
         let state = best.state
         let stored = Binarizer(scaleDType: options.scaleDType).storedModule(
             signA: state.signA, signB: state.signB, scales: state.unweightedScales(target: target, template: plain.module),
@@ -62,6 +57,6 @@ extension ConversionMethod {
     init(_ factorization: Factorization, binaryRank: Int, loraRank: Int, options: PipelineOptions) {
         self = .refined(factorization: factorization, binaryRank: binaryRank == loraRank ? nil : binaryRank,
                         compact: options.compactScales, scaleRefit: options.refitSweeps > 0,
-                        signSearch: options.descentRounds > 0, straightThrough: options.refineSteps > 0)
+                        signSearch: options.descentRounds > 0)
     }
 }

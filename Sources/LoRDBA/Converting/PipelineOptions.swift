@@ -43,17 +43,17 @@ public struct PipelineOptions: Sendable {
     /// Rounds of exact sign search (binary coordinate descent, each followed by a refit);
     /// 0 turns it off.
     public var descentRounds = SignDescent.defaultRounds
-    /// Straight-through-estimator steps after the sign search (opt-in; kept only where they
-    /// lower the error); 0 turns them off.
-    public var refineSteps = 0
     /// Seed for the random orthogonal mixes of `rotated` (ranks that are not powers of two).
-    public var seed: UInt64 = 1
+    public var seed: UInt64 = PipelineOptions.defaultSeed
+
+    /// The one default seed of the toolchain (conversion, factorizer, validator).
+    public static let defaultSeed: UInt64 = 1
 
     public init() {}
 
     /// Whether these options are plain binarization (no factorizer, refit, search or extra channels).
     public var isPlain: Bool {
-        factorization == .asIs && refitSweeps == 0 && descentRounds == 0 && refineSteps == 0
+        factorization == .asIs && refitSweeps == 0 && descentRounds == 0
             && binaryRank == .multiple(1) && targetError == nil && !compactScales
     }
 
@@ -63,23 +63,6 @@ public struct PipelineOptions: Sendable {
         options.factorization = .asIs
         options.refitSweeps = 0
         options.descentRounds = 0
-        options.refineSteps = 0
         return options
-    }
-
-    /// A short description for reports, e.g. `auto · k=2r · als 8 · ste 60`.
-    public var summary: String {
-        var parts = [factorization.rawValue]
-        switch binaryRank {
-        case .multiple(1): break
-        case .multiple(let n): parts.append("k=\(n)r")
-        case .fixed(let n): parts.append("k=\(n)")
-        }
-        if let targetError { parts.append("target \(targetError)") }
-        if compactScales { parts.append("compact") }
-        if refitSweeps > 0 { parts.append("als \(refitSweeps)") }
-        if descentRounds > 0 { parts.append("bcd \(descentRounds)") }
-        if refineSteps > 0 { parts.append("ste \(refineSteps)") }
-        return parts.joined(separator: " · ")
     }
 }

@@ -16,7 +16,7 @@ extension ConversionOptions {
             ("factorization", .string(p.factorization.rawValue)),
             ("refit_sweeps", .integer(Int64(p.refitSweeps))),
             ("bcd_rounds", .integer(Int64(p.descentRounds))),
-            ("refine_steps", .integer(Int64(p.refineSteps))),
+            ("refine_steps", .integer(0)),  // always 0: refinement against the model is lordba-refine's
             ("binary_rank", .string(ConversionMetadata.binaryRankText(p.binaryRank))),
             ("target_error", optional(p.targetError, JSONValue.double)),
             ("scales", .string(p.compactScales ? "compact" : "full")),

@@ -48,6 +48,9 @@ public struct ExportOptions: Sendable {
     public var architecture: String?
     /// Replace existing outputs.
     public var overwrite = false
+    /// Without `baseConfigPath`, look for the base model's `config.json` in the local Hub cache
+    /// under the `base_model_name_or_path` the `.lba` recorded (``HubCache``).
+    public var searchHubCache = false
 
     public init(target: ExportTarget) {
         self.target = target
@@ -66,6 +69,9 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
     case unsupported(path: String, module: String, problem: String)
     /// An exported value does not fit the chosen dtype (e.g. above 65504 in f16).
     case notRepresentable(path: String, module: String, dtype: String)
+    /// Cast to `dtype`, the module's factors change its ΔW by more than the export's bound
+    /// (``ExportPrecision``): a value overflows or underflows the type even after balancing.
+    case precision(path: String, module: String, dtype: ExportDType, change: Double)
     /// A stored scale is NaN or infinite, so the module's factors are not numbers.
     case nonFinite(path: String, module: String, value: Float)
     /// The base model config is missing, unreadable or lacks a field.
@@ -81,6 +87,10 @@ public enum ExportError: Error, CustomStringConvertible, Equatable {
         case .unsupported(let path, let module, let problem): "\(path): module \(module): \(problem)"
         case .notRepresentable(let path, let module, let dtype):
             "\(path): module \(module): a factor value does not fit \(dtype); export with --dtype f32"
+        case .precision(let path, let module, let dtype, let change):
+            change.isInfinite
+                ? "\(path): module \(module): a factor value overflows \(dtype.rawValue) even after balancing; export with --dtype f32"
+                : "\(path): module \(module): \(dtype.rawValue) cannot hold its factors (ΔW would change by \(ExportPrecision.text(change)), above \(ExportPrecision.text(ExportPrecision.bound(dtype)))); export with --dtype f32"
         case .nonFinite(let path, let module, let value): "\(path): module \(module): a stored scale makes a factor \(value); nothing exported"
         case .baseConfig(let path, let problem): "\(path): \(problem)"
         case .io(let e): e.description
@@ -104,4 +114,6 @@ public struct ExportReport: Sendable {
     public var bytes: Int
     /// Things the user should know (skipped tensors, padding, …).
     public var notes: [String]
+    /// The largest relative change of a module's ΔW from storing its factors in the export dtype.
+    public var largestChange: Double
 }

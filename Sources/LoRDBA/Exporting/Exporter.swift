@@ -10,13 +10,18 @@ struct ExportFiles {
     var files: [(name: String, bytes: [UInt8])]
     var notes: [String]
     var carried: Int
+    /// The largest relative ΔW change the cast to the export dtype makes in any module.
+    var largestChange = 0.0
 }
 
 /// Turns a `.lba` back into a LoRA adapter a training or inference library loads:
 /// PEFT, MLX-LM, kohya or a llama.cpp GGUF (see ``ExportTarget``).
 ///
-/// The exported factors are the `.lba`'s own dequantized factors (``DequantizedModule``), so
-/// their product is the stored ΔW (exactly in f32; f16/bf16 add one rounding per entry).
+/// The exported factors are the `.lba`'s own dequantized factors (``DequantizedModule``),
+/// balanced per rank channel by powers of two so that they sit in the middle of the target
+/// type's range; their product is the stored ΔW up to one rounding per entry, and a module whose
+/// ΔW would change by more than ``ExportPrecision/bound(_:)`` (a value out of the type's range)
+/// is refused.
 /// Outputs are written atomically: a folder target goes to a temporary folder renamed into
 /// place, a file target through ``AtomicFile``; nothing is replaced without `overwrite`.
 public struct Exporter: Sendable {
@@ -37,13 +42,45 @@ public struct Exporter: Sendable {
         let names = produced.files.map { $0.name.isEmpty ? output : $0.name }
         return ExportReport(input: input, output: output, files: names, modules: file.adapter.modules.count,
                             carried: produced.carried, bytes: produced.files.reduce(0) { $0 + $1.bytes.count },
-                            notes: produced.notes)
+                            notes: produced.notes, largestChange: produced.largestChange)
     }
 
     /// The exported files for an already-read `.lba` (no I/O).
     func files(for file: LBAFile, path: String) throws(ExportError) -> ExportFiles {
-        let adapter = file.adapter
-        let modules = adapter.modules.map { DequantizedModule($0, doraMagnitude: file.doraMagnitudes[$0.name]) }
+        try files(for: file.adapter, doraMagnitudes: file.doraMagnitudes, path: path)
+    }
+
+    /// The exported files for an adapter's modules, balanced and checked against the dtype's bound.
+    func files(for adapter: BinaryAdapter, doraMagnitudes: [String: String] = [:], path: String) throws(ExportError) -> ExportFiles {
+        let modules = adapter.modules.map { DequantizedModule($0, doraMagnitude: doraMagnitudes[$0.name]).balanced() }
+        var largestChange = 0.0
+        for module in modules {
+            let change = ExportPrecision.relativeError(module, dtype: options.dtype)
+            guard change <= ExportPrecision.bound(options.dtype) else {
+                throw .precision(path: path, module: module.name, dtype: options.dtype, change: change)
+            }
+            largestChange = Swift.max(largestChange, change)
+        }
+        var options = self.options
+        var found: String?
+        if options.baseConfigPath == nil, options.searchHubCache, let model = Self.baseModel(adapter),
+           let config = HubCache.baseConfig(for: model) {
+            options.baseConfigPath = config
+            found = "base model config \(config) (base_model_name_or_path \(model), from the local Hub cache)"
+        }
+        var produced = try Self.targetFiles(adapter, modules: modules, options: options, path: path)
+        produced.largestChange = largestChange
+        if let found { produced.notes.insert(found, at: 0) }
+        return produced
+    }
+
+    /// The `base_model_name_or_path` of the source adapter's config, if recorded.
+    static func baseModel(_ adapter: BinaryAdapter) -> String? {
+        ExportSupport.sourceConfig(adapter)?.first { $0.0 == "base_model_name_or_path" }?.1.stringValue
+    }
+
+    private static func targetFiles(_ adapter: BinaryAdapter, modules: [DequantizedModule], options: ExportOptions,
+                                     path: String) throws(ExportError) -> ExportFiles {
         switch options.target {
         case .peft: return try PEFTExport.files(adapter, modules: modules, dtype: options.dtype, path: path)
         case .mlx: return try MLXExport.files(adapter, modules: modules, dtype: options.dtype,

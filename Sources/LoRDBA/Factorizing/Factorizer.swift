@@ -27,7 +27,7 @@ public enum Factorization: String, Sendable, CaseIterable {
 public enum Factorizer {
     /// The product re-factored as `factorization` says (`auto` is not a single factorization: it
     /// returns the product unchanged; use `Factorization.candidates`).
-    public static func apply(_ factorization: Factorization, to product: LowRankProduct, seed: UInt64 = 0) -> LowRankProduct {
+    public static func apply(_ factorization: Factorization, to product: LowRankProduct, seed: UInt64 = PipelineOptions.defaultSeed) -> LowRankProduct {
         switch factorization {
         case .asIs, .auto: product
         case .balanced: LowRankSVD.balanced(product)
@@ -36,7 +36,7 @@ public enum Factorizer {
     }
 
     /// Balanced, then rotated by an orthogonal `H`: `B'' = B'·H`, `A'' = Hᵀ·A'`.
-    public static func rotated(_ product: LowRankProduct, seed: UInt64 = 0) -> LowRankProduct {
+    public static func rotated(_ product: LowRankProduct, seed: UInt64 = PipelineOptions.defaultSeed) -> LowRankProduct {
         var transform = LowRankSVD.balancingTransform(of: product)
         let q = transform.rank
         guard q > 1 else { return transform.applied(to: product) }

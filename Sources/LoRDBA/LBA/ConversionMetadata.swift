@@ -42,7 +42,7 @@ public enum ConversionMetadata {
             Key.method: method(pipeline),
             Key.factorization: pipeline.factorization.rawValue,
             Key.refitSweeps: String(pipeline.refitSweeps),
-            Key.refineSteps: String(pipeline.refineSteps),
+            Key.refineSteps: "0",  // always 0: refinement against the model is lordba-refine's (lordba.refine.*)
             Key.bcdRounds: String(pipeline.descentRounds),
             Key.binaryRank: binaryRankText(pipeline.binaryRank),
             Key.scales: pipeline.compactScales ? "compact" : "full",

@@ -60,7 +60,7 @@ public struct BinaryAdapter: Sendable {
     public var scaleDType: ScaleDType
 
     public init(layout: AdapterLayout, modules: [BinaryModule], carried: [CarriedTensor],
-                metadata: [String: String], scaleDType: ScaleDType = .f16) {
+                metadata: [String: String], scaleDType: ScaleDType = PipelineOptions().scaleDType) {
         self.layout = layout
         self.modules = modules
         self.carried = carried

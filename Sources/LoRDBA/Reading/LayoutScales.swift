@@ -35,7 +35,7 @@ extension LayoutReader {
             if source.peft == nil {
                 guard let configPath else {
                     throw .missingConfigField(path: path, field: PEFTLayout.ConfigKey.loraAlpha,
-                                              problem: "PEFT adapters keep lora_alpha in \(PEFTLayout.configName), and none was found beside the weights; give the config path")
+                                              problem: "PEFT adapters keep lora_alpha in \(PEFTLayout.configName), and none was found beside the weights; give it with --config PATH")
                 }
                 source.peft = try PEFTScaleRules(config: AdapterConfigFile.read(configPath), path: configPath)
             }

@@ -6,22 +6,20 @@ public enum ConversionMethod: Sendable, Equatable, CustomStringConvertible {
     case plain
     /// `factorization`'s factors binarized, with `binaryRank` sign channels when it differs
     /// from the LoRA rank (nil when it does not), compact scales, and the stages that ran:
-    /// closed-form scale refit (`als`), exact sign search (`bcd`), straight-through steps (`ste`).
-    case refined(factorization: Factorization, binaryRank: Int?, compact: Bool, scaleRefit: Bool,
-                 signSearch: Bool, straightThrough: Bool)
+    /// closed-form scale refit (`als`) and exact sign search (`bcd`).
+    case refined(factorization: Factorization, binaryRank: Int?, compact: Bool, scaleRefit: Bool, signSearch: Bool)
 
     /// The report's `method` text.
     public var description: String {
         switch self {
         case .plain:
             return "plain"
-        case let .refined(factorization, binaryRank, compact, scaleRefit, signSearch, straightThrough):
+        case let .refined(factorization, binaryRank, compact, scaleRefit, signSearch):
             var parts = [factorization.rawValue]
             if let binaryRank { parts.append("k=\(binaryRank)") }
             if compact { parts.append("compact") }
             if scaleRefit { parts.append("als") }
             if signSearch { parts.append("bcd") }
-            if straightThrough { parts.append("ste") }
             return parts.joined(separator: " · ")
         }
     }

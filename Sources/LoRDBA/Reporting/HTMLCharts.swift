@@ -2,11 +2,13 @@
 /// width of a phone, and `<title>` tooltips instead of scripts.
 enum HTMLCharts {
     /// Layers down, module paths across (``ModuleGrid``: every module has its own cell), each
-    /// cell coloured by product error (0 → 1) with a titled colour bar; on mixed-rank adapters
-    /// each cell also shows its binary rank.
+    /// cell coloured by product error over the adapter's own range (``ErrorScale``, shown on a
+    /// titled colour bar, so a narrow spread is still visible); on mixed-rank adapters each cell
+    /// also shows its binary rank.
     /// `index` (the report's place on the page) keeps the colour bar's gradient id unique.
     static func heatmap(_ r: ConversionReport, index: Int = 0) -> String {
         let grid = ModuleGrid(names: r.modules.map(\.name))
+        let scale = ErrorScale(r.modules.map(\.errors.productError))
         let mixed = Set(r.modules.map(\.rank)).count > 1 || Set(r.modules.map(\.binaryRank)).count > 1
         let rowLabels = grid.rows.map { truncated($0.label, 28) }
         let columnLabels = grid.labels.map { truncated($0, 28) }
@@ -34,11 +36,11 @@ enum HTMLCharts {
             let m = r.modules[placed.module]
             let e = m.errors.productError
             let x = left + placed.column * cell, y = top + placed.row * rowHeight
-            svg += "<rect data-module=\"\(HTMLReport.escape(m.name))\" x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(rowHeight - 1)\" fill=\"\(HTMLReport.colour(e))\">"
+            svg += "<rect data-module=\"\(HTMLReport.escape(m.name))\" x=\"\(x)\" y=\"\(y)\" width=\"\(cell - 1)\" height=\"\(rowHeight - 1)\" fill=\"\(HTMLReport.colour(scale.position(e)))\">"
             svg += "<title>\(HTMLReport.escape(m.name)): product error \(Format.fixed(e, 3)) · r \(m.rank) · k \(m.binaryRank)</title></rect>"
             if mixed && rowHeight >= 12 && cell >= 18 {
                 let size = min(10, rowHeight - 3)
-                svg += "<text x=\"\(x + cell / 2)\" y=\"\(y + rowHeight / 2 + size / 2 - 1)\" font-size=\"\(size)\" text-anchor=\"middle\" fill=\"\(e > 0.55 ? "#1d2330" : "#ffffff")\" pointer-events=\"none\">\(m.binaryRank)</text>"
+                svg += "<text x=\"\(x + cell / 2)\" y=\"\(y + rowHeight / 2 + size / 2 - 1)\" font-size=\"\(size)\" text-anchor=\"middle\" fill=\"\(scale.position(e) > 0.55 ? "#1d2330" : "#ffffff")\" pointer-events=\"none\">\(m.binaryRank)</text>"
             }
         }
         // The colour bar: a gradient through the same stops as the cells, ticks, and a title.
@@ -53,7 +55,7 @@ enum HTMLCharts {
             let v = Double(i) / 4
             let y = Double(top) + (1 - v) * Double(barHeight)
             svg += "<line x1=\"\(lx + 12)\" x2=\"\(lx + 16)\" y1=\"\(Format.fixed(y, 1))\" y2=\"\(Format.fixed(y, 1))\" stroke=\"#666\"/>"
-            svg += "<text x=\"\(lx + 18)\" y=\"\(Format.fixed(y + 3.5, 1))\" font-size=\"10\">\(Format.fixed(v, 2))</text>"
+            svg += "<text x=\"\(lx + 18)\" y=\"\(Format.fixed(y + 3.5, 1))\" font-size=\"10\">\(Format.fixed(scale.value(at: v), scale.digits))</text>"
         }
         let titleX = lx + 52, titleY = top + barHeight / 2
         svg += "<text x=\"\(titleX)\" y=\"\(titleY)\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 \(titleX) \(titleY))\">product error</text>"
@@ -69,42 +71,32 @@ enum HTMLCharts {
         text.count <= limit ? text : "…" + String(text.suffix(limit - 1))
     }
 
-    /// Every factor as a point (ρ, ε) over the curve ε = ρ/√(1+ρ²).
-    static func scatter(_ r: ConversionReport) -> String {
+    /// Every module as a point (plain error, stored error) beside the diagonal: how far the
+    /// refinement and extra channels moved each module from plain LoRDBA. Points on the diagonal
+    /// gained nothing; the highest points are the modules to give more sign channels
+    /// (`--binary-rank`, `--target-error`) or bytes (`--size-ratio`).
+    static func gains(_ r: ConversionReport) -> String {
         let w = 380, h = 280, left = 46, bottom = 36, top = 12, right = 12
-        let points = r.modules.flatMap { m -> [(Double, Double, String, Bool)] in
-            var out: [(Double, Double, String, Bool)] = []
-            if let rho = m.errors.rhoA, let e = m.errors.errorA { out.append((rho, e, m.name + " A", true)) }
-            if let rho = m.errors.rhoB, let e = m.errors.errorB { out.append((rho, e, m.name + " B", false)) }
-            return out
-        }
-        let maxRho = max(1.0, (points.map(\.0).max() ?? 1) * 1.1)
-        func px(_ rho: Double) -> Double { Double(left) + rho / maxRho * Double(w - left - right) }
-        func py(_ e: Double) -> Double { Double(h - bottom) - e * Double(h - bottom - top) }
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" role=\"img\" aria-label=\"rho against epsilon\">"
+        let points = r.modules.map { ($0.plainProductError, $0.errors.productError, $0.name, $0.binaryRank) }
+        let values = points.flatMap { [$0.0, $0.1] }.filter(\.isFinite)
+        let low = max(0, (values.min() ?? 0) - 0.02), high = max(low + 0.05, (values.max() ?? 1) + 0.02)
+        func px(_ v: Double) -> Double { Double(left) + (v - low) / (high - low) * Double(w - left - right) }
+        func py(_ v: Double) -> Double { Double(h - bottom) - (v - low) / (high - low) * Double(h - bottom - top) }
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\" role=\"img\" aria-label=\"stored product error against plain product error per module\">"
         svg += "<rect x=\"\(left)\" y=\"\(top)\" width=\"\(w - left - right)\" height=\"\(h - top - bottom)\" fill=\"#fafbfc\" stroke=\"#ccd\"/>"
         for i in 0...4 {
-            let e = Double(i) / 4
-            svg += "<text x=\"\(left - 6)\" y=\"\(Format.fixed(py(e) + 4, 1))\" font-size=\"10\" text-anchor=\"end\">\(Format.fixed(e, 2))</text>"
-            let rho = maxRho * Double(i) / 4
-            svg += "<text x=\"\(Format.fixed(px(rho), 1))\" y=\"\(h - bottom + 14)\" font-size=\"10\" text-anchor=\"middle\">\(Format.fixed(rho, 2))</text>"
+            let v = low + (high - low) * Double(i) / 4
+            svg += "<text x=\"\(left - 6)\" y=\"\(Format.fixed(py(v) + 4, 1))\" font-size=\"10\" text-anchor=\"end\">\(Format.fixed(v, 2))</text>"
+            svg += "<text x=\"\(Format.fixed(px(v), 1))\" y=\"\(h - bottom + 14)\" font-size=\"10\" text-anchor=\"middle\">\(Format.fixed(v, 2))</text>"
         }
-        svg += "<text x=\"\((w + left) / 2)\" y=\"\(h - 4)\" font-size=\"11\" text-anchor=\"middle\">ρ = ‖|M| − uvᵀ‖ / ‖uvᵀ‖</text>"
-        svg += "<text x=\"12\" y=\"\((h - bottom + top) / 2)\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \((h - bottom + top) / 2))\">ε = ‖M − M̂‖ / ‖M‖</text>"
-        var path = ""
-        for i in 0...60 {
-            let rho = maxRho * Double(i) / 60
-            let e = rho / (1 + rho * rho).squareRoot()
-            path += (i == 0 ? "M" : "L") + "\(Format.fixed(px(rho), 1)) \(Format.fixed(py(e), 1))"
+        svg += "<text x=\"\((w + left) / 2)\" y=\"\(h - 4)\" font-size=\"11\" text-anchor=\"middle\">plain LoRDBA product error</text>"
+        svg += "<text x=\"12\" y=\"\((h - bottom + top) / 2)\" font-size=\"11\" text-anchor=\"middle\" transform=\"rotate(-90 12 \((h - bottom + top) / 2))\">stored product error</text>"
+        svg += "<line x1=\"\(Format.fixed(px(low), 1))\" y1=\"\(Format.fixed(py(low), 1))\" x2=\"\(Format.fixed(px(high), 1))\" y2=\"\(Format.fixed(py(high), 1))\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>"
+        for (plain, stored, name, k) in points where plain.isFinite && stored.isFinite {
+            svg += "<circle data-module=\"\(HTMLReport.escape(name))\" cx=\"\(Format.fixed(px(plain), 1))\" cy=\"\(Format.fixed(py(stored), 1))\" r=\"3\" fill=\"#2f6fd6\" fill-opacity=\"0.75\"><title>\(HTMLReport.escape(name)): stored \(Format.fixed(stored, 3)), plain \(Format.fixed(plain, 3)), k \(k)</title></circle>"
         }
-        svg += "<path d=\"\(path)\" fill=\"none\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>"
-        for (rho, e, name, isA) in points {
-            svg += "<circle cx=\"\(Format.fixed(px(rho), 1))\" cy=\"\(Format.fixed(py(e), 1))\" r=\"3\" fill=\"\(isA ? "#2f6fd6" : "#e0742c")\" fill-opacity=\"0.75\"><title>\(HTMLReport.escape(name)): ρ \(Format.fixed(rho, 3)), ε \(Format.fixed(e, 3))</title></circle>"
-        }
-        svg += "<circle cx=\"\(left + 12)\" cy=\"\(top + 12)\" r=\"4\" fill=\"#2f6fd6\"/><text x=\"\(left + 20)\" y=\"\(top + 16)\" font-size=\"11\">A factors</text>"
-        svg += "<circle cx=\"\(left + 12)\" cy=\"\(top + 28)\" r=\"4\" fill=\"#e0742c\"/><text x=\"\(left + 20)\" y=\"\(top + 32)\" font-size=\"11\">B factors</text>"
-        svg += "<text x=\"\(left + 12)\" y=\"\(top + 48)\" font-size=\"11\" fill=\"#666\">- - ε = ρ/√(1+ρ²)</text>"
-        return svg + "</svg>"
+        svg += "<text x=\"\(left + 12)\" y=\"\(top + 16)\" font-size=\"11\" fill=\"#666\">- - no gain over plain</text>"
+        return svg + "</svg><p class=\"caption\">Each point is a module. The higher it sits, the more it needs sign channels or bytes; on the dashed line the refinement gained nothing.</p>"
     }
 
     /// The parts of the `.lba` as stored (after zstd where a section compresses): they add up
@@ -161,4 +153,34 @@ enum HTMLCharts {
         svg += "header, table and padding \(Format.bytes(stored.other)); together the file's \(Format.bytes(r.bytesOut)).</p>"
         return svg
     }
+}
+
+/// The colour range of a heatmap: the adapter's own lowest to highest product error (widened to
+/// at least 0.01), so that modules of one adapter stay distinguishable when their errors are close.
+struct ErrorScale: Equatable {
+    var low: Double
+    var high: Double
+
+    init(_ errors: [Double]) {
+        let finite = errors.filter(\.isFinite)
+        var low = finite.min() ?? 0, high = finite.max() ?? 1
+        if high - low < 0.01 {
+            let middle = (low + high) / 2
+            (low, high) = (max(0, middle - 0.005), max(0, middle - 0.005) + 0.01)
+        }
+        self.low = low
+        self.high = high
+    }
+
+    /// Where `value` falls in the range, 0 to 1.
+    func position(_ value: Double) -> Double {
+        guard value.isFinite else { return 1 }
+        return min(max((value - low) / (high - low), 0), 1)
+    }
+
+    /// The error at position `t` (0 to 1) of the bar.
+    func value(at t: Double) -> Double { low + (high - low) * t }
+
+    /// Decimals the bar's ticks need to tell its five values apart.
+    var digits: Int { high - low >= 0.2 ? 2 : 3 }
 }

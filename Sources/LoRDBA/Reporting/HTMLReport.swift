@@ -1,19 +1,18 @@
 /// A self-contained HTML page for a run: inline SVG charts, no scripts, no network (a
 /// Content-Security-Policy forbids any load), readable from phone width up.
 ///
-/// Per input: headline figures (ranks included), a layer × module-path heatmap of product
-/// error with a titled colour bar, the ρ of every factor against the curve ε = ρ/√(1+ρ²), the
-/// stored sizes, and the worst modules; the charts are in ``HTMLCharts``.
+/// A batch page opens with an overview (``HTMLOverview``: failed inputs and the `--max-error`
+/// gate first, then one row per input). Per input: headline figures (ranks included), a layer ×
+/// module-path heatmap of product error over the adapter's own range, each module's stored error
+/// against plain LoRDBA's, the stored sizes, and the worst modules; the charts are in
+/// ``HTMLCharts``.
 public enum HTMLReport {
     /// The page for all converted inputs of a run.
-    public static func page(_ reports: [ConversionReport], failures: [(input: String, reason: String)] = []) -> String {
-        var body = ""
+    /// - Parameter maxError: the `--max-error` gate, shown in the overview.
+    public static func page(_ reports: [ConversionReport], failures: [(input: String, reason: String)] = [],
+                            maxError: Double? = nil) -> String {
+        var body = HTMLOverview.section(reports, failures: failures, maxError: maxError)
         for (index, report) in reports.enumerated() { body += section(report, index: index) }
-        if !failures.isEmpty {
-            body += "<section><h2>Failed inputs</h2><ul>"
-            for f in failures { body += "<li><code>\(escape(f.input))</code>: \(escape(f.reason))</li>" }
-            body += "</ul></section>"
-        }
         return """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">
@@ -69,7 +68,7 @@ public enum HTMLReport {
         html += "</div>"
         for note in r.notes { html += "<div class=\"note\">\(escape(note))</div>" }
         html += "<div class=\"charts\"><div><h3>Product error by layer and module</h3>\(HTMLCharts.heatmap(r, index: index))</div>"
-        html += "<div><h3>Residual-to-magnitude ratio ρ and factor error ε</h3>\(HTMLCharts.scatter(r))</div>"
+        html += "<div><h3>Stored error against plain LoRDBA, per module</h3>\(HTMLCharts.gains(r))</div>"
         html += "<div><h3>Size as stored</h3>\(HTMLCharts.sizes(r))</div></div>"
         if let medians = r.baselineMedians {
             html += "<h3>What the same bytes buy otherwise (median product error)</h3><table class=\"rows\"><tr>"
@@ -95,6 +94,7 @@ public enum HTMLReport {
 
     /// The module table; on narrow screens each row becomes a card of labelled values.
     static func table(_ modules: [ConversionReport.Module]) -> String {
+        let scale = ErrorScale(modules.map(\.errors.productError))
         let columns = ["module", "in", "out", "r", "k", "ρ_A", "ρ_B", "ε_A", "ε_B", "error", "bound", "plain", "cosine", "bytes", "method"]
         var html = "<div class=\"scroll\"><table class=\"rows\"><tr>"
         for (i, c) in columns.enumerated() { html += i == 0 || i == columns.count - 1 ? "<th class=\"l\">\(c)</th>" : "<th>\(c)</th>" }
@@ -108,7 +108,7 @@ public enum HTMLReport {
             html += td("in", String(m.inFeatures)) + td("out", String(m.outFeatures)) + td("r", String(m.rank)) + td("k", String(m.binaryRank))
             html += td("ρ_A", Format.optional(e.rhoA)) + td("ρ_B", Format.optional(e.rhoB))
             html += td("ε_A", Format.optional(e.errorA)) + td("ε_B", Format.optional(e.errorB))
-            html += td("error", Format.fixed(e.productError, 3), " style=\"background:\(colour(e.productError))33\"")
+            html += td("error", Format.fixed(e.productError, 3), " style=\"background:\(colour(scale.position(e.productError)))33\"")
             html += td("bound", Format.optional(e.productErrorBound)) + td("plain", Format.fixed(m.plainProductError, 3))
             html += td("cosine", Format.fixed(e.cosine, 3)) + td("bytes", String(m.bytes))
             html += "<td class=\"l\" data-label=\"method\">\(escape(m.method))</td></tr>"

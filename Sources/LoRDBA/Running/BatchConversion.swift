@@ -30,7 +30,8 @@ public struct BatchConversion: Sendable {
     }
 
     /// The `.lba` name for `input` inside `directory`: a folder's name, or a file's name without
-    /// `.safetensors` (files named like the training libraries' defaults take their folder's name).
+    /// `.safetensors` (files named like the training libraries' defaults take their folder's name;
+    /// anything inside a Hub cache snapshot takes the repository's, `org--name.lba`).
     public static func output(for input: String, in directory: String) -> String {
         var parts = input.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         var stem = parts.popLast() ?? "adapter"
@@ -39,6 +40,9 @@ public struct BatchConversion: Sendable {
             let generic = Set(AdapterSource.standardWeightsNames.map { String($0.dropLast(".safetensors".count)) } + ["model"])
             if generic.contains(stem), let folder = parts.last, folder != "." { stem = folder }
         }
+        // Inside a Hub cache snapshot the folders are a commit hash and `snapshots`: the
+        // repository names the file (`org--name.lba`).
+        if let repository = HubCache.repository(containing: input) { stem = repository.replacing("/", with: "--") }
         if stem.isEmpty || stem == "." || stem == ".." { stem = "adapter" }
         let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
         return "\(dir)/\(stem).lba"

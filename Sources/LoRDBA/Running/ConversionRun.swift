@@ -116,6 +116,10 @@ public struct ConversionRun: Sendable {
     /// report; reports (and removes, with `--force`) stale temporary files.
     public init(_ request: Request) throws(PlanError) {
         self.request = request
+        try Self.checkStandardOutput(output: request.output, reports: [
+            ("--report-json", request.reportJSONPath), ("--report-html", request.reportHTMLPath),
+            ("--summary-md", request.summaryMarkdownPath),
+        ])
         if let outDirectory = request.outDirectory {
             let planned = request.inputs.map { BatchConversion.Job(input: $0, output: BatchConversion.output(for: $0, in: outDirectory)) }
             var seen = Set<String>()
@@ -139,6 +143,7 @@ public struct ConversionRun: Sendable {
             jobs = [.init(input: request.inputs[0], output: output)]
             shardRecord = nil
         }
+        try Self.checkInputs(request.inputs)
         try Self.checkOutputs(request, jobs: jobs)
         let start = Int(time(nil))
         var stale: [String] = []
@@ -148,6 +153,37 @@ public struct ConversionRun: Sendable {
         }
         if request.options.overwrite { for path in stale { _ = unlink(path) } }
         staleTemporaries = stale
+    }
+
+    /// Standard output carries one document: at most one report may be `-`, and the `.lba`
+    /// output may not be (a binary file on a terminal or a pipe is never what was meant).
+    public static func checkStandardOutput(output: String?, reports: [(flag: String, path: String?)]) throws(PlanError) {
+        if output == standardOutput {
+            throw .usage("The .lba output cannot be standard output (-); give a file name such as out.lba.")
+        }
+        let onStandardOutput = reports.filter { $0.path == standardOutput }.map(\.flag)
+        if onStandardOutput.count > 1 {
+            throw .usage("\(onStandardOutput.joined(separator: " and ")) both write to standard output (-); give one of them a file.")
+        }
+    }
+
+    /// Whether a report goes to standard output, so every human line must go to standard error.
+    public var writesReportToStandardOutput: Bool {
+        [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath].contains(Self.standardOutput)
+    }
+
+    /// Refuses a `.lba` given as an input (it is converted already) with what to run instead.
+    static func checkInputs(_ inputs: [String]) throws(PlanError) {
+        for input in inputs where FileSystem.prefix(of: input, count: LBAFormat.magic.count) == LBAFormat.magic {
+            throw .io("\(input): already a converted .lba file; see what it holds with `lordba-convert inspect \(input)`, or turn it back into a LoRA adapter with `lordba-convert export \(input) --to peft OUT`")
+        }
+    }
+
+    /// Refuses an output whose folder does not exist, naming the folder.
+    static func checkFolder(of output: String) throws(PlanError) {
+        let folder = FileSystem.directory(of: output)
+        guard FileSystem.kind(of: folder) != .directory else { return }
+        throw .io("\(output): the folder \(folder) does not exist; create it first (mkdir -p \(folder))")
     }
 
     /// Every output against every input and against each other (by device and inode when the
@@ -174,6 +210,7 @@ public struct ConversionRun: Sendable {
             throw .io("\(report): report exists (use --force to replace it)")
         }
         for output in jobs.map(\.output) + reports {
+            try checkFolder(of: output)
             if let problem = AtomicFile.replaceProblem(output) { throw .io(problem.description) }
         }
     }
@@ -216,7 +253,7 @@ public struct ConversionRun: Sendable {
             let failed = entries.compactMap { entry -> (input: String, reason: String)? in
                 if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
             }
-            if let failure = emit(HTMLReport.page(converted, failures: failed), to: path) {
+            if let failure = emit(HTMLReport.page(converted, failures: failed, maxError: request.maxError), to: path) {
                 messages = [failure]
                 return verdict(.failed)
             }

@@ -9,8 +9,9 @@ import Darwin
 extension ConversionRun {
     /// Converts every job; one outcome per job, in job order. With `--skip-existing`, up-to-date
     /// outputs are skipped and outdated `.lba` files of ours replaced; `progress` (if any) is told
-    /// of every module and input as they finish.
-    public func convert(progress: ProgressMeter? = nil) -> [Outcome] {
+    /// of every module and input as they finish, and `finished` (if any) gets each input's outcome
+    /// as soon as it is known (from a worker thread; skipped inputs first).
+    public func convert(progress: ProgressMeter? = nil, finished: (@Sendable (Outcome) -> Void)? = nil) -> [Outcome] {
         var outcomes = [Outcome?](repeating: nil, count: jobs.count)
         var pending: [(index: Int, job: BatchConversion.Job)] = []
         for (i, job) in jobs.enumerated() {
@@ -19,6 +20,7 @@ extension ConversionRun {
             case .upToDate:
                 outcomes[i] = .skipped(input: job.input, output: job.output, reason: "up to date")
                 progress?.inputSkipped(job: i)
+                finished?(outcomes[i]!)
             case .outdated:
                 var replaced = job
                 replaced.replace = true
@@ -29,20 +31,22 @@ extension ConversionRun {
         }
         let positions = pending.map(\.index)
         var moduleFinished: (@Sendable (Int, Int, Int) -> Void)?
-        var inputFinished: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)?
         if let progress {
             moduleFinished = { job, done, total in progress.moduleFinished(job: positions[job], done: done, total: total) }
-            inputFinished = { job, _ in progress.inputFinished(job: positions[job]) }
         }
-        let results = BatchConversion(options: request.options, jobs: request.jobs)
-            .run(pending.map(\.job), moduleFinished: moduleFinished, progress: inputFinished)
-        for (n, result) in results.enumerated() {
-            let job = pending[n].job
+        let planned = pending.map(\.job)
+        @Sendable func outcome(_ n: Int, _ result: Result<ConversionReport, ConversionError>) -> Outcome {
             switch result {
-            case .success(let report): outcomes[pending[n].index] = .converted(report)
-            case .failure(let error): outcomes[pending[n].index] = .failed(input: job.input, output: job.output, reason: error.description)
+            case .success(let report): .converted(report)
+            case .failure(let error): .failed(input: planned[n].input, output: planned[n].output, reason: error.description)
             }
         }
+        let results = BatchConversion(options: request.options, jobs: request.jobs)
+            .run(planned, moduleFinished: moduleFinished) { n, result in
+                progress?.inputFinished(job: positions[n])
+                finished?(outcome(n, result))
+            }
+        for (n, result) in results.enumerated() { outcomes[pending[n].index] = outcome(n, result) }
         progress?.finish()
         return outcomes.map { $0! }
     }

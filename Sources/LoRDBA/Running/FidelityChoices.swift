@@ -13,11 +13,10 @@ extension ConversionRun {
         public var budgetObjective: BudgetObjective?
         public var refitSweeps: Int?
         public var descentRounds: Int?
-        public var refineSteps: Int?
         /// Whether `--calibration` was given (it weights the refinement, so `--plain` refuses it).
         public var calibration = false
         public var scaleDType = PipelineOptions().scaleDType
-        public var seed: UInt64 = 1
+        public var seed: UInt64 = PipelineOptions.defaultSeed
 
         public init() {}
 
@@ -28,8 +27,8 @@ extension ConversionRun {
 
         /// Sets `options.pipeline`, `options.budget` and `options.budgetObjective`.
         public func apply(to options: inout ConversionOptions) throws(Conflict) {
-            if [refitSweeps, descentRounds, refineSteps].contains(where: { ($0 ?? 0) < 0 }) {
-                throw Conflict(description: "--refit-sweeps, --bcd-rounds and --refine-steps must be at least 0.")
+            if [refitSweeps, descentRounds].contains(where: { ($0 ?? 0) < 0 }) {
+                throw Conflict(description: "--refit-sweeps and --bcd-rounds must be at least 0.")
             }
             if let sizeRatio, !(sizeRatio >= 1 && sizeRatio.isFinite) {
                 throw Conflict(description: "--size-ratio must be a number of at least 1.")
@@ -52,7 +51,7 @@ extension ConversionRun {
                     ("--scales", compactScales != nil), ("--target-error", targetError != nil),
                     ("--size-ratio", sizeRatio != nil), ("--budget", budget != nil),
                     ("--budget-objective", budgetObjective != nil), ("--refit-sweeps", refitSweeps != nil),
-                    ("--bcd-rounds", descentRounds != nil), ("--refine-steps", refineSteps != nil),
+                    ("--bcd-rounds", descentRounds != nil),
                     ("--calibration", calibration),
                 ]
                 if let flag = given.first(where: { $0.1 })?.0 {
@@ -65,7 +64,6 @@ extension ConversionRun {
             if let compactScales { pipeline.compactScales = compactScales }
             if let refitSweeps { pipeline.refitSweeps = refitSweeps }
             if let descentRounds { pipeline.descentRounds = descentRounds }
-            if let refineSteps { pipeline.refineSteps = refineSteps }
             pipeline.targetError = targetError
             pipeline.scaleDType = scaleDType
             pipeline.seed = seed

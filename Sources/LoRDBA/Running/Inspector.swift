@@ -22,11 +22,21 @@ public enum Inspector {
 
     /// A human-readable description of `path` (a `.lba`, a safetensors file or an adapter folder).
     public static func describe(_ path: String) throws(Failure) -> String {
+        try inspect(path, lba: { describe(lba: $0, path: path) }, adapter: describe(adapter:)) { file, error in
+            let subject = error.subject.map { ReadingText.oneLine($0) + ": " } ?? ""
+            return describe(safetensors: file) + "\nnot convertible: \(subject)\(error.problem)"
+        }
+    }
+
+    /// Reads `path` as a `.lba`, else as an adapter, else (an adapter it cannot convert) as a
+    /// safetensors file with the reason, and hands it to the matching description.
+    static func inspect<T>(_ path: String, lba: (LBAFile) -> T, adapter: (AdapterSource) -> T,
+                           safetensors: (SafeTensorsFile, AdapterError) -> T) throws(Failure) -> T {
         if startsWithLBAMagic(path) {
-            do { return describe(lba: try LBAFile(path: path), path: path) } catch { throw .lba(error) }
+            do { return lba(try LBAFile(path: path)) } catch { throw .lba(error) }
         }
         do {
-            return describe(adapter: try AdapterSource.open(path))
+            return adapter(try AdapterSource.open(path))
         } catch {
             // Not an adapter we can convert (or not without choosing one of its adapters): still
             // show the safetensors file itself when it is one.
@@ -35,8 +45,7 @@ public enum Inspector {
             default: throw .adapter(error)
             }
             guard let file = try? SafeTensorsFile(path: path) else { throw .adapter(error) }
-            let subject = error.subject.map { ReadingText.oneLine($0) + ": " } ?? ""
-            return describe(safetensors: file) + "\nnot convertible: \(subject)\(error.problem)"
+            return safetensors(file, error)
         }
     }
 
@@ -55,9 +64,7 @@ public enum Inspector {
             "scales     a, b stored as \(adapter.scaleDType.rawValue); m as f32",
             "sections   \(lba.sections.count) (\(compressed) zstd-compressed), table \(lba.tableLength) bytes",
         ]
-        if !adapter.metadata.isEmpty {
-            lines.append("metadata   " + adapter.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
+        lines += metadataLines(adapter.metadata)
         var bytesByModule: [String: Int] = [:]
         for s in lba.sections { if let m = s.module { bytesByModule[m, default: 0] += s.storedLength } }
         let signBits = adapter.modules.reduce(0) { $0 + $1.binaryRank * ($1.inFeatures + $1.outFeatures) }
@@ -94,9 +101,7 @@ public enum Inspector {
             "config     \(source.configPath ?? "none")",
             "layout     \(source.layout.rawValue) adapter, \(source.modules.count) LoRA modules",
         ]
-        if !source.metadata.isEmpty {
-            lines.append("metadata   " + source.metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))
-        }
+        lines += metadataLines(source.metadata)
         let header = ["module", "kind", "in", "out", "r", "s", "dtype", "A tensor"]
         let rows = source.modules.map { m -> [String] in
             var kind = m.kind.name

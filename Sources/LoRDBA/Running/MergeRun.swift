@@ -83,7 +83,7 @@ public struct MergeRun: Sendable {
         let markdown = CISummary.markdown(outcomes, maxError: maxError, exceeded: exceeded)
         var messages: [String] = []
         for (text, path) in [(merged.serialized(indent: 2) + "\n", request.reportJSONPath),
-                             (HTMLReport.page(converted, failures: failures), request.reportHTMLPath),
+                             (HTMLReport.page(converted, failures: failures, maxError: maxError), request.reportHTMLPath),
                              (markdown, request.summaryMarkdownPath)] {
             if let problem = emit(text, to: path) {
                 return ConversionRun.Verdict(status: .failed, messages: [problem], standardOutput: printed, exceeded: exceeded, counts: counts)

@@ -4,7 +4,7 @@ import Synchronization
 public enum ProgressMode: String, Sendable, CaseIterable {
     /// Whenever standard error is a terminal and `-q` was not given (the default).
     case auto
-    /// Even when standard error is not a terminal (a CI log that renders `\r`).
+    /// Even when standard error is not a terminal: then a plain line at most every 10 seconds.
     case always
     /// Never.
     case never
@@ -76,9 +76,10 @@ public struct ProgressSnapshot: Sendable, Equatable {
     }
 }
 
-/// Counts a run's progress from the conversion hooks (any thread) and redraws one line through
-/// `draw`, at most every `interval` seconds, replacing the previous one (`\r`, erase to the end
-/// of the line). ``finish()`` erases it, so the results print on a clean line.
+/// Counts a run's progress from the conversion hooks (any thread) and, on a terminal, redraws one
+/// line through `draw`, at most every `interval` seconds, replacing the previous one (`\r`,
+/// erase to the end of the line; ``finish()`` erases it, so the results print on a clean line).
+/// Without a terminal it writes a plain `progress: …` line at most every 10 seconds.
 public final class ProgressMeter: Sendable {
     private struct State {
         var bytes: [Double]
@@ -92,16 +93,35 @@ public final class ProgressMeter: Sendable {
     private let state: Mutex<State>
     private let start = ContinuousClock.now
     private let interval: Duration
+    private let redraws: Bool
     private let draw: @Sendable (String) -> Void
+
+    /// How often a progress line is written where it cannot be redrawn (a log file, a CI log).
+    public static let plainInterval: Duration = .seconds(10)
 
     /// - Parameters:
     ///   - inputBytes: the size of each planned input, in job order.
-    ///   - draw: writes its argument to the terminal as is (no newline added).
-    public init(inputBytes: [Int], interval: Duration = .milliseconds(200), draw: @escaping @Sendable (String) -> Void) {
+    ///   - terminal: whether the line is redrawn in place (a terminal: `\r`, erase to the end of
+    ///     the line, every `interval`); otherwise each update is a plain line ending in a newline,
+    ///     at most every ``plainInterval``.
+    ///   - draw: writes its argument as is (no newline added).
+    public init(inputBytes: [Int], terminal: Bool = true, interval: Duration = .milliseconds(200),
+                draw: @escaping @Sendable (String) -> Void) {
         state = Mutex(State(bytes: inputBytes.map { Double(Swift.max(0, $0)) }, done: Array(repeating: false, count: inputBytes.count),
                             fraction: Array(repeating: 0, count: inputBytes.count)))
-        self.interval = interval
+        self.redraws = terminal
+        self.interval = terminal ? interval : Swift.max(interval, Self.plainInterval)
         self.draw = draw
+    }
+
+    /// Runs `body` (which writes a finished input's line) with the progress line erased, so the
+    /// line lands on a clean row; the next update draws the progress line again.
+    public func printing(_ body: () -> Void) {
+        state.withLock { s in
+            if s.drawn && redraws { draw("\r\u{1B}[K") }
+            s.drawn = false
+            body()
+        }
     }
 
     /// One module of job `job` finished: `done` of `total` in its current pass.
@@ -137,7 +157,7 @@ public final class ProgressMeter: Sendable {
     /// Erases the line, if one was drawn.
     public func finish() {
         state.withLock { s in
-            if s.drawn { draw("\r\u{1B}[K") }
+            if s.drawn && redraws { draw("\r\u{1B}[K") }
             s.drawn = false
         }
     }
@@ -154,10 +174,11 @@ public final class ProgressMeter: Sendable {
         state.withLock { s in
             change(&s)
             let now = ContinuousClock.now
-            if let last = s.lastDraw, now - last < interval { return }
+            // Plain lines start one interval after the run did, not at its first module.
+            if let last = s.lastDraw ?? (redraws ? nil : start), now - last < interval { return }
             s.lastDraw = now
             s.drawn = true
-            draw("\r\u{1B}[K" + snapshot(s).line)
+            draw(redraws ? "\r\u{1B}[K" + snapshot(s).line : "progress: " + snapshot(s).line + "\n")
         }
     }
 }

@@ -3,7 +3,7 @@ public struct ValidationOptions: Sendable {
     /// Seeded Gaussian input rows per module for the correctness and fidelity checks.
     public var tokens = 512
     /// Seed of the inputs.
-    public var seed: UInt64 = 1
+    public var seed: UInt64 = PipelineOptions.defaultSeed
     /// Threads for the kernels (and for OpenBLAS while timing).
     public var threads = ProcessInfoCores.count
     /// The original LoRA (safetensors file or adapter folder) for the fidelity check.

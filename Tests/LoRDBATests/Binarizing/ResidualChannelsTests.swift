@@ -22,7 +22,6 @@ import Testing
         let flipped = channels.signA.values == v.map { -$0 } && channels.signB.values == u.map { -$0 }
         #expect(sameSigns || flipped)
         #expect(abs(channels.middle[0] - mu) <= 1e-5 * mu)
-        #expect(channels.latent.rank == 1)
         #expect(ResidualChannels(residual: residual, inputScale: a, outputScale: b, count: 0) == nil)
     }
 

@@ -110,6 +110,34 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/tiny.lba"))
     }
 
+    /// A budget lands: within 3 % of the limit when more sign channels can spend it (beyond 3r
+    /// too), else the note names the largest file the options allow.
+    @Test(.tags(.slow), .slowNumeric) func budgetsLandWithinThreePercentOrSayWhyNot() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let input = Self.adapter(in: dir)
+        var options = ConversionOptions()
+        options.pipeline.descentRounds = 0
+        options.pipeline.refitSweeps = 1
+        for ratio in [2.5, 4.0, 6.0] {
+            options.budget = .sizeRatio(ratio)
+            let report = try Converter(options: options).convert(input: input, output: dir.path + "/r\(ratio).lba")
+            let fp16 = report.modules.reduce(0) { $0 + $1.fp16Bytes } + report.carriedFP16Bytes
+            let limit = (Double(fp16) / ratio).rounded(.down)
+            #expect(Double(report.bytesOut) <= limit && Double(report.bytesOut) >= 0.97 * limit,
+                    "size ratio \(ratio): \(report.bytesOut) bytes for a limit of \(limit)")
+        }
+        // 2.5× is beyond what 3r gives these modules: some module must have gone past 3r.
+        options.budget = .sizeRatio(2.5)
+        let wide = try Converter(options: options).convert(input: input, output: dir.path + "/w.lba")
+        #expect(wide.modules.contains { $0.binaryRank > 3 * $0.rank })
+        // Beyond even 8r: the note says so.
+        options.budget = .sizeRatio(1.01)
+        let beyond = try Converter(options: options).convert(input: input, output: dir.path + "/b.lba")
+        #expect(beyond.notes.contains { $0.contains("the largest file these options allow is ") })
+        #expect(BudgetAllocator.candidateRanks(rank: 8, quarters: BudgetAllocator.extendedQuarters) == [32, 48, 64])
+    }
+
     /// `--binary-rank N` below r stores N channels (the top balanced directions), through the file.
     @Test func binaryRankBelowTheLoRARankIsStored() throws {
         let dir = TempDir()

@@ -97,7 +97,7 @@ import Testing
         let groups: [[String]] = [
             ["--config", missing + ".json", "--adapter-name", "a", "--force", "--drop-extra", "--jobs", "1", "--scale-dtype", "f16",
              "--factorization", "balanced", "--binary-rank", "2x", "--scales", "compact", "--refit-sweeps", "2", "--bcd-rounds", "1",
-             "--refine-steps", "0", "--seed", "3", "--calibration", missing + ".safetensors", "--report", "--compare", "-q"],
+             "--seed", "3", "--calibration", missing + ".safetensors", "--report", "--compare", "-q"],
             ["--plain", "--quiet", "--max-error", "0.5", "--target-error", "0"].dropLast(2) + ["--report-json", dir.path + "/r.json", "--report-html", dir.path + "/r.html"],
             ["--size-ratio", "6", "--budget-objective", "absolute"],
             ["--budget", "100000", "--budget-objective", "relative", "--target-error", "0.5"].dropLast(2) + ["--factorization", "as-is"],
@@ -129,5 +129,14 @@ import Testing
         // A wrong choice is still a usage error that names the choices.
         let wrong = try convert.run([missing, dir.path + "/o.lba", "--factorization", "svd"])
         #expect(wrong.status == 64 && wrong.stderr.contains("as-is"))
+    }
+
+    /// A removed flag is a usage error that names what replaced it.
+    @Test func removedRefineStepsNamesLordbaRefine() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let result = try Tool(name: "lordba-convert").run([ReadingFixtures.sample("minilm-cls-r8"), dir.path + "/o.lba", "--refine-steps", "4"])
+        #expect(result.status == 64 && result.stderr.contains("lordba-refine"), "\(result.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/o.lba"))
     }
 }

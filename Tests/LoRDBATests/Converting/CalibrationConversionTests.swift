@@ -69,7 +69,6 @@ import Testing
             F.tensor(Self.prefix + "v_proj.input_sq_mean", [Self.inFeatures], Self.weights),
         ])
         var options = ConversionOptions()
-        options.pipeline.refineSteps = 0            // the default pipeline; STE is not the point here
         let unweighted = try Converter(options: options).convert(input: input, output: dir.path + "/plain.lba")
         options.calibrationPath = calibration
         let weighted = try Converter(options: options).convert(input: input, output: dir.path + "/weighted.lba")

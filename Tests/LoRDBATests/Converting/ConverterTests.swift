@@ -53,7 +53,6 @@ import Testing
         for threads in [1, 2, 5] {
             var options = ConversionOptions()
             options.threads = threads
-            options.pipeline.refineSteps = 4      // the default pipeline and a few STE steps
             let path = dir.path + "/t\(threads).lba"
             // 12 modules over up to 5 workers: enough to interleave them (tiny-llama took a minute in debug).
             _ = try Converter(options: options).convert(input: ReadingFixtures.sample("minilm-cls-r8"), output: path)

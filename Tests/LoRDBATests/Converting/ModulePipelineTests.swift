@@ -29,7 +29,6 @@ import Testing
     @Test func targetErrorPicksTheSmallestSufficientRank() throws {
         let module = try Self.samples()[0]
         var options = PipelineOptions()
-        options.refineSteps = 0
         let k1 = ModulePipeline(options: options).run(module).errors.productError
         options.targetError = k1 * 0.8
         let outcome = ModulePipeline(options: options).run(module)
@@ -43,7 +42,6 @@ import Testing
         let module = try Self.samples()[1]
         var options = PipelineOptions()
         options.compactScales = true
-        options.refineSteps = 0
         let outcome = ModulePipeline(options: options).run(module)
         #expect(outcome.module.scales.input == nil)
         #expect(outcome.errors.productError < 1)
@@ -54,8 +52,7 @@ import Testing
         var rng = SeededGenerator(seed: 8)
         // A few input channels carry most of the activation energy.
         let d = (0..<module.inFeatures).map { i in i % 16 == 0 ? 50 + rng.nextUnitFloat() : 0.01 * rng.nextUnitFloat() }
-        var options = PipelineOptions()
-        options.refineSteps = 0
+        let options = PipelineOptions()
         let weighted = ModulePipeline(options: options).run(module, inputSquareMean: d).module
         let unweighted = ModulePipeline(options: options).run(module).module
         let target = RefinementTarget(module, inputSquareMean: d)

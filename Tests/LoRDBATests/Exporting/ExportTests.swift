@@ -10,7 +10,6 @@ import Testing
                         scaleDType: ScaleDType = .f16, binaryRank: BinaryRankChoice = .multiple(1)) throws -> String {
         var options = ConversionOptions()
         options.pipeline = plain ? .plain : PipelineOptions()
-        options.pipeline.refineSteps = plain ? 0 : 2
         options.pipeline.compactScales = compact
         options.pipeline.scaleDType = scaleDType
         options.pipeline.binaryRank = binaryRank

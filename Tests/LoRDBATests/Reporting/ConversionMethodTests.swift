@@ -6,10 +6,10 @@ import Testing
     @Test func textNamesTheFactorizationAndTheStagesInOrder() {
         #expect(ConversionMethod.plain.description == "plain")
         #expect(ConversionMethod.refined(factorization: .balanced, binaryRank: 32, compact: true, scaleRefit: true,
-                                         signSearch: true, straightThrough: true).description
-                == "balanced · k=32 · compact · als · bcd · ste")
+                                         signSearch: true).description
+                == "balanced · k=32 · compact · als · bcd")
         #expect(ConversionMethod.refined(factorization: .asIs, binaryRank: nil, compact: false, scaleRefit: false,
-                                         signSearch: true, straightThrough: false).description == "as-is · bcd")
+                                         signSearch: true).description == "as-is · bcd")
     }
 
     @Test func thePipelineReportsWhatRan() throws {
@@ -20,10 +20,10 @@ import Testing
         options.binaryRank = .multiple(2)
         options.descentRounds = 0
         let outcome = ModulePipeline(options: options).run(module)
-        guard case let .refined(_, binaryRank, compact, scaleRefit, signSearch, straightThrough) = outcome.method else {
+        guard case let .refined(_, binaryRank, compact, scaleRefit, signSearch) = outcome.method else {
             Issue.record("a 2x run is not plain")
             return
         }
-        #expect(binaryRank == 2 * module.rank && !compact && scaleRefit && !signSearch && !straightThrough)
+        #expect(binaryRank == 2 * module.rank && !compact && scaleRefit && !signSearch)
     }
 }

@@ -18,10 +18,11 @@ import Testing
         let auto = try run([sample, dir.path + "/a.lba", "--plain"])
         #expect(auto.status == 0)
         #expect(!auto.stderr.contains("\u{1B}") && !auto.stderr.contains("\r") && !auto.stderr.contains("modules ·"))
+        // Into a pipe, `always` writes plain lines at most every 10 seconds (none in this short
+        // run), never carriage-return redraws.
         let always = try run([sample, dir.path + "/b.lba", "--plain", "--progress", "always"])
         #expect(always.status == 0)
-        #expect(always.stderr.contains("\r\u{1B}[Kinputs 0/1 · 1 module"))
-        #expect(always.stderr.hasSuffix("\r\u{1B}[K"))
+        #expect(!always.stderr.contains("\r") && !always.stderr.contains("\u{1B}"))
         #expect(!always.stdout.contains("\u{1B}") && !always.stdout.contains("\r"))
         let quiet = try run([sample, dir.path + "/c.lba", "--plain", "--progress", "always", "-q"])
         #expect(quiet.stderr.isEmpty && quiet.stdout.isEmpty)
