@@ -1,7 +1,7 @@
 import ArgumentParser
 import LoRDBA
 
-/// The exit codes each subcommand documents in its `--help` (the same contract as README.md).
+/// The exit codes each subcommand documents in its `--help` (the same contract as docs/cli.md).
 enum ExitCodes {
     static let convert = """
         Exit codes: 0 everything converted; 1 at least one input failed (one line on stderr each, \

@@ -1,4 +1,4 @@
-// libFuzzer harnesses for the readers (issue 10). Not part of the SwiftPM package: run.sh
+// libFuzzer harnesses for the readers. Not part of the SwiftPM package: run.sh
 // compiles this file together with the library sources in one `swiftc -sanitize=fuzzer,address`
 // invocation, as module `LoRDBA`, so the harness reaches internal API. One binary serves every
 // target; LORDBA_FUZZ_TARGET picks it:

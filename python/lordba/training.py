@@ -119,7 +119,7 @@ def train(pair: Pair, train_set: list[list[int]], held_out: list[list[int]], opt
         student = pair.log_probs(batch, STUDENT)
         loss = metrics.weighted_mean(metrics.kl_rows(teacher, student), batch.weights(pair.task))
         if not torch.isfinite(loss):
-            stopped = f"the loss became {float(loss)} at step {step}"
+            stopped = f"the loss became {float(loss.detach())} at step {step}"
             break
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

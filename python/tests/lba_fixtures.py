@@ -117,12 +117,12 @@ def make_kohya(path: Path) -> None:
 OPTION_SETS = {
     "default": [],
     "plain": ["--plain"],
-    "bf16": ["--scale-dtype", "bf16", "--refine-steps", "2"],
-    "f32": ["--scale-dtype", "f32", "--refine-steps", "2"],
-    "e4m3": ["--scale-dtype", "e4m3", "--refine-steps", "2"],
+    "bf16": ["--scale-dtype", "bf16"],
+    "f32": ["--scale-dtype", "f32"],
+    "e4m3": ["--scale-dtype", "e4m3"],
     "f16": ["--scale-dtype", "f16"],
-    "compact": ["--scales", "compact", "--refine-steps", "2"],
-    "k2x": ["--binary-rank", "2x", "--refine-steps", "2"],
+    "compact": ["--scales", "compact"],
+    "k2x": ["--binary-rank", "2x"],
 }
 # Only for the bundled samples (real adapters): a byte budget and the binary rank alone.
 SAMPLE_OPTION_SETS = {

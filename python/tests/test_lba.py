@@ -369,7 +369,7 @@ def test_gguf_mixed_ranks_and_mlx_dora(tmp_path):
         source = tmp_path / f"llama-{dora}"
         make_llama(source, dora)
         out = tmp_path / f"llama-{dora}.lba"
-        run(str(source), str(out), "-q", "--refine-steps", "2")
+        run(str(source), str(out), "-q")
         f = lba.read(str(out))
         assert {m.binary_rank for m in f.modules} == {4, 8}
         assert all((m.dora_magnitude is not None) == dora for m in f.modules)

@@ -16,6 +16,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
+import lba_fixtures
 from lordba import lba
 from lordba.torch import AttachError, active, adapters, attach, detach, swap, to_peft_state_dict
 from lordba.torch import ops
@@ -157,6 +158,20 @@ def test_mismatches_are_one_line_errors_naming_the_module(files):
     attach(model, files["two"], name="x")
     with pytest.raises(AttachError, match="an adapter named 'x' is already attached"):
         attach(model, files["one"], name="x")
+
+
+@pytest.mark.parametrize("layout", ["kohya", "diffusers"])
+def test_kohya_and_diffusers_files_are_refused_in_one_line(tmp_path, layout):
+    source = tmp_path / f"{layout}.safetensors"
+    {"kohya": lba_fixtures.make_kohya, "diffusers": lba_fixtures.make_diffusers}[layout](source)
+    path = tmp_path / f"{layout}.lba"
+    lba_fixtures.run(str(source), str(path), "--quiet")
+    assert lba.read(path).layout == layout
+    model = tiny_llama()
+    with pytest.raises(AttachError) as error:
+        attach(model, path)
+    assert str(error.value) == f"{path}: a {layout} adapter has no transformers module paths (peft and mlx do)"
+    assert not adapters(model) and not any(m._forward_hooks for m in model.modules())
 
 
 def test_packed_memory_is_the_decoded_sections(files):

@@ -39,6 +39,13 @@ public enum ExportPrecision {
         let castA = rounded(module.a, to: dtype)
         let castB = rounded(module.b, to: dtype)
         if castA.contains(where: { !$0.isFinite }) || castB.contains(where: { !$0.isFinite }) { return .infinity }
+        // A `2k × 2k` Gram matrix larger than `out × in` (k above the module's size, as only a
+        // crafted file has): sum the entries directly instead, holding nothing of that size.
+        let (entries, overflow) = o.multipliedReportingOverflow(by: n)
+        let (gram, gramOverflow) = (2 * k).multipliedReportingOverflow(by: 2 * k)
+        if !overflow, gramOverflow || entries < gram {
+            return entrywiseError(module, castA: castA, castB: castB)
+        }
         let bT = Matrix(rows: o, cols: k, values: module.b).transposed()
         let castBT = Matrix(rows: o, cols: k, values: castB).transposed()
         var errorA = Matrix(rows: k, cols: n, values: module.a)
@@ -52,6 +59,25 @@ public enum ExportPrecision {
         let reference = exact.normSquared
         guard reference > 0 else { return difference.normSquared > 0 ? .infinity : 0 }
         return (Swift.max(difference.normSquared, 0) / reference).squareRoot()
+    }
+
+    /// ``relativeError(_:dtype:)`` summed entry by entry (`O(1)` memory, `out·in·k` steps).
+    static func entrywiseError(_ module: DequantizedModule, castA: [Float], castB: [Float]) -> Double {
+        let (k, n, o) = (module.rank, module.inFeatures, module.outFeatures)
+        var reference = 0.0, difference = 0.0
+        for r in 0..<o {
+            for c in 0..<n {
+                var exact = 0.0, cast = 0.0
+                for j in 0..<k {
+                    exact += Double(module.b[r * k + j]) * Double(module.a[j * n + c])
+                    cast += Double(castB[r * k + j]) * Double(castA[j * n + c])
+                }
+                reference += exact * exact
+                difference += (exact - cast) * (exact - cast)
+            }
+        }
+        guard reference > 0 else { return difference > 0 ? .infinity : 0 }
+        return (difference / reference).squareRoot()
     }
 
     /// A relative change as `3.1e-4` (two significant digits).

@@ -52,6 +52,7 @@ public struct Exporter: Sendable {
 
     /// The exported files for an adapter's modules, balanced and checked against the dtype's bound.
     func files(for adapter: BinaryAdapter, doraMagnitudes: [String: String] = [:], path: String) throws(ExportError) -> ExportFiles {
+        if options.target == .mlx { try MLXExport.checkPadding(adapter.modules, path: path) }
         let modules = adapter.modules.map { DequantizedModule($0, doraMagnitude: doraMagnitudes[$0.name]).balanced() }
         var largestChange = 0.0
         for module in modules {

@@ -34,7 +34,7 @@ public struct SignDescent: Sendable {
     public var threads = 1
 
     /// Rounds when none are asked for: measured on the samples, 4 rounds reach within 0.5 % of
-    /// the error 12 rounds reach (see the README's quality table).
+    /// the error 12 rounds reach (see the quality table in docs/fidelity.md).
     public static let defaultRounds = 4
 
     public init(rounds: Int = SignDescent.defaultRounds, refitSweeps: Int = 0) {

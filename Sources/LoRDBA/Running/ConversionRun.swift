@@ -59,7 +59,7 @@ public struct ConversionRun: Sendable {
         }
     }
 
-    /// Exit statuses of `lordba-convert`, documented in README.md (a contract).
+    /// Exit statuses of `lordba-convert`, documented in docs/cli.md (a contract).
     public enum ExitStatus: Int32, Sendable {
         /// Everything converted and passed the gate.
         case success = 0

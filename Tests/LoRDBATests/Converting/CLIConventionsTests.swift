@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import LoRDBA
 
-/// Command-line conventions (issue 12, item 5): `--version` everywhere, choices in help and in
+/// Command-line conventions: `--version` everywhere, choices in help and in
 /// completion scripts, the convert options and exit codes in the root help, and the flags a
 /// script may already use still parsing.
 @Suite struct CLIConventionsTests {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import LoRDBA
 
-/// Crafted `.lba` files that once crashed, hung or exhausted memory (issue 10): each is now a
+/// Crafted `.lba` files that once crashed, hung or exhausted memory: each is now a
 /// one-line rejection, quickly.
 @Suite(.timeLimit(.minutes(1))) struct LBAHardeningTests {
     static let small: [UInt8] = try! LBAWriter().encode(Fixtures.small()).bytes

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import LoRDBA
 
-/// The report fixes of issue 12: modules keyed by full name, ranks shown, the size chart in
+/// What the report guarantees: modules keyed by full name, ranks shown, the size chart in
 /// stored bytes, a titled colour bar, narrow-screen tables; and the JSON provenance fields.
 @Suite struct HTMLReportTests {
     static func mixedReport() throws -> (ConversionReport, TempDir) {
