@@ -64,7 +64,7 @@ install_archive() {   # install_archive FILE: unpacks into $dir, then checks the
     mkdir -p "$(dirname "$dir")"
     mv "$unpack/${archive_name%.tar.gz}" "$dir"
     rm -rf "$unpack"
-    if ldd "$dir/bin/lordba-convert" | grep -q 'not found'; then apt_install "${runtime_packages[@]}"; fi
+    if ldd "$dir/bin/lordba-convert" | grep 'not found' >/dev/null; then apt_install "${runtime_packages[@]}"; fi
     local printed
     printed=$("$dir/bin/lordba-convert" --version) || fail "$dir/bin/lordba-convert does not run"
     [ "$printed" = "$version" ] || fail "$dir/bin/lordba-convert is version $printed, not $version"

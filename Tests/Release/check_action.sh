@@ -58,7 +58,8 @@ for shard in 1 2; do
     [ "$(grep -c '"status": "ok"' "lordba-report-shard-$shard.json")" = 1 ] || fail "run: shard $shard/2 did not convert one input"
 done
 [ "$(find lba -name '*.lba' | wc -l)" = 2 ] || fail "run: the shards did not write both .lba files"
-"$dir/bin/lordba-convert" inspect lba/minilm-cls-r8.lba --json | grep -q '"lordba.scale_dtype": *"f16"' || fail "run: options were not passed on"
+listing=$("$dir/bin/lordba-convert" inspect lba/minilm-cls-r8.lba --json) || fail "run: inspect failed on lba/minilm-cls-r8.lba"
+grep -q '"lordba.scale_dtype": *"f16"' <<<"$listing" || fail "run: options were not passed on: $listing"
 grep -qx "$dir/bin" "$GITHUB_PATH" || fail "run: the tools' folder is not on GITHUB_PATH"
 
 # The merge with a gate the samples cannot pass: exit 3, a warning annotation, summary and outputs.
