@@ -87,7 +87,7 @@ struct StageTiming {
         // The pipeline analyzes twice (plain floor and stored module) and binarizes at least twice.
         let refine = Swift.max(0, pipelineTotal - factorize - 2 * binarize - 2 * analyze)
         return StageTiming(stages: [("read/decode", read), ("factorize", factorize), ("binarize", 2 * binarize),
-                                    ("refine (refit + STE)", refine), ("analyze", 2 * analyze),
+                                    ("refit + sign search", refine), ("analyze", 2 * analyze),
                                     ("encode/compress", encode), ("write", write), ("report format", report)])
     }
 
