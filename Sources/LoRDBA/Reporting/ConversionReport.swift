@@ -75,6 +75,9 @@ public struct ConversionReport: Sendable {
     public var seconds: Double
     /// How the file was made: tool version, input hashes and options (set by the converter).
     public var provenance = Provenance()
+    /// The whole report's summary, kept when a batch dropped most of its modules to hold little
+    /// per input (``retainedRecord(maxError:keepingSummary:)``); nil while every module is here.
+    public internal(set) var retainedSummary: Summary?
 
     /// What a report records about how its `.lba` was made, the same facts as the file's
     /// `lordba.*` metadata: enough to tell whether a rerun would make the same file.
@@ -146,6 +149,7 @@ public struct ConversionReport: Sendable {
 
     /// The summary of this report.
     public var summary: Summary {
+        if let retainedSummary { return retainedSummary }
         let fp16 = modules.reduce(0) { $0 + $1.fp16Bytes } + carriedFP16Bytes
         let errors = modules.map(\.errors.productError).sorted()
         let median = Median.of(errors) ?? 0

@@ -43,10 +43,7 @@ public enum ReportJSON {
             case .converted(let report):
                 return input(report)
             case .failed(let input, let output, let reason):
-                return .object([
-                    ("input", .string(input)), ("output", .string(output)), ("status", .string("failed")),
-                    ("error", .string(reason)), ("modules", .array([])), ("summary", .null),
-                ])
+                return failed(input: input, output: output, reason: reason)
             }
         }
         let document: JSONValue = .object([
@@ -55,9 +52,7 @@ public enum ReportJSON {
             ("tool_version", .string(ToolVersion.current)),
             ("inputs", .array(inputs)),
             ("max_error", maxError.map(JSONValue.double) ?? .null),
-            ("exceeded", .array(exceeded.map { e in
-                .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
-            })),
+            ("exceeded", exceededArray(exceeded)),
         ])
         return withNonFiniteNote(document)
     }
@@ -68,6 +63,19 @@ public enum ReportJSON {
         let paths = document.nonFinitePaths()
         guard !paths.isEmpty, case .object(let members) = document else { return document }
         return .object(members + [("non_finite", .array(paths.map(JSONValue.string)))])
+    }
+
+    /// The `exceeded` array: one object per module above the gate.
+    public static func exceededArray(_ exceeded: [Exceeded]) -> JSONValue {
+        .array(exceeded.map { e in
+            .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
+        })
+    }
+
+    /// The object for an input that failed, with its one-line reason.
+    public static func failed(input: String, output: String, reason: String) -> JSONValue {
+        .object([("input", .string(input)), ("output", .string(output)), ("status", .string("failed")),
+                 ("error", .string(reason)), ("modules", .array([])), ("summary", .null)])
     }
 
     /// The object for one converted input.

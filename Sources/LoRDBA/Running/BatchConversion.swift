@@ -53,10 +53,12 @@ public struct BatchConversion: Sendable {
     ///   - moduleFinished: called as each module finishes: the job's index, then the modules
     ///     done and planned in its current pass (``ConversionOptions/moduleFinished``).
     ///   - progress: called as each job finishes, with its index and result.
+    ///   - retained: what the results keep of each report once `progress` has seen it (called
+    ///     with the job's index and the report); the whole report without it.
     public func run(_ jobs: [Job],
                     moduleFinished: (@Sendable (_ job: Int, _ done: Int, _ total: Int) -> Void)? = nil,
                     progress: (@Sendable (Int, Result<ConversionReport, ConversionError>) -> Void)? = nil,
-                    retained: (@Sendable (ConversionReport) -> ConversionReport)? = nil)
+                    retained: (@Sendable (Int, ConversionReport) -> ConversionReport)? = nil)
         -> [Result<ConversionReport, ConversionError>]
     {
         var options = self.options
@@ -88,7 +90,7 @@ public struct BatchConversion: Sendable {
             }
             progress?(i, result)
             // What the caller keeps once `progress` has seen the whole report.
-            if let retained, case .success(let report) = result { result = .success(retained(report)) }
+            if let retained, case .success(let report) = result { result = .success(retained(i, report)) }
             return result
         }
     }

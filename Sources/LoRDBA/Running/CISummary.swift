@@ -6,8 +6,10 @@ public enum CISummary {
     public static let modulesListed = 10
 
     /// The Markdown summary: counts, one row per input, the worst modules of the run, the gate.
+    /// - Parameter worst: the run's worst modules when the reports no longer hold them (a batch's
+    ///   records); by default they are read from the reports.
     public static func markdown(_ outcomes: [RunOutcome], maxError: Double?, exceeded: [ReportJSON.Exceeded],
-                                shard: ShardRecord? = nil) -> String {
+                                shard: ShardRecord? = nil, worst: WorstModules? = nil) -> String {
         let counts = RunCounts(outcomes)
         var md = "## lordba-convert: \(counts.line)"
         if let shard { md += " (shard \(shard.shard) of a \(shard.inputsTotal)-input batch)" }
@@ -25,20 +27,10 @@ public enum CISummary {
                 md += "| \(code(input)) | **failed**: \(cell(reason)) | – | – | – | – |\n"
             }
         }
-        var worst: [(input: String, module: String, error: Double)] = []
-        for case .converted(let report) in outcomes {
-            worst += report.modules.map { (report.input, $0.name, $0.errors.productError) }
-        }
-        worst = worst.enumerated().sorted { a, b in
-            // NaN first (the worst), then descending, then run order.
-            let (x, y) = (a.element.error, b.element.error)
-            if x.isNaN != y.isNaN { return x.isNaN }
-            if x != y, !x.isNaN { return x > y }
-            return a.offset < b.offset
-        }.prefix(modulesListed).map(\.element)
-        if !worst.isEmpty {
+        let listed = (worst ?? WorstModules(outcomes)).listed
+        if !listed.isEmpty {
             md += "\n### Worst modules\n\n| input | module | product error |\n|---|---|--:|\n"
-            for w in worst { md += "| \(code(w.input)) | \(code(w.module)) | \(Format.fixed(w.error, 3)) |\n" }
+            for w in listed { md += "| \(code(w.input)) | \(code(w.module)) | \(Format.fixed(w.error, 3)) |\n" }
         }
         md += "\n### Gate\n\n"
         if let maxError {
@@ -83,15 +75,56 @@ public enum CISummary {
 
     /// The modules worst first, at most `modulesListed`, then `… and N more (all in --report-json)`.
     static func listing(_ modules: [ReportJSON.Exceeded]) -> String {
-        let sorted = modules.enumerated().sorted { a, b in
-            let (x, y) = (a.element.productError, b.element.productError)
-            if x.isNaN != y.isNaN { return x.isNaN }
-            if x != y, !x.isNaN { return x > y }
-            return a.offset < b.offset
-        }.map(\.element)
+        let sorted = worstFirst(modules.map(\.productError)).map { modules[$0] }
         var text = sorted.prefix(modulesListed).map { "\($0.module) (\(Format.fixed($0.productError, 3)))" }.joined(separator: ", ")
         if sorted.count > modulesListed { text += ", … and \(sorted.count - modulesListed) more (all in --report-json)" }
         return text
+    }
+
+    /// The positions of `errors`, worst first: NaN first, then descending, then in order.
+    static func worstFirst(_ errors: [Double]) -> [Int] {
+        errors.indices.sorted { worse(errors[$0], than: errors[$1]) ?? ($0 < $1) }
+    }
+
+    /// Whether product error `x` ranks before `y` (NaN first, then descending); nil for a tie.
+    static func worse(_ x: Double, than y: Double) -> Bool? {
+        if x.isNaN != y.isNaN { return x.isNaN }
+        if x != y, !x.isNaN { return x > y }
+        return nil
+    }
+
+    /// The run's worst modules, at most ``modulesListed``, worst first and ties in run order:
+    /// what the summary lists. A batch adds each report as it finishes (in any order), so the
+    /// list does not need the reports kept.
+    public struct WorstModules: Sendable {
+        public struct Entry: Sendable {
+            public var input: String
+            public var module: String
+            public var error: Double
+            /// The input's position in the run and the module's in the input, for ties.
+            var order: (Int, Int)
+        }
+
+        /// The modules, worst first.
+        public private(set) var listed: [Entry] = []
+
+        public init() {}
+
+        /// The list over the converted inputs of `outcomes`.
+        public init(_ outcomes: [RunOutcome]) {
+            for (position, outcome) in outcomes.enumerated() {
+                if case .converted(let report) = outcome { add(report, position: position) }
+            }
+        }
+
+        /// Adds the modules of `report`, the input at `position` of the run.
+        public mutating func add(_ report: ConversionReport, position: Int) {
+            let candidates = report.modules.enumerated().map { n, m in
+                Entry(input: report.input, module: m.name, error: m.errors.productError, order: (position, n))
+            }
+            listed = (listed + candidates).sorted { a, b in worse(a.error, than: b.error) ?? (a.order < b.order) }
+                .prefix(modulesListed).map { $0 }
+        }
     }
 
     /// The exceeded modules by input, inputs in first-seen order.

@@ -107,6 +107,9 @@ public struct ConversionRun: Sendable {
     /// (removed when `--force` was given, else only reported).
     public let staleTemporaries: [String]
 
+    /// What the run keeps of each report once the terminal has seen it.
+    let retention: BatchRetention
+
     /// The path that means standard output for the report flags.
     public static let standardOutput = "-"
 
@@ -153,6 +156,7 @@ public struct ConversionRun: Sendable {
         }
         if request.options.overwrite { for path in stale { _ = unlink(path) } }
         staleTemporaries = stale
+        retention = BatchRetention(request, jobs: jobs.count)
     }
 
     /// Standard output carries one document: at most one report may be `-`, and the `.lba`
@@ -213,76 +217,6 @@ public struct ConversionRun: Sendable {
             try checkFolder(of: output)
             if let problem = AtomicFile.replaceProblem(output) { throw .io(problem.description) }
         }
-    }
-
-    /// Applies the gate, writes the reports and summaries, and decides the exit status.
-    public func finish(_ outcomes: [Outcome]) -> Verdict {
-        let entries = outcomes.compactMap(\.entry)
-        let counts = RunCounts(outcomes)
-        let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
-        var messages: [String] = []
-        var printed: [String] = []
-        func verdict(_ status: ExitStatus) -> Verdict {
-            Verdict(status: status, messages: messages, standardOutput: printed, exceeded: exceeded, counts: counts)
-        }
-        func emit(_ text: String, to path: String) -> String? {
-            if path == Self.standardOutput {
-                printed.append(text)
-                return nil
-            }
-            do {
-                try AtomicFile.write(Array(text.utf8), to: path, overwrite: request.options.overwrite)
-                return nil
-            } catch {
-                if error.isExistingDestination { return "error: \(path): report exists (use --force to replace it)" }
-                return "error: \(error)"
-            }
-        }
-        if let path = request.reportJSONPath {
-            let text = RunReportJSON.document(outcomes, maxError: request.maxError, exceeded: exceeded,
-                                              shard: shardRecord).serialized(indent: 2) + "\n"
-            if let failure = emit(text, to: path) {
-                messages = [failure]
-                return verdict(.failed)
-            }
-        }
-        if let path = request.reportHTMLPath {
-            let converted = entries.compactMap { entry -> ConversionReport? in
-                if case .converted(let r) = entry { r } else { nil }
-            }
-            let failed = entries.compactMap { entry -> (input: String, reason: String)? in
-                if case .failed(let input, _, let reason) = entry { (input, reason) } else { nil }
-            }
-            if let failure = emit(HTMLReport.page(converted, failures: failed, maxError: request.maxError), to: path) {
-                messages = [failure]
-                return verdict(.failed)
-            }
-        }
-        if request.summaryMarkdownPath != nil || request.stepSummaryPath != nil {
-            let markdown = CISummary.markdown(outcomes, maxError: request.maxError, exceeded: exceeded, shard: shardRecord)
-            if let path = request.summaryMarkdownPath, let failure = emit(markdown, to: path) {
-                messages = [failure]
-                return verdict(.failed)
-            }
-            if let path = request.stepSummaryPath, let problem = Self.append(markdown + "\n", to: path) {
-                messages.append("warning: GITHUB_STEP_SUMMARY \(path): \(problem)")
-            }
-        }
-        if request.annotations {
-            // On standard output (GitHub's convention), unless a report is being written there:
-            // then on standard error, which the runner reads too, so the report stays parseable.
-            let annotations = CISummary.annotations(outcomes, maxError: request.maxError, exceeded: exceeded)
-            if printed.isEmpty { printed += annotations.map { $0 + "\n" } } else { messages += annotations }
-        }
-        if counts.failed > 0 {
-            if jobs.count > 1 { messages.append("\(counts.failed) of \(jobs.count) inputs failed") }
-            return verdict(.failed)
-        }
-        if !exceeded.isEmpty, let maxError = request.maxError {
-            messages += CISummary.gateMessages(exceeded, maxError: maxError)
-            return verdict(.errorAboveThreshold)
-        }
-        return verdict(.success)
     }
 
     /// Creates `path` as a folder unless it is one already.

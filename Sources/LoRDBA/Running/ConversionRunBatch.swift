@@ -41,13 +41,12 @@ extension ConversionRun {
             case .failure(let error): .failed(input: planned[n].input, output: planned[n].output, reason: error.description)
             }
         }
-        // Without a report file, the run needs of each report only what the gate reads: it
-        // keeps that compact record, so a batch of thousands of inputs holds little per input.
-        let compact = [request.reportJSONPath, request.reportHTMLPath, request.summaryMarkdownPath,
-                       request.stepSummaryPath].allSatisfy { $0 == nil } && !request.annotations
-        let maxError = request.maxError
-        @Sendable func record(_ report: ConversionReport) -> ConversionReport { report.gateRecord(maxError: maxError) }
-        let retained: (@Sendable (ConversionReport) -> ConversionReport)? = compact ? record : nil
+        // Once the terminal has seen a report, the run keeps only what its reports still need.
+        let retention = self.retention
+        @Sendable func keep(_ n: Int, _ report: ConversionReport) -> ConversionReport {
+            retention.keep(report, position: positions[n])
+        }
+        let retained: (@Sendable (Int, ConversionReport) -> ConversionReport)? = retention.keepsWhole ? nil : keep
         let told: @Sendable (Int, Result<ConversionReport, ConversionError>) -> Void = { n, result in
             progress?.inputFinished(job: positions[n])
             finished?(outcome(n, result))
@@ -87,16 +86,5 @@ extension ConversionRun {
         let code = Array(text.utf8).withUnsafeBytes { FileSystem.writeAll(fd, $0) }
         if code != 0 { return String(cString: strerror(code)) }
         return nil
-    }
-}
-
-extension ConversionReport {
-    /// The report reduced to what the `--max-error` gate reads: the input, output and the
-    /// modules above `maxError` (none without a gate); figures, notes and provenance dropped.
-    func gateRecord(maxError: Double?) -> ConversionReport {
-        let above = maxError.map { gate in modules.filter { !($0.errors.productError <= gate) } } ?? []
-        return ConversionReport(input: input, weightsPath: "", output: output, layout: layout, modules: above,
-                                carriedTensors: 0, carriedBytes: 0, carriedFP16Bytes: 0, bytesIn: 0, bytesOut: 0,
-                                notes: [], seconds: 0)
     }
 }

@@ -87,27 +87,64 @@ public struct ShardRecord: Sendable, Equatable {
     }
 }
 
-/// The `--report-json` document of a run: ``ReportJSON``'s document with skipped inputs in
-/// their places (`"status": "skipped"`), the `counts` of converted, skipped and failed inputs,
-/// and the `shard` record (null unless `--shard`).
+/// The `--report-json` document of a run: ``ReportJSON``'s members with skipped inputs in their
+/// places (`"status": "skipped"`), the `counts` of converted, skipped and failed inputs, and the
+/// `shard` record (null unless `--shard`).
+///
+/// It is written piece by piece and never exists whole in memory: each converted input's entry
+/// is copied from the run's ``ReportSpool`` when it was stored there, else serialized from its
+/// report as it is written.
 public enum RunReportJSON {
-    public static func document(_ outcomes: [RunOutcome], maxError: Double?, exceeded: [ReportJSON.Exceeded],
-                                shard: ShardRecord?) -> JSONValue {
-        let base = ReportJSON.document(outcomes.compactMap(\.entry), maxError: maxError, exceeded: exceeded)
-        guard case .object(let members) = base else { return base }
-        var reported = (base["inputs"]?.arrayValue ?? []).makeIterator()
-        let inputs: [JSONValue] = outcomes.map { outcome in
-            if case .skipped(let input, let output, let reason) = outcome {
-                return skipped(input: input, output: output, reason: reason)
+    /// Spaces per level of the report's text.
+    public static let indent = 2
+
+    /// Writes the document of `outcomes` to `emit`, in pieces of about 64 KiB, the last one
+    /// ending in a newline. `path` names the report in errors.
+    /// - Throws: what `emit` throws, or the spool's failure to read an entry back.
+    static func write(_ outcomes: [RunOutcome], maxError: Double?, exceeded: [ReportJSON.Exceeded],
+                             shard: ShardRecord?, spool: ReportSpool?, path: String,
+                             to emit: ([UInt8]) throws(FileError) -> Void) throws(FileError) {
+        var stream = JSONObjectStream(indent: indent)
+        var nonFinite: [String] = []
+        func member(_ key: String, _ value: JSONValue) {
+            nonFinite += value.nonFinitePaths(key)
+            stream.member(key, value)
+        }
+        member("schema_version", .integer(Int64(ReportJSON.schemaVersion)))
+        member("tool", .string("lordba-convert"))
+        member("tool_version", .string(ToolVersion.current))
+        stream.beginArray("inputs")
+        for (i, outcome) in outcomes.enumerated() {
+            if stream.buffered >= 1 << 16 { try emit(stream.take()) }
+            let at = "inputs[\(i)]"
+            let value: JSONValue
+            switch outcome {
+            case .converted(let report):
+                let stored: (text: [UInt8], nonFinite: [String])?
+                do { stored = try spool?.entry(job: i) } catch {
+                    throw FileError(path: path, operation: .readBackEntry(input: report.input), errno: error.errno)
+                }
+                if let stored {
+                    nonFinite += stored.nonFinite.map { at + "." + $0 }
+                    stream.item(serialized: stored.text)
+                    continue
+                }
+                value = ReportJSON.input(report)
+            case .failed(let input, let output, let reason):
+                value = ReportJSON.failed(input: input, output: output, reason: reason)
+            case .skipped(let input, let output, let reason):
+                value = skipped(input: input, output: output, reason: reason)
             }
-            return reported.next() ?? .null
+            nonFinite += value.nonFinitePaths(at)
+            stream.item(value)
         }
-        var rebuilt = members.filter { $0.0 != "non_finite" }.map { key, value in
-            (key, key == "inputs" ? JSONValue.array(inputs) : value)
-        }
-        rebuilt.append(("counts", RunCounts(outcomes).json))
-        rebuilt.append(("shard", shard?.json ?? .null))
-        return ReportJSON.withNonFiniteNote(.object(rebuilt))
+        stream.endArray()
+        member("max_error", maxError.map(JSONValue.double) ?? .null)
+        member("exceeded", ReportJSON.exceededArray(exceeded))
+        member("counts", RunCounts(outcomes).json)
+        member("shard", shard?.json ?? .null)
+        if !nonFinite.isEmpty { stream.member("non_finite", .array(nonFinite.map(JSONValue.string))) }
+        try emit(stream.finish() + [UInt8(ascii: "\n")])
     }
 
     /// The object for an input left as it was.

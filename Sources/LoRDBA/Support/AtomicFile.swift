@@ -24,6 +24,31 @@ public enum AtomicFile {
 
     /// Writes the bytes of `buffer` to `path`; see ``write(_:to:overwrite:)-([UInt8],_,_)``.
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String, overwrite: Bool) throws(FileError) {
+        try write(to: path, overwrite: overwrite) { (sink: Sink) throws(FileError) in try sink.write(buffer) }
+    }
+
+    /// Where a file being written atomically receives its bytes, in order.
+    public struct Sink {
+        let fd: Int32
+        let path: String
+
+        /// Appends the bytes of `buffer`.
+        public func write(_ buffer: UnsafeRawBufferPointer) throws(FileError) {
+            try FileSystem.writeAll(fd, buffer, path: path)
+        }
+
+        /// Appends `bytes`.
+        public func write(_ bytes: [UInt8]) throws(FileError) {
+            try bytes.withUnsafeBytes { buffer in
+                Result { () throws(FileError) in try write(buffer) }
+            }.get()
+        }
+    }
+
+    /// Writes to `path` what `produce` hands its sink, so that a large file is written piece by
+    /// piece; see ``write(_:to:overwrite:)-([UInt8],_,_)``. If `produce` throws, nothing is placed.
+    public static func write(to path: String, overwrite: Bool,
+                             _ produce: (Sink) throws(FileError) -> Void) throws(FileError) {
         guard !path.isEmpty else { throw FileError(path: path, operation: .create, errno: ENOENT) }
         if !overwrite, FileSystem.exists(path) { throw FileError(path: path, operation: .create, errno: EEXIST) }
         if overwrite, let problem = replaceProblem(path) { throw problem }
@@ -37,7 +62,7 @@ public enum AtomicFile {
             TemporaryFiles.unregister(temporary)
         }
 
-        try FileSystem.writeAll(fd, buffer, path: path)
+        try produce(Sink(fd: fd, path: path))
         guard fsync(fd) == 0 else { throw FileError(path: path, operation: .sync, errno: errno) }
         descriptor = nil
         guard close(fd) == 0 else { throw FileError(path: path, operation: .close, errno: errno) }

@@ -26,6 +26,8 @@ public struct FileError: Error, Equatable, CustomStringConvertible {
         case writeOverInput(String)
         /// Exporting into a path that is not a folder.
         case exportInto
+        /// Reading an input's report entry back from the run's temporary spool (``ReportSpool``).
+        case readBackEntry(input: String)
 
         public var description: String {
             switch self {
@@ -47,6 +49,7 @@ public struct FileError: Error, Equatable, CustomStringConvertible {
             case .replaceNonRegular(let kind): "replace \(kind) (only regular files are replaced)"
             case .writeOverInput(let input): "write over the input \(input)"
             case .exportInto: "export into"
+            case .readBackEntry(let input): "read back the entry of \(input) from the temporary spool for"
             }
         }
     }

@@ -28,7 +28,8 @@ extension JSONValue {
         }
     }
 
-    private func write(to out: inout [UInt8], indent: Int?, level: Int) {
+    /// Appends the text of this value as it stands `level` deep in a document indented by `indent`.
+    func write(to out: inout [UInt8], indent: Int?, level: Int) {
         func newline(_ depth: Int) {
             guard let indent else { return }
             out.append(UInt8(ascii: "\n"))

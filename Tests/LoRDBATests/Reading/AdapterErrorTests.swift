@@ -163,6 +163,8 @@ import Testing
         let error = openError(weights)
         guard case .missingConfigField(weights, "lora_alpha", _)? = error else { Issue.record("\(String(describing: error))"); return }
         expectOneLine(error!.description, file: weights, subject: "lora_alpha", mentions: "adapter_config.json")
+        // It says how to give the config when it lives elsewhere.
+        #expect(error!.description.hasSuffix("give it with --config PATH"))
 
         let (dir, w2) = peftDir(root, [F.tensor(a, [4, 3], seed: 1), F.tensor(b, [2, 4], seed: 2)], config: #"{"r": 4}"#)
         let config = dir + "/adapter_config.json"

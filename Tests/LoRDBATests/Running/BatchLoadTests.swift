@@ -53,7 +53,8 @@ import Testing
 
     /// One run over the whole batch: every output written and readable, no descriptor kept per
     /// input (the run may open only 24 descriptors for all 2 000 inputs: one leaked per input
-    /// fails it within a few dozen), and memory held per input small.
+    /// fails it within a few dozen), and memory held per input small, with and without a JSON
+    /// report and a Markdown summary.
     @Test func largeBatchHoldsNeitherDescriptorsNorWorkingMemory() throws {
         let dir = TempDir()
         defer { dir.remove() }
@@ -73,6 +74,25 @@ import Testing
         print("batch of \(inputs.count): peak \(batch.peakKiB) KiB, single \(single.peakKiB) KiB, "
               + "ratio \(Double(batch.peakKiB) / Double(single.peakKiB)), \(perInput) KiB per input")
         #expect(single.peakKiB > 0 && Double(batch.peakKiB) <= 1.2 * Double(single.peakKiB))
+
+        // With a JSON report and a Markdown summary the entries wait in a spool file and the
+        // summary keeps only the worst modules so far: the peak stays within 1.2× as well, and
+        // the report holds every input.
+        let json = dir.path + "/run.json", markdown = dir.path + "/run.md"
+        let reported = try measured(inputs + ["--out-dir", dir.path + "/reported", "--plain", "-q", "--jobs", "2",
+                                              "--report-json", json, "--summary-md", markdown], fileLimit: 24)
+        #expect(reported.status == 0, "\(reported.stderr.prefix(500))")
+        print("batch of \(inputs.count) with --report-json and --summary-md: peak \(reported.peakKiB) KiB, "
+              + "ratio \(Double(reported.peakKiB) / Double(single.peakKiB))")
+        #expect(Double(reported.peakKiB) <= 1.2 * Double(single.peakKiB))
+        let document = try JSONParser.parse(String(contentsOfFile: json, encoding: .utf8))
+        let entries = document["inputs"]?.arrayValue ?? []
+        #expect(entries.count == inputs.count)
+        #expect(entries.compactMap { $0["input"]?.stringValue } == inputs)
+        #expect(entries.allSatisfy { $0["modules"]?.arrayValue?.count == 1 })
+        let summary = try String(contentsOfFile: markdown, encoding: .utf8)
+        #expect(summary.components(separatedBy: " | ok | ").count - 1 == inputs.count)
+        #expect(summary.contains("### Worst modules"))
     }
 
     /// Two runs converting the same inputs with different options into one folder at once: every

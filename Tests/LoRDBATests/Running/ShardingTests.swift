@@ -82,7 +82,10 @@ import Testing
         defer { dir.remove() }
         let inputs = try batch(in: dir)
         let out = dir.path + "/out"
-        let single = try ConversionRun(request(inputs, out: out, report: dir.path + "/single.json"))
+        // The single run also writes an HTML page, so its outcomes are whole reports to draw from.
+        var singleRequest = request(inputs, out: out, report: dir.path + "/single.json")
+        singleRequest.reportHTMLPath = dir.path + "/single.html"
+        let single = try ConversionRun(singleRequest)
         let singleOutcomes = single.convert()
         #expect(single.finish(singleOutcomes).status == .errorAboveThreshold)
         var reports: [(path: String, document: JSONValue)] = []
