@@ -75,8 +75,8 @@ public struct ConversionReport: Sendable {
     public var seconds: Double
     /// How the file was made: tool version, input hashes and options (set by the converter).
     public var provenance = Provenance()
-    /// The whole report's summary, kept when a batch dropped most of its modules to hold little
-    /// per input (``retainedRecord(maxError:keepingSummary:)``); nil while every module is here.
+    /// The whole report's summary, kept when a batch dropped its modules to hold little per input
+    /// (``retainedRecord(keepingSummary:)``); nil while every module is here.
     public internal(set) var retainedSummary: Summary?
 
     /// What a report records about how its `.lba` was made, the same facts as the file's

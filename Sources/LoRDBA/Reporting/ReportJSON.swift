@@ -14,11 +14,16 @@ public enum ReportJSON {
         public var input: String
         public var module: String
         public var productError: Double
+
+        /// The object of the report's `exceeded` array.
+        public var json: JSONValue {
+            .object([("input", .string(input)), ("module", .string(module)), ("product_error", .double(productError))])
+        }
     }
 
     /// The `--max-error` gate, the only place it is computed: every converted module whose
     /// product error is above `maxError`, in input and module order (none without a threshold).
-    public static func exceeded(_ entries: [Entry], maxError: Double?) -> [Exceeded] {
+    public static func exceeded(_ entries: some Sequence<Entry>, maxError: Double?) -> [Exceeded] {
         guard let maxError else { return [] }
         var exceeded: [Exceeded] = []
         for case .converted(let report) in entries {
@@ -67,9 +72,7 @@ public enum ReportJSON {
 
     /// The `exceeded` array: one object per module above the gate.
     public static func exceededArray(_ exceeded: [Exceeded]) -> JSONValue {
-        .array(exceeded.map { e in
-            .object([("input", .string(e.input)), ("module", .string(e.module)), ("product_error", .double(e.productError))])
-        })
+        .array(exceeded.map(\.json))
     }
 
     /// The object for an input that failed, with its one-line reason.

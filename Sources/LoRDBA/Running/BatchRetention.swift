@@ -1,12 +1,12 @@
 import Synchronization
 
 /// What a run keeps of its inputs' reports once the terminal has seen them, so that a batch of
-/// thousands of inputs holds little per input: for the gate and the annotations, each input's
-/// modules above `--max-error`, and its summary when a Markdown summary is written
-/// (``ConversionReport/retainedRecord(maxError:keepingSummary:)``); for the Markdown summary, the
-/// run's worst modules so far (``CISummary/WorstModules``); for the JSON report, each entry in a
-/// ``ReportSpool``. Only the HTML report needs every report whole:
-/// with it (or when no spool can be made for a JSON report), nothing is dropped.
+/// thousands of inputs holds little per input: for the gate and the annotations, the modules
+/// above `--max-error` in one list; for the Markdown summary, each input's summary
+/// (``ConversionReport/retainedRecord(keepingSummary:)``) and the run's worst modules so far
+/// (``CISummary/WorstModules``); for the JSON report, each entry in a ``ReportSpool``. Only the
+/// HTML report needs every report whole: with it (or when no spool can be made for a JSON
+/// report), nothing is dropped.
 final class BatchRetention: Sendable {
     /// Where the JSON report's entries wait, or nil.
     let spool: ReportSpool?
@@ -16,6 +16,15 @@ final class BatchRetention: Sendable {
     /// Whether a Markdown summary is written (its rows read each input's summary).
     private let summarized: Bool
     private let worst: Mutex<CISummary.WorstModules>?
+    /// The modules above the gate so far, each with its input's position in the run, in the order
+    /// inputs finished (module order within an input).
+    private let gate: Mutex<[(position: Int, module: ReportJSON.Exceeded)]>?
+    /// Whether `gate` is kept.
+    private let gated: Bool
+    /// The module names the gate list holds, one copy each: the adapters of a batch mostly share
+    /// their module names, and a name kept from each finished conversion would pin a small block
+    /// amid the freed working memory of the next (measured: about 8 KB of heap per input).
+    private let names = Mutex<Set<String>>([])
 
     init(_ request: ConversionRun.Request, jobs: Int) {
         let json = request.reportJSONPath != nil
@@ -24,6 +33,8 @@ final class BatchRetention: Sendable {
         maxError = request.maxError
         summarized = request.summaryMarkdownPath != nil || request.stepSummaryPath != nil
         worst = summarized && !keepsWhole ? Mutex(CISummary.WorstModules()) : nil
+        gated = request.maxError != nil && !keepsWhole
+        gate = gated ? Mutex([]) : nil
     }
 
     /// What the run keeps of `report`, the input at `position` of the run: the whole report when
@@ -31,27 +42,36 @@ final class BatchRetention: Sendable {
     func keep(_ report: ConversionReport, position: Int) -> ConversionReport {
         if keepsWhole { return report }
         worst?.withLock { $0.add(report, position: position) }
+        if gated {
+            let above = ReportJSON.exceeded(CollectionOfOne(.converted(report)), maxError: maxError).map { e in
+                ReportJSON.Exceeded(input: e.input, module: names.withLock { $0.insert(e.module).memberAfterInsert },
+                                    productError: e.productError)
+            }
+            if !above.isEmpty { gate?.withLock { list in list += above.map { (position, $0) } } }
+        }
         if let spool, !spool.store(report, job: position) { return report }
-        return report.retainedRecord(maxError: maxError, keepingSummary: summarized)
+        return report.retainedRecord(keepingSummary: summarized)
     }
 
     /// The run's worst modules, when reports were not kept whole and a summary was asked for
     /// (else nil: ``CISummary/markdown(_:maxError:exceeded:shard:worst:)`` reads them from the reports).
     var worstModules: CISummary.WorstModules? { worst?.withLock { $0 } }
+
+    /// The modules above the gate in input and module order, as ``ReportJSON/exceeded(_:maxError:)``
+    /// gives them from whole reports; nil when reports were kept whole or there is no gate.
+    var exceeded: [ReportJSON.Exceeded]? {
+        gate?.withLock { list in
+            list.indices.sorted { (list[$0].position, $0) < (list[$1].position, $1) }.map { list[$0].module }
+        }
+    }
 }
 
 extension ConversionReport {
-    /// What a batch keeps of this report for the gate and the annotations: the input, the
-    /// output and the modules above `maxError` (in file order, each with its name and errors
-    /// alone); with `keepingSummary`, for the Markdown summary's row, the summary too (without
+    /// What a batch keeps of this report once its gate entries are taken: the input and the
+    /// output; with `keepingSummary`, for the Markdown summary's row, the summary too (without
     /// its worst modules).
-    func retainedRecord(maxError: Double?, keepingSummary: Bool) -> ConversionReport {
-        // NaN is never within the gate.
-        let kept = modules.filter { m in maxError.map { !(m.errors.productError <= $0) } == true }.map { m in
-            Module(name: m.name, kind: m.kind, inFeatures: 0, outFeatures: 0, rank: 0, binaryRank: 0, scale: 0,
-                   errors: m.errors, bytes: 0, signBits: 0, scaleBytes: 0, plainProductError: 0, method: "")
-        }
-        var record = ConversionReport(input: input, weightsPath: "", output: output, layout: layout, modules: kept,
+    func retainedRecord(keepingSummary: Bool) -> ConversionReport {
+        var record = ConversionReport(input: input, weightsPath: "", output: output, layout: layout, modules: [],
                                       carriedTensors: 0, carriedBytes: 0, carriedFP16Bytes: 0, bytesIn: 0,
                                       bytesOut: 0, notes: [], seconds: 0)
         if keepingSummary {

@@ -3,9 +3,9 @@
 extension ConversionRun {
     /// Applies the gate, writes the reports and summaries, and decides the exit status.
     public func finish(_ outcomes: [Outcome]) -> Verdict {
-        let entries = outcomes.compactMap(\.entry)
         let counts = RunCounts(outcomes)
-        let exceeded = ReportJSON.exceeded(entries, maxError: request.maxError)
+        // A batch that kept records has gathered the gate's modules as its inputs finished.
+        let exceeded = retention.exceeded ?? ReportJSON.exceeded(outcomes.lazy.compactMap(\.entry), maxError: request.maxError)
         var messages: [String] = []
         var printed: [String] = []
         func verdict(_ status: ExitStatus) -> Verdict {
@@ -43,6 +43,7 @@ extension ConversionRun {
             }
         }
         if let path = request.reportHTMLPath {
+            let entries = outcomes.compactMap(\.entry)
             let converted = entries.compactMap { entry -> ConversionReport? in
                 if case .converted(let r) = entry { r } else { nil }
             }

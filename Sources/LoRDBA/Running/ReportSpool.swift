@@ -9,7 +9,7 @@ import Synchronization
 /// holds in memory does not grow with the inputs: each converted input's entry is serialized as
 /// the input finishes and appended to a temporary file that has no name (unlinked as soon as it
 /// is made, so nothing is left behind however the run ends), and the run keeps only
-/// ``ConversionReport/retainedRecord(maxError:keepingSummary:)``. The report is then written by
+/// ``ConversionReport/retainedRecord(keepingSummary:)``. The report is then written by
 /// reading the entries back in input order (``RunReportJSON``).
 final class ReportSpool: Sendable {
     /// One stored entry: where its text is, and the paths of its NaN or ±∞ numbers relative to

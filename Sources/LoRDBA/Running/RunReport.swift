@@ -140,7 +140,13 @@ public enum RunReportJSON {
         }
         stream.endArray()
         member("max_error", maxError.map(JSONValue.double) ?? .null)
-        member("exceeded", ReportJSON.exceededArray(exceeded))
+        stream.beginArray("exceeded")
+        for (i, e) in exceeded.enumerated() {
+            if stream.buffered >= 1 << 16 { try emit(stream.take()) }
+            nonFinite += e.json.nonFinitePaths("exceeded[\(i)]")
+            stream.item(e.json)
+        }
+        stream.endArray()
         member("counts", RunCounts(outcomes).json)
         member("shard", shard?.json ?? .null)
         if !nonFinite.isEmpty { stream.member("non_finite", .array(nonFinite.map(JSONValue.string))) }

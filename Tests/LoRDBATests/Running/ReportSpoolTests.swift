@@ -21,11 +21,13 @@ import Testing
                 .skipped(input: "old", output: "out/old.lba", reason: "up to date"), converted[1]]
     }
 
-    func json(_ outcomes: [RunOutcome], maxError: Double?, spool: ReportSpool?) throws -> [UInt8] {
-        let entries = outcomes.compactMap(\.entry)
+    /// The run's JSON report; the gate's modules are read from the reports unless given.
+    func json(_ outcomes: [RunOutcome], maxError: Double?, exceeded: [ReportJSON.Exceeded]? = nil,
+              spool: ReportSpool?) throws -> [UInt8] {
+        let exceeded = exceeded ?? ReportJSON.exceeded(outcomes.compactMap(\.entry), maxError: maxError)
         var text: [UInt8] = []
         var pieces = 0
-        try RunReportJSON.write(outcomes, maxError: maxError, exceeded: ReportJSON.exceeded(entries, maxError: maxError),
+        try RunReportJSON.write(outcomes, maxError: maxError, exceeded: exceeded,
                                 shard: ShardRecord(shard: Shard(index: 1, count: 2)!, inputsTotal: 8, positions: [0, 2, 5, 7]),
                                 spool: spool, path: "r.json") { piece in
             text += piece
@@ -39,22 +41,25 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let whole = try outcomes(in: dir)
-        let spool = try #require(ReportSpool())
-        let retained = whole.enumerated().map { i, outcome -> RunOutcome in
-            guard case .converted(let report) = outcome else { return outcome }
-            #expect(spool.store(report, job: i))
-            return .converted(report.retainedRecord(maxError: 0.5, keepingSummary: true))
+        var request = ConversionRun.Request(inputs: [], output: nil, outDirectory: dir.path, options: ConversionOptions(),
+                                            jobs: 2, maxError: 0.5, reportJSONPath: dir.path + "/r.json")
+        request.summaryMarkdownPath = dir.path + "/r.md"
+        let retention = BatchRetention(request, jobs: 2)
+        let spool = try #require(retention.spool)
+        // Inputs finish in any order.
+        var retained = whole
+        for (i, outcome) in whole.enumerated().reversed() {
+            guard case .converted(let report) = outcome else { continue }
+            retained[i] = .converted(retention.keep(report, position: i))
         }
-        // What is kept is small: the summary and the modules above the gate, names and errors alone.
+        // What is kept is small: the summary alone.
         for case (.converted(let full), .converted(let kept)) in zip(whole, retained) {
-            #expect(kept.notes.isEmpty && kept.provenance.options.isEmpty && kept.summary.worst.isEmpty)
+            #expect(kept.notes.isEmpty && kept.provenance.options.isEmpty && kept.modules.isEmpty && kept.summary.worst.isEmpty)
             #expect(kept.summary.productErrorMedian == full.summary.productErrorMedian && kept.summary.modules == full.summary.modules)
-            #expect(kept.modules.map(\.name) == full.modules.filter { !($0.errors.productError <= 0.5) }.map(\.name))
-            #expect(kept.modules.allSatisfy { $0.method.isEmpty && $0.inFeatures == 0 })
         }
 
         let expected = try json(whole, maxError: 0.5, spool: nil)
-        #expect(try json(retained, maxError: 0.5, spool: spool) == expected)
+        #expect(try json(retained, maxError: 0.5, exceeded: retention.exceeded, spool: spool) == expected)
         // The text is what the whole document's serializer writes (NaN and ±∞ as null), and it
         // lists the non-finite figures by their place in the run.
         let text = String(decoding: expected, as: UTF8.self)
@@ -65,16 +70,13 @@ import Testing
         #expect(nonFinite.contains { $0.hasPrefix("exceeded[") })
         #expect(document["inputs"]?.arrayValue?.compactMap { $0["status"]?.stringValue } == ["ok", "failed", "skipped", "ok"])
 
-        // The Markdown summary, the annotations and the gate read the same from retained records.
+        // The gate's modules and the worst modules, gathered as inputs finished, are the ones the
+        // whole reports give, and so the Markdown summary and the annotations read the same.
         let exceeded = ReportJSON.exceeded(whole.compactMap(\.entry), maxError: 0.5)
-        #expect(!exceeded.isEmpty)
+        #expect(Set(exceeded.map(\.input)).count == 2)
         // (Compared as text: a NaN error is not equal to itself.)
-        #expect(ReportJSON.exceeded(retained.compactMap(\.entry), maxError: 0.5).map { "\($0)" } == exceeded.map { "\($0)" })
-        // The worst modules, gathered as inputs finish in any order, are the ones the reports give.
-        var worst = CISummary.WorstModules()
-        for (i, outcome) in whole.enumerated().reversed() {
-            if case .converted(let report) = outcome { worst.add(report, position: i) }
-        }
+        #expect(retention.exceeded?.map { "\($0)" } == exceeded.map { "\($0)" })
+        let worst = try #require(retention.worstModules)
         let listed = CISummary.WorstModules(whole).listed
         #expect(listed.count == CISummary.modulesListed && listed[0].error.isNaN)
         #expect(worst.listed.map { "\($0.input) \($0.module)" } == listed.map { "\($0.input) \($0.module)" })
