@@ -1,9 +1,10 @@
 """Shared fixtures of the Python tests: `work`, the converted `.lba` files (`lba_fixtures`); `task`,
 a tiny LLaMA with a LoRA trained on the refine task (benchmarks/refine_task.py), converted with the
-freshly built `lordba-convert`."""
+freshly built `lordba-convert`; `hostile`, inputs that `lordba-refine` and `lordba-eval` refuse."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 import lba_fixtures
+
+from lordba.data import MAX_LINE_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON_DIR = ROOT / "python"
@@ -78,3 +81,76 @@ def task(tmp_path_factory: pytest.TempPathFactory) -> Task:
     subprocess.run([str(tool(CONVERT)), str(weights), str(converted), "-q"], check=True)
     return Task(folder=folder, base=base, lora=lora, weights=weights, converted=converted,
                 train=folder / "train.txt", eval=folder / "eval.txt")
+
+
+#: Hostile `--data` files: name → (content, what the refusal says). lordba-refine and lordba-eval
+#: read data through the same code (lordba.data).
+BAD_DATA = {
+    "bad.txt": (b"cat sees dog\n\xff\xfe broken\n", "not valid UTF-8"),
+    "huge.txt": (b"x" * (MAX_LINE_BYTES + 1) + b"\n", f"line 1 is longer than {MAX_LINE_BYTES} bytes"),
+    "ids.jsonl": (b'{"input_ids": [1, 2, 99999]}\n{"input_ids": [3, 4]}\n', "outside the model's vocabulary"),
+    "long.jsonl": (json.dumps({"input_ids": [5] * 200}).encode() + b"\n", "longer than the model's context"),
+    "empty.txt": (b"\n  \n", "no samples"),
+    "fields.jsonl": (b'{"txt": "a"}\n', "expected \"text\""),
+}
+#: Every case of the `hostile` fixture.
+HOSTILE = (*BAD_DATA, "changed-adapter", "config-disagrees", "other-shape-base", "unet-base", "missing-base", "not-lba")
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """An input that lordba-refine and lordba-eval refuse with one line naming `named` and saying
+    `problem`; the inputs it does not replace are the task's."""
+
+    named: Path
+    problem: str
+    input: Path | None = None
+    base: Path | None = None
+    adapter: Path | None = None
+    data: Path | None = None
+
+    def args(self, task: Task, data: Path) -> list[str]:
+        """IN.lba --base --adapter --data: the task's (and `data`), with this case's in place."""
+        return [str(self.input or task.converted), "--base", str(self.base or task.base),
+                "--adapter", str(self.adapter or task.lora), "--data", str(self.data or data)]
+
+
+@pytest.fixture(scope="session")
+def hostile(task: Task, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Hostile]:
+    """The `HOSTILE` cases by name, their files built once in one folder."""
+    import refine_task as rt
+
+    folder = tmp_path_factory.mktemp("hostile")
+    cases: dict[str, Hostile] = {}
+    for name, (content, problem) in BAD_DATA.items():
+        (folder / name).write_bytes(content)
+        cases[name] = Hostile(folder / name, problem, data=folder / name)
+    # The adapter with its last byte changed: not the file the .lba was converted from.
+    changed = folder / "changed.safetensors"
+    changed.write_bytes(task.weights.read_bytes()[:-1] + b" ")
+    cases["changed-adapter"] = Hostile(changed, "differs from the", adapter=changed)
+    # A base whose config.json gives other shapes than its weights.
+    wrong = folder / "wrong-base"
+    wrong.mkdir()
+    for item in task.base.iterdir():
+        (wrong / item.name).write_bytes(item.read_bytes())
+    config = json.loads((wrong / "config.json").read_text())
+    config["intermediate_size"] = 96
+    (wrong / "config.json").write_text(json.dumps(config))
+    cases["config-disagrees"] = Hostile(wrong, "disagree with config.json", base=wrong)
+    # A base of another shape entirely: the .lba's modules point at layers of other sizes.
+    other = folder / "other-base"
+    rt.build_base(other, rt.ModelShape(hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64, context=128),
+                  pretrain_steps=0)
+    cases["other-shape-base"] = Hostile(other, "the .lba's", base=other)
+    unet = folder / "unet"
+    unet.mkdir()
+    (unet / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel", "in_channels": 4}))
+    cases["unet-base"] = Hostile(unet, "supported:", base=unet)
+    missing = folder / "missing-base"
+    cases["missing-base"] = Hostile(missing, "no config.json", base=missing)
+    not_lba = folder / "not.lba"
+    not_lba.write_bytes(b"PK\x03\x04" + bytes(60))
+    cases["not-lba"] = Hostile(not_lba, "not a .lba file", input=not_lba)
+    assert tuple(cases) == HOSTILE
+    return cases

@@ -2,7 +2,8 @@
 DoRA, conv, embedding, mixed ranks, modules_to_save; MLX; kohya with conv; a diffusers
 pipeline LoRA), converted with
 several option sets by the `lordba-convert` binary (`LORDBA_CONVERT`, default
-`.build/debug/lordba-convert`). numpy only (safetensors are read and written by hand).
+`.build/debug/lordba-convert`); and `mlx_from_peft`, a PEFT LoRA rewritten as MLX-LM writes it.
+numpy only (safetensors are read and written by hand).
 """
 
 from __future__ import annotations
@@ -100,6 +101,23 @@ def make_mlx(folder: Path) -> None:
             tensors[f"model.layers.{layer}.{proj}.lora_b"] = rng.standard_normal((8, n_out)).astype(np.float32)
     st_write(folder / "adapters.safetensors", tensors)
     (folder / "adapter_config.json").write_text(json.dumps({"lora_parameters": {"rank": 8, "scale": 10.0}}))
+
+
+def mlx_from_peft(peft: Path, folder: Path) -> None:
+    """The PEFT LoRA in the folder `peft` (one rank and alpha, no rsLoRA) as MLX-LM writes it: each
+    module under its model path (no `base_model.model.` prefix), the factors transposed
+    (`<path>.lora_a` [in, r], `<path>.lora_b` [r, out]), and the scale alpha / r in `lora_parameters`."""
+    config = json.loads((peft / "adapter_config.json").read_text())
+    assert not (config.get("use_rslora") or config.get("rank_pattern") or config.get("alpha_pattern")), config
+    arrays, _, _, _ = st_read(peft / "adapter_model.safetensors")
+    tensors = {}
+    for name, array in arrays.items():
+        path, _, factor = name.removeprefix("base_model.model.").rpartition(".lora_")
+        tensors[path + {"A.weight": ".lora_a", "B.weight": ".lora_b"}[factor]] = np.ascontiguousarray(array.T)
+    folder.mkdir()
+    st_write(folder / "adapters.safetensors", tensors)
+    (folder / "adapter_config.json").write_text(json.dumps(
+        {"fine_tune_type": "lora", "lora_parameters": {"rank": config["r"], "scale": config["lora_alpha"] / config["r"]}}))
 
 
 def make_kohya(path: Path) -> None:

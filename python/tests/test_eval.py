@@ -1,5 +1,6 @@
-"""lordba-eval on the tiny LLaMA task (conftest.py), the teacher against PEFT itself, and a
-sequence classifier: samples/minilm-cls-r8 (a `modules_to_save` head) on a random MiniLM-shaped BERT."""
+"""lordba-eval on the tiny LLaMA task (conftest.py), the teacher against PEFT itself (the task's
+LoRA as PEFT and as MLX-LM write it), a sequence classifier: samples/minilm-cls-r8 (a
+`modules_to_save` head) on a random MiniLM-shaped BERT, and the inputs lordba-eval refuses."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import lba_fixtures
 import pytest
 import torch
-from conftest import CONVERT, ROOT, Task, lordba, tool
+from conftest import CONVERT, HOSTILE, ROOT, Hostile, Task, lordba, tool
 
-from lordba import metrics
+from lordba import lba, metrics
 from lordba.eval import main as eval_main
 from lordba.harness import STUDENT, TEACHER, open_pair
 from lordba.refine import main as refine_main
@@ -56,6 +58,38 @@ def test_teacher_is_the_peft_adapter(task: Task) -> None:
 
 
 @pytest.fixture(scope="module")
+def mlx(task: Task, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The task's LoRA as MLX-LM writes it (model paths, factors transposed) and its .lba."""
+    folder = tmp_path_factory.mktemp("mlx")
+    adapter, converted = folder / "adapter", folder / "mlx.lba"
+    lba_fixtures.mlx_from_peft(task.lora, adapter)
+    subprocess.run([str(tool(CONVERT)), str(adapter), str(converted), "-q"], check=True)
+    return adapter, converted
+
+
+def test_mlx_layout_is_the_same_adapter(task: Task, mlx: tuple[Path, Path]) -> None:
+    """The pair opened on the MLX-LM copy: its teacher (`source.a/b` read back transposed) is the
+    PEFT adapter, its student the PEFT layout's .lba, module by module on the same layers."""
+    from transformers import AutoModelForCausalLM
+
+    adapter, converted = mlx
+    pairs = {"peft": open_pair(task.converted, task.base, task.lora, dtype="float32", device="cpu", ste=False),
+             "mlx": open_pair(converted, task.base, adapter, dtype="float32", device="cpu", ste=False)}
+    assert pairs["mlx"].file.layout == "mlx"
+    assert {m.name for m in pairs["mlx"].file.modules} == {m.name.removeprefix("base_model.model.")
+                                                           for m in pairs["peft"].file.modules}
+    batch = next(metrics.batches(pairs["peft"].tokens(task.eval, samples=4, seq_len=None).sequences, 4, "cpu"))
+    with torch.no_grad():
+        logits = {(layout, branch): pair.logits(batch, branch) for layout, pair in pairs.items()
+                  for branch in (TEACHER, STUDENT, None)}
+    reference = peft_logits(AutoModelForCausalLM.from_pretrained(str(task.base), local_files_only=True), task.lora, batch)
+    assert not torch.allclose(logits["mlx", None], reference, atol=1e-3)  # the adapter moves the logits
+    assert torch.allclose(logits["mlx", TEACHER], reference, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(logits["mlx", STUDENT], logits["peft", STUDENT], atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(logits["mlx", STUDENT], reference, atol=1e-3)  # the .lba is an approximation
+
+
+@pytest.fixture(scope="module")
 def minilm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """A random BERT of MiniLM-L6's shapes (small vocabulary), the sample converted, token data."""
     from transformers import BertConfig, BertModel
@@ -97,7 +131,23 @@ def test_sequence_classifier_with_a_carried_head(minilm: tuple[Path, Path, Path]
     out = tmp_path / "cls-refined.lba"
     assert refine_main([str(converted), "--base", str(base), "--adapter", str(MINILM), "--data", str(data), "-o",
                         str(out), "--steps", "4", "--eval-every", "2", "--threads", "1"]) == 0
-    from lordba import lba
-
     refined = lba.read(str(out))
     assert [c.name for c in refined.carried] == [c.name for c in lba.read(str(converted)).carried]
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_inputs_are_refused_in_one_line(task: Task, hostile: dict[str, Hostile], case: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The inputs lordba-refine refuses (conftest.py): exit 1, one line naming the file and the
+    problem, no figures printed and no file written."""
+    hostile_case = hostile[case]
+    folder = hostile_case.named.parent
+    before = sorted(folder.iterdir())
+    monkeypatch.chdir(tmp_path)
+    code = eval_main([*hostile_case.args(task, task.eval), "--json", "--threads", "1"])
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and err.startswith("lordba-eval: error: "), err
+    assert str(hostile_case.named) in err and hostile_case.problem in err, err
+    assert captured.out == ""
+    assert not any(tmp_path.iterdir()) and sorted(folder.iterdir()) == before

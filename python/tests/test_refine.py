@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import VALIDATE, Task, lordba, tool
+from conftest import VALIDATE, Hostile, Task, lordba, tool
 
 from lordba import lba
 from lordba.refine import main as refine_main
@@ -92,53 +92,14 @@ def run_refine(task: Task, out: Path, *extra: object, capsys: pytest.CaptureFixt
     return code, (captured.err + captured.out if code == 0 else captured.err).strip()
 
 
-def test_bad_data_is_one_line_and_writes_nothing(task: Task, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_inputs_are_one_line_and_write_nothing(task: Task, hostile: dict[str, Hostile], tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad data, a changed adapter, bases that do not fit, a file that is not a .lba (conftest.py)."""
     out = tmp_path / "out.lba"
-    cases = {
-        "bad.txt": (b"cat sees dog\n\xff\xfe broken\n", "not valid UTF-8"),
-        "huge.txt": (b"x" * (5 << 20) + b"\n", "longer than"),
-        "ids.jsonl": (b'{"input_ids": [1, 2, 99999]}\n{"input_ids": [3, 4]}\n', "outside the model's vocabulary"),
-        "long.jsonl": (json.dumps({"input_ids": [5] * 200}).encode() + b"\n", "longer than the model's context"),
-        "empty.txt": (b"\n  \n", "no samples"),
-        "fields.jsonl": (b'{"txt": "a"}\n', "expected \"text\""),
-    }
-    for name, (content, problem) in cases.items():
-        (tmp_path / name).write_bytes(content)
-        code, err = run_refine(task, out, "--data", tmp_path / name, capsys=capsys)
-        assert code == 1 and problem in err and name in err and len(err.splitlines()) == 1, (name, err)
-        assert not out.exists()
-
-
-def test_bad_models_and_adapters_are_refused(task: Task, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "out.lba"
-    changed = tmp_path / "changed.safetensors"
-    changed.write_bytes(task.weights.read_bytes()[:-1] + b" ")
-    # A base whose config.json gives other shapes than its weights.
-    wrong = tmp_path / "wrong-base"
-    wrong.mkdir()
-    for item in task.base.iterdir():
-        (wrong / item.name).write_bytes(item.read_bytes())
-    config = json.loads((wrong / "config.json").read_text())
-    config["intermediate_size"] = 96
-    (wrong / "config.json").write_text(json.dumps(config))
-    # A base of another shape entirely: the .lba's modules point at layers of other sizes.
-    other = tmp_path / "other-base"
-    import refine_task as rt
-    rt.build_base(other, rt.ModelShape(hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64, context=128),
-                  pretrain_steps=0)
-    unet = tmp_path / "unet"
-    unet.mkdir()
-    (unet / "config.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel", "in_channels": 4}))
-    for args, problem in (
-            (["--adapter", changed], "differs from the"),
-            (["--base", wrong], "disagree with config.json"),
-            (["--base", other], "the .lba's"),
-            (["--base", unet], "supported:"),
-    ):
-        code = refine_main([str(task.converted), "--base", str(task.base), "--adapter", str(task.lora), "-o", str(out),
-                            "--data", str(task.train), "--steps", "2", *FAST, *map(str, args)])
+    for name, case in hostile.items():
+        code = refine_main([*case.args(task, task.train), "-o", str(out), "--steps", "2", "--eval-every", "1", *FAST])
         err = capsys.readouterr().err.strip()
-        assert code == 1 and problem in err and len(err.splitlines()) == 1, (args, err)
+        assert code == 1 and case.problem in err and str(case.named) in err and len(err.splitlines()) == 1, (name, err)
         assert not out.exists()
 
 

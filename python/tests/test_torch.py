@@ -1,6 +1,7 @@
 """lordba.torch: `.lba` adapters attached to a tiny LLaMA unmerged (±1 floats and packed signs),
-checked against the PEFT export of the same file, and the compiled sign GEMM against the Swift
-runtime (`lordba-bench apply`) and against the ±1 float path."""
+checked against the PEFT export of the same file, the same LoRA as MLX-LM writes it against its
+PEFT layout (module names through lordba.model_paths), and the compiled sign GEMM against the
+Swift runtime (`lordba-bench apply`) and against the ±1 float path."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 import lba_fixtures
 from lordba import lba
+from lordba.model_paths import PEFT_PREFIX, SUPPORTED, BaseModel, BaseModelError, load_base, model_path, resolve_modules
 from lordba.torch import AttachError, active, adapters, attach, detach, swap, to_peft_state_dict
 from lordba.torch import ops
 from lordba.torch.branches import PackedBranch, SignBranch
@@ -68,6 +70,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
         run(CONVERT, root / f"{name}-lora", out[name], "--quiet")
         out[f"{name}-peft"] = root / f"{name}-peft"
         run(CONVERT, "export", out[name], "--to", "peft", "--dtype", "f32", out[f"{name}-peft"], "--quiet")
+    # The first LoRA as MLX-LM writes it: model paths as names, factors transposed.
+    lba_fixtures.mlx_from_peft(root / "one-lora", root / "one-mlx-lora")
+    out["one-mlx"] = root / "one-mlx.lba"
+    run(CONVERT, root / "one-mlx-lora", out["one-mlx"], "--quiet")
     # A shape-only PEFT adapter with odd module shapes, for the kernel's tails.
     odd = root / "odd-lora"
     odd.mkdir()
@@ -160,6 +166,46 @@ def test_mismatches_are_one_line_errors_naming_the_module(files):
         attach(model, files["one"], name="x")
 
 
+def test_module_names_map_onto_the_model(files):
+    """PEFT names lose `base_model.model.`, MLX-LM names are the model paths as they are: both
+    resolve to the same 14 linear layers of the tiny LLaMA (attach and lordba-refine/-eval alike)."""
+    paths = {f"model.layers.{i}.{'mlp' if p in ('gate_proj', 'up_proj', 'down_proj') else 'self_attn'}.{p}"
+             for i in range(2) for p in PROJECTIONS}
+    assert model_path(PEFT_PREFIX + "model.layers.0.self_attn.q_proj") == "model.layers.0.self_attn.q_proj"
+    assert model_path("model.layers.0.self_attn.q_proj") == "model.layers.0.self_attn.q_proj"
+    assert model_path(PEFT_PREFIX + "score.modules_to_save.default.weight") == "score.weight"
+    peft, mlx = lba.read(files["one"]), lba.read(files["one-mlx"])
+    assert (peft.layout, mlx.layout) == ("peft", "mlx")
+    assert {m.name for m in peft.modules} == {PEFT_PREFIX + p for p in paths}
+    assert {m.name for m in mlx.modules} == paths
+    assert {m.source["a"] for m in mlx.modules} == {p + ".lora_a" for p in paths}
+    model = tiny_llama()
+    base = BaseModel(model=model, task="causal-lm", tokenizer=None, vocab_size=128, context=64, folder=Path("tiny"))
+    layers = {p: model.get_submodule(p) for p in paths}
+    for f in (peft, mlx):
+        resolved = resolve_modules(base, f)  # lordba-refine and lordba-eval
+        assert len(resolved) == 14 and all(layer is layers[model_path(name)] for name, layer in resolved.items())
+        assert attach(model, f.path, name=f.layout).source_names == {model_path(name): name for name in resolved}
+    assert all(len(layer._forward_hooks) == 1 for layer in layers.values())  # one hook per layer, both adapters
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_mlx_layout_logits_equal_the_peft_layout(files, packed):
+    """The same LoRA written by MLX-LM ([in, r] and [r, out] factors) and by PEFT, converted and
+    attached: the same output, that of the PEFT export."""
+    expected = logits(PeftModel.from_pretrained(tiny_llama(), files["one-peft"]).eval(), TOKENS)
+    model = tiny_llama()
+    base = logits(model, TOKENS)
+    attach(model, files["one"], packed=packed)
+    peft = logits(model, TOKENS)
+    detach(model)
+    attach(model, files["one-mlx"], packed=packed)
+    got = logits(model, TOKENS)
+    assert relative(expected, base) > 1e-2  # the adapter moves the logits
+    assert relative(got, peft) < 1e-6
+    assert relative(got, expected) < 1e-5
+
+
 @pytest.mark.parametrize("layout", ["kohya", "diffusers"])
 def test_kohya_and_diffusers_files_are_refused_in_one_line(tmp_path, layout):
     source = tmp_path / f"{layout}.safetensors"
@@ -172,6 +218,10 @@ def test_kohya_and_diffusers_files_are_refused_in_one_line(tmp_path, layout):
         attach(model, path)
     assert str(error.value) == f"{path}: a {layout} adapter has no transformers module paths (peft and mlx do)"
     assert not adapters(model) and not any(m._forward_hooks for m in model.modules())
+    # lordba-refine and lordba-eval (lordba.model_paths) refuse it before looking at the base.
+    with pytest.raises(BaseModelError) as error:
+        load_base(tmp_path / "no-base", lba.read(path), dtype="float32", device="cpu")
+    assert str(error.value) == f"{path}: a {layout} adapter; {SUPPORTED}" and "\n" not in str(error.value)
 
 
 def test_packed_memory_is_the_decoded_sections(files):
