@@ -57,7 +57,7 @@ public enum ReportJSON {
             ("tool_version", .string(ToolVersion.current)),
             ("inputs", .array(inputs)),
             ("max_error", maxError.map(JSONValue.double) ?? .null),
-            ("exceeded", exceededArray(exceeded)),
+            ("exceeded", .array(exceeded.map(\.json))),
         ])
         return withNonFiniteNote(document)
     }
@@ -68,11 +68,6 @@ public enum ReportJSON {
         let paths = document.nonFinitePaths()
         guard !paths.isEmpty, case .object(let members) = document else { return document }
         return .object(members + [("non_finite", .array(paths.map(JSONValue.string)))])
-    }
-
-    /// The `exceeded` array: one object per module above the gate.
-    public static func exceededArray(_ exceeded: [Exceeded]) -> JSONValue {
-        .array(exceeded.map(\.json))
     }
 
     /// The object for an input that failed, with its one-line reason.

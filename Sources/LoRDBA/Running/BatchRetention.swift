@@ -19,8 +19,6 @@ final class BatchRetention: Sendable {
     /// The modules above the gate so far, each with its input's position in the run, in the order
     /// inputs finished (module order within an input).
     private let gate: Mutex<[(position: Int, module: ReportJSON.Exceeded)]>?
-    /// Whether `gate` is kept.
-    private let gated: Bool
     /// The module names the gate list holds, one copy each: the adapters of a batch mostly share
     /// their module names, and a name kept from each finished conversion would pin a small block
     /// amid the freed working memory of the next (measured: about 8 KB of heap per input).
@@ -33,8 +31,7 @@ final class BatchRetention: Sendable {
         maxError = request.maxError
         summarized = request.summaryMarkdownPath != nil || request.stepSummaryPath != nil
         worst = summarized && !keepsWhole ? Mutex(CISummary.WorstModules()) : nil
-        gated = request.maxError != nil && !keepsWhole
-        gate = gated ? Mutex([]) : nil
+        gate = request.maxError != nil && !keepsWhole ? Mutex([]) : nil
     }
 
     /// What the run keeps of `report`, the input at `position` of the run: the whole report when
@@ -42,7 +39,7 @@ final class BatchRetention: Sendable {
     func keep(_ report: ConversionReport, position: Int) -> ConversionReport {
         if keepsWhole { return report }
         worst?.withLock { $0.add(report, position: position) }
-        if gated {
+        if maxError != nil {
             let above = ReportJSON.exceeded(CollectionOfOne(.converted(report)), maxError: maxError).map { e in
                 ReportJSON.Exceeded(input: e.input, module: names.withLock { $0.insert(e.module).memberAfterInsert },
                                     productError: e.productError)

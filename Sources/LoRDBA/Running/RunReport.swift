@@ -143,8 +143,9 @@ public enum RunReportJSON {
         stream.beginArray("exceeded")
         for (i, e) in exceeded.enumerated() {
             if stream.buffered >= 1 << 16 { try emit(stream.take()) }
-            nonFinite += e.json.nonFinitePaths("exceeded[\(i)]")
-            stream.item(e.json)
+            let value = e.json
+            nonFinite += value.nonFinitePaths("exceeded[\(i)]")
+            stream.item(value)
         }
         stream.endArray()
         member("counts", RunCounts(outcomes).json)
