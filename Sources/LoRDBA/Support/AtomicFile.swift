@@ -64,9 +64,8 @@ public enum AtomicFile {
 
         try produce(Sink(fd: fd, path: path))
         guard fsync(fd) == 0 else { throw FileError(path: path, operation: .sync, errno: errno) }
-        descriptor = nil
-        guard close(fd) == 0 else { throw FileError(path: path, operation: .close, errno: errno) }
-
+        // The descriptor, and with it the temporary file's lock, is held until the file is in
+        // place, so that a run starting meanwhile never takes it for one left by a killed run.
         if overwrite {
             guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: .renameInto, errno: errno) }
         } else {
@@ -74,6 +73,9 @@ public enum AtomicFile {
             _ = unlink(temporary)
         }
         placed = true
+        descriptor = nil
+        // fsync has reported any write error; closing now only releases the lock.
+        _ = close(fd)
         syncDirectory(of: path)
     }
 
@@ -101,7 +103,12 @@ public enum AtomicFile {
             // Registered before it exists, so a signal between the two still removes it.
             TemporaryFiles.register(temporary)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
-            if fd >= 0 { return (fd, temporary) }
+            if fd >= 0 {
+                // Marks the file as being written (``TemporaryFiles/stale(for:before:)``); the
+                // lock goes with the process, however it ends.
+                _ = flock(fd, LOCK_EX | LOCK_NB)
+                return (fd, temporary)
+            }
             TemporaryFiles.unregister(temporary)
             lastError = errno
             if lastError != EEXIST && lastError != EINTR { break }

@@ -124,12 +124,14 @@ public enum FileSystem {
     /// Makes sure `path` is a folder this process can write into, creating it (one level) when
     /// nothing is there.
     public static func ensureFolder(_ path: String) throws(FolderProblem) {
-        if let existing = status(path) {
-            guard (existing.st_mode & S_IFMT) == S_IFDIR else { throw .notAFolder }
-            if access(path, W_OK | X_OK) != 0 { throw .notWritable(reason: String(cString: strerror(errno))) }
-            return
+        if status(path) == nil {
+            if mkdir(path, 0o755) == 0 { return }
+            // Another process (a concurrent run into the same folder) may have made it meanwhile.
+            guard errno == EEXIST else { throw .cannotCreate(reason: String(cString: strerror(errno))) }
         }
-        if mkdir(path, 0o755) != 0 { throw .cannotCreate(reason: String(cString: strerror(errno))) }
+        guard let existing = status(path) else { throw .cannotCreate(reason: String(cString: strerror(ENOENT))) }
+        guard (existing.st_mode & S_IFMT) == S_IFDIR else { throw .notAFolder }
+        if access(path, W_OK | X_OK) != 0 { throw .notWritable(reason: String(cString: strerror(errno))) }
     }
 
     /// Up to `count` first bytes of the regular file at `path` (none when it is not a regular

@@ -57,7 +57,9 @@ public enum TemporaryFiles {
     }
 
     /// Temporary files of ours for `output` (`<output>.lordba-tmp-*`, regular files) last
-    /// modified before `time` (seconds since the epoch): left by a run that was killed.
+    /// modified before `time` (seconds since the epoch) and not locked by a writer: left by a run
+    /// that was killed. A run still writing one holds its lock (``AtomicFile``), so a run
+    /// started meanwhile leaves it alone.
     public static func stale(for output: String, before time: Int) -> [String] {
         let folder = FileSystem.directory(of: output)
         let prefix = FileSystem.baseName(of: output) + marker
@@ -65,9 +67,17 @@ public enum TemporaryFiles {
         for name in FileSystem.entries(of: folder) where name.hasPrefix(prefix) {
             let path = folder == "/" ? "/" + name : (output.contains("/") ? folder + "/" + name : name)
             guard let info = FileSystem.status(path, followingLinks: false), FileKind(mode: info.st_mode) == .regular,
-                  Int(info.st_mtim.tv_sec) < time else { continue }
+                  Int(info.st_mtim.tv_sec) < time, !isLocked(path) else { continue }
             found.append(path)
         }
         return found.sorted()
+    }
+
+    /// Whether another process holds `path`'s lock (a writer of ours is still at work).
+    private static func isLocked(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { _ = close(fd) }
+        return flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK
     }
 }

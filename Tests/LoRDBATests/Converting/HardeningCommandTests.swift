@@ -208,15 +208,22 @@ import Testing
         let dir = TempDir()
         defer { dir.remove() }
         let stale = dir.write("o.lba" + TemporaryFiles.marker + "old", text: "partial")
+        // One as old but still being written: its writer (here, this process) holds its lock.
+        let held = dir.write("o.lba" + TemporaryFiles.marker + "held", text: "partial")
         var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
-        #expect(utimensat(AT_FDCWD, stale, &times, 0) == 0)
+        #expect(utimensat(AT_FDCWD, stale, &times, 0) == 0 && utimensat(AT_FDCWD, held, &times, 0) == 0)
+        let writer = open(held, O_WRONLY)
+        defer { close(writer) }
+        #expect(writer >= 0 && flock(writer, LOCK_EX | LOCK_NB) == 0)
         let warned = try convert.run(["samples/minilm-cls-r8", dir.path + "/o.lba", "--plain", "-q"])
         #expect(warned.status == 0)
-        #expect(warned.stderr.contains("left by an interrupted run"))
+        #expect(warned.stderr.contains("left by an interrupted run") && warned.stderr.contains(stale))
+        #expect(!warned.stderr.contains(held))
         #expect(FileManager.default.fileExists(atPath: stale))
         let forced = try convert.run(["samples/minilm-cls-r8", dir.path + "/o.lba", "--plain", "-q", "--force"])
         #expect(forced.status == 0)
-        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(!FileManager.default.fileExists(atPath: stale) && FileManager.default.fileExists(atPath: held))
+        #expect(unlink(held) == 0)
         #expect(entries(dir.path) == ["o.lba"])
     }
 

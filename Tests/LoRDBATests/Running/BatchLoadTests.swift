@@ -125,17 +125,21 @@ import Testing
         #expect(expected[0].keys.allSatisfy { expected[0][$0] != expected[1][$0] })
         let shared = dir.path + "/shared"
         for round in 0..<2 {
-            let processes = variants.map { options in
+            // Standard error goes to a file each, so a failure says why.
+            let logs = variants.indices.map { dir.path + "/stderr-\(round)-\($0)" }
+            let processes = try zip(variants, logs).map { options, log in
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: convert.path)
                 process.arguments = inputs + ["--out-dir", shared, "-q", "--force", "--jobs", "1"] + options
                 process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
+                #expect(FileManager.default.createFile(atPath: log, contents: nil))
+                process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
                 return process
             }
             for process in processes { try process.run() }
             for process in processes { process.waitUntilExit() }
-            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "round \(round)")
+            let errors = try logs.map { try String(contentsOfFile: $0, encoding: .utf8) }
+            #expect(processes.allSatisfy { $0.terminationStatus == 0 }, "round \(round): \(errors)")
             let names = try FileManager.default.contentsOfDirectory(atPath: shared)
             #expect(Set(names) == Set(expected[0].keys), "round \(round): \(names.filter { !$0.hasSuffix(".lba") })")
             for name in names {
