@@ -35,9 +35,9 @@ struct ConvertBench: ParsableCommand {
     @Option(help: "Worker threads for the timed runs.")
     var jobs = ProcessInfoCores.count
 
-    @Option(help: "A numpy reference script (usage: SCRIPT ADAPTER OUT), run alternately with --plain when python3 has numpy.",
+    @Option(help: "A numpy reference script (usage: SCRIPT ADAPTER OUT), run alternately with --plain when python3 has numpy; without it the numpy row and the ratios are left out.",
             completion: .file(extensions: ["py"]))
-    var numpyScript = "../shared/bench/lean_numpy_svid.py"
+    var numpyScript: String?
 
     @Flag(help: "Skip the default pipeline (its runs take tens of seconds).")
     var plainOnly = false
@@ -64,10 +64,10 @@ struct ConvertBench: ParsableCommand {
              [adapterDir, "\(workDir)/plain-sse2.lba", "--force", "--quiet", "--plain", "--jobs", "1"], ["LORDBA_CPU": "sse2"]),
         ]
         let numpy = numpyAvailable()
-        if let python = numpy {
+        if let python = numpy, let numpyScript {
             commands.append(("numpy \(numpyScript.split(separator: "/").last ?? "")", python,
                              [numpyScript, adapterDir, "\(workDir)/numpy.out"], [:]))
-        } else {
+        } else if let numpyScript {
             print("numpy          not run (\(numpyScript) or python3 with numpy missing)")
         }
         var samples = [[Measurement]](repeating: [], count: commands.count)
@@ -129,7 +129,7 @@ struct ConvertBench: ParsableCommand {
     /// The Python interpreter itself (not a version-manager shim, whose start-up would count
     /// against the script) when `python3` has numpy and the script exists.
     func numpyAvailable() -> String? {
-        guard access(numpyScript, R_OK) == 0,
+        guard let numpyScript, access(numpyScript, R_OK) == 0,
               let pipe = popen("python3 -c 'import numpy, sys; print(sys.executable)' 2>/dev/null", "r") else { return nil }
         var buffer = [CChar](repeating: 0, count: 4096)
         let line = fgets(&buffer, Int32(buffer.count), pipe) != nil
